@@ -1,0 +1,102 @@
+"""A content-addressed on-disk cache with atomic writes.
+
+Used for flows (``.flo``) and stylized frames (``.npy``). An entry is written to a temporary file in
+the same folder and renamed into place, so an interrupted render (SIGINT, SIGKILL, power loss) never
+leaves a half-written entry under a valid name; a later run recomputes what is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from .errors import error
+
+__all__ = ["DiskCache", "atomic_write", "digest"]
+
+T = TypeVar("T")
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` for a temporary file beside ``path``, then rename it onto ``path``.
+
+    The temporary file is removed if ``write`` fails, so no partial file is ever left under ``path``.
+
+    :raises OSError: when the folder cannot be created or the rename fails; whatever ``write`` raises.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-", suffix=target.suffix)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def digest(*parts: bytes | str) -> str:
+    """Hex BLAKE2b digest (32 hex characters) of ``parts`` joined unambiguously."""
+    h = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        data = part.encode() if isinstance(part, str) else part
+        h.update(len(data).to_bytes(8, "little"))
+        h.update(data)
+    return h.hexdigest()
+
+
+class DiskCache:
+    """Files keyed by a hex digest under ``root/<namespace>/<key[:2]>/<key><suffix>``.
+
+    :param root: cache folder; created if missing.
+    :param func: public filter name, for error messages.
+    :param namespace: sub-folder (e.g. ``"flow"``, ``"stylize"``).
+    :param suffix: file extension of entries (e.g. ``".flo"``).
+    :raises vs.Error: when the folder cannot be created or written (read-only, full disk).
+    """
+
+    def __init__(self, root: str | os.PathLike[str], func: str, namespace: str, suffix: str) -> None:
+        self.func = func
+        self.suffix = suffix
+        self.root = Path(root).expanduser() / namespace
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=self.root, prefix=".probe-", delete=True) as probe:
+                probe.write(b"x")
+                probe.flush()
+        except OSError as exc:
+            raise error(func, f"cache folder {str(self.root)!r} is not writable: {exc.strerror or exc}") from exc
+
+    def path(self, key: str) -> Path:
+        """Where the entry for ``key`` lives (it may not exist)."""
+        return self.root / key[:2] / f"{key}{self.suffix}"
+
+    def load(self, key: str, reader: Callable[[Path], T]) -> T | None:
+        """Read the entry for ``key`` with ``reader(path)``; ``None`` when it is missing or unreadable.
+
+        An unreadable entry (e.g. truncated by a crash of another tool) is removed so it is recomputed.
+        """
+        path = self.path(key)
+        if not path.is_file():
+            return None
+        try:
+            return reader(path)
+        except (OSError, ValueError):
+            path.unlink(missing_ok=True)
+            return None
+
+    def store(self, key: str, writer: Callable[[Path], None]) -> Path:
+        """Write the entry for ``key`` atomically: ``writer(tmp_path)`` then rename.
+
+        :raises vs.Error: when writing fails (disk full, permissions), naming the folder.
+        """
+        try:
+            return atomic_write(self.path(key), writer)
+        except OSError as exc:
+            raise error(self.func, f"cannot write to cache folder {str(self.root)!r}: {exc.strerror or exc}") from exc

@@ -1,0 +1,92 @@
+"""RAFT optical flow (Teed & Deng, ECCV 2020) with torchvision's architecture.
+
+Weights come from a local file or the standard torchvision download (``python -m vsstylize download
+raft-large``), verified by checksum in :mod:`vsstylize.weights`. ``weights="random"`` builds an
+untrained network: only for speed measurements, never for real flow.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = ["RaftEstimator", "load_raft"]
+
+
+def _build(small: bool) -> torch.nn.Module:
+    from torchvision.models.optical_flow import raft_large, raft_small
+
+    return raft_small(weights=None) if small else raft_large(weights=None)
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    return torch.load(str(path), map_location="cpu", weights_only=True)
+
+
+def load_raft(weights: str | None, device: torch.device) -> torch.nn.Module:
+    """Build RAFT and load its weights.
+
+    :param weights: a file path, a standard name (``"raft-large"`` default, ``"raft-small"``), or
+        ``"random"`` for an untrained network (speed tests only).
+    :raises RuntimeError: when no weights file is found, saying what to run; or when the file does
+        not fit either RAFT variant.
+    """
+    name = weights or "raft-large"
+    if name == "random":
+        return _build(small=False).to(device).eval()
+    path = Path(name)
+    if not path.is_file():
+        from ..weights import resolve_weights
+
+        found = resolve_weights(name)
+        if found is None:
+            raise RuntimeError(
+                f"RAFT weights {name!r} not found; run `python -m vsstylize download {name}` "
+                "(needs internet) or pass raft_weights=<path to a torchvision RAFT .pth/.safetensors>"
+            )
+        path = Path(found)
+    state = _read_state_dict(path)
+    errors = []
+    for small in (False, True):
+        model = _build(small)
+        try:
+            model.load_state_dict(state)
+            return model.to(device).eval()
+        except RuntimeError as exc:
+            errors.append(str(exc).splitlines()[0])
+    raise RuntimeError(f"{path}: weights fit neither raft_large nor raft_small ({errors[0]})")
+
+
+class RaftEstimator:
+    """Flow from RGB frame ``a`` to ``b`` with RAFT; frames ``(H, W, 3)`` float32 RGB in [0, 1].
+
+    Input is padded (replicate) to a multiple of 8 as RAFT needs, the flow is cropped back.
+    """
+
+    def __init__(self, weights: str | None, device: str | None, iterations: int = 12) -> None:
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model = load_raft(weights, self.device)
+        self.iterations = iterations
+
+    def _prepare(self, img: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).unsqueeze(0).to(self.device)
+        return t * 2.0 - 1.0
+
+    @torch.inference_mode()
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        h, w = a.shape[:2]
+        ta, tb = self._prepare(a), self._prepare(b)
+        ph, pw = (-h) % 8, (-w) % 8
+        if ph or pw:
+            ta = F.pad(ta, (0, pw, 0, ph), mode="replicate")
+            tb = F.pad(tb, (0, pw, 0, ph), mode="replicate")
+        flows = self.model(ta, tb, num_flow_updates=self.iterations)
+        flow = flows[-1][0, :, :h, :w]
+        return flow.permute(1, 2, 0).float().cpu().numpy()

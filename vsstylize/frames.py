@@ -1,0 +1,162 @@
+"""Frame <-> tensor helpers, and conversion of user clips to the float formats the filters work in.
+
+One pair of helpers (:func:`frame_to_tensor`, :func:`tensor_to_frame`) is used by every filter.
+Layout: a VapourSynth frame of ``P`` planes of ``H x W`` becomes a torch tensor ``(1, P, H, W)``
+float32 (plane order kept: R, G, B for RGB; Y for GRAY; u, v, 0 for flow clips).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import torch
+import vapoursynth as vs
+
+from .errors import error
+
+__all__ = [
+    "frame_to_tensor",
+    "frame_to_numpy",
+    "tensor_to_frame",
+    "numpy_to_frame",
+    "to_rgbs",
+    "check_float_clip",
+    "check_same_geometry",
+]
+
+_FLOAT_FORMATS = (vs.RGBS, vs.RGBH, vs.GRAYS, vs.GRAYH)
+
+
+def frame_to_numpy(frame: vs.VideoFrame) -> np.ndarray:
+    """Copy a float frame into a numpy array ``(P, H, W)`` float32.
+
+    :param frame: a frame of format RGBS, RGBH, GRAYS or GRAYH.
+    :raises vs.Error: for other formats.
+    """
+    fmt = frame.format
+    if fmt.sample_type != vs.FLOAT:
+        raise error("frames", f"expected a float frame (RGBS/RGBH/GRAYS), got {fmt.name}")
+    planes = [np.asarray(frame[p]) for p in range(fmt.num_planes)]
+    return np.stack(planes).astype(np.float32, copy=False)
+
+
+def frame_to_tensor(frame: vs.VideoFrame, device: torch.device | str = "cpu") -> torch.Tensor:
+    """A float VapourSynth frame as a tensor ``(1, P, H, W)`` float32 on ``device``.
+
+    RGB frames give ``(1, 3, H, W)`` with channels R, G, B (values as stored, usually [0, 1]);
+    GRAY frames give ``(1, 1, H, W)``.
+
+    :raises vs.Error: when the frame is not a float format.
+    """
+    arr = frame_to_numpy(frame)
+    return torch.from_numpy(arr).unsqueeze(0).to(device)
+
+
+def numpy_to_frame(array: np.ndarray, template: vs.VideoFrame) -> vs.VideoFrame:
+    """Write ``array`` ``(P, H, W)`` into a copy of ``template`` (same format and size) and return it.
+
+    :raises vs.Error: when the array's shape does not match the template's planes and size.
+    """
+    fmt = template.format
+    expected = (fmt.num_planes, template.height, template.width)
+    if array.shape != expected:
+        raise error("frames", f"tensor shape {array.shape} does not match frame {expected} ({fmt.name})")
+    out = template.copy()
+    dtype = np.float16 if fmt.bits_per_sample == 16 else np.float32
+    for p in range(fmt.num_planes):
+        np.copyto(np.asarray(out[p]), array[p].astype(dtype, copy=False))
+    return out
+
+
+def tensor_to_frame(tensor: torch.Tensor, template: vs.VideoFrame) -> vs.VideoFrame:
+    """Write a tensor ``(1, P, H, W)`` (or ``(P, H, W)``) into a copy of ``template``.
+
+    The template gives format, size and frame properties; it must be a float format with ``P`` planes.
+
+    :raises vs.Error: when shapes do not match.
+    """
+    if tensor.dim() == 4:
+        if tensor.shape[0] != 1:
+            raise error("frames", f"expected a batch of one frame, got {tuple(tensor.shape)}")
+        tensor = tensor[0]
+    array = tensor.detach().to("cpu", torch.float32).numpy()
+    return numpy_to_frame(array, template)
+
+
+def check_float_clip(clip: vs.VideoNode, func: str, param: str, formats: tuple[int, ...] = _FLOAT_FORMATS) -> None:
+    """Check that ``clip`` has a constant format and size among ``formats``.
+
+    :raises vs.Error: naming ``func`` and ``param`` otherwise.
+    """
+    if not isinstance(clip, vs.VideoNode):
+        raise error(func, f"{param} must be a clip (vs.VideoNode), got {type(clip).__name__}")
+    if clip.format is None or clip.width == 0 or clip.height == 0:
+        raise error(func, f"{param} must have a constant format and size (variable format/size clips are not supported)")
+    if clip.format.id not in formats:
+        names = ", ".join(vs.core.get_video_format(f).name for f in formats)
+        raise error(func, f"{param} must be one of {names}, got {clip.format.name}")
+
+
+def check_same_geometry(a: vs.VideoNode, b: vs.VideoNode, func: str, name_a: str, name_b: str,
+                        same_length: bool = True) -> None:
+    """Check that two clips have the same size (and, by default, the same number of frames).
+
+    :raises vs.Error: naming both parameters and their sizes.
+    """
+    if (a.width, a.height) != (b.width, b.height):
+        raise error(func, f"{name_b} is {b.width}x{b.height} but {name_a} is {a.width}x{a.height}; they must match")
+    if same_length and a.num_frames != b.num_frames:
+        raise error(func, f"{name_b} has {b.num_frames} frames but {name_a} has {a.num_frames}; they must match")
+
+
+def to_rgbs(clip: vs.VideoNode, func: str, param: str = "clip", matrix: int | str | None = None,
+            precision: Literal["s", "h"] = "s") -> vs.VideoNode:
+    """Convert any constant-format clip to RGBS (or RGBH) in [0, 1] with VapourSynth's resizer.
+
+    YUV input uses ``matrix`` when given (an integer ``_Matrix`` code or a name such as ``"709"``),
+    otherwise the clip's ``_Matrix`` frame property, falling back to BT.709 for HD and BT.601 (170m)
+    for SD when the property is missing or unspecified. GRAY input is replicated to RGB.
+
+    :param clip: a clip of constant format and size.
+    :param func: the calling filter's name, for errors.
+    :param param: the parameter name, for errors.
+    :raises vs.Error: for variable format/size clips.
+    """
+    if not isinstance(clip, vs.VideoNode):
+        raise error(func, f"{param} must be a clip (vs.VideoNode), got {type(clip).__name__}")
+    if clip.format is None or clip.width == 0 or clip.height == 0:
+        raise error(func, f"{param} must have a constant format and size (variable format/size clips are not supported)")
+    target = vs.RGBS if precision == "s" else vs.RGBH
+    fmt = clip.format
+    if fmt.id == target:
+        return clip
+    core = vs.core
+    if fmt.color_family == vs.YUV:
+        if matrix is None:
+            # The clip's own _Matrix frame property wins; a default fills in where it is missing.
+            default = 1 if clip.width > 1024 or clip.height > 576 else 6
+            return _yuv_to_rgb_with_props(clip, target, default)
+        key = "matrix_in_s" if isinstance(matrix, str) else "matrix_in"
+        return core.resize.Bicubic(clip, format=target, **{key: matrix})
+    if fmt.color_family == vs.GRAY:
+        clip = core.resize.Point(clip, format=vs.GRAYS)
+        clip = core.std.ShufflePlanes([clip, clip, clip], planes=[0, 0, 0], colorfamily=vs.RGB)
+        return clip if target == vs.RGBS else core.resize.Point(clip, format=target)
+    return core.resize.Point(clip, format=target)
+
+
+def _yuv_to_rgb_with_props(clip: vs.VideoNode, target: int, default_matrix: int) -> vs.VideoNode:
+    """YUV -> RGB using each frame's ``_Matrix`` property, ``default_matrix`` where it is missing or 2."""
+    core = vs.core
+
+    def fix_matrix(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
+        m = f.props.get("_Matrix")
+        if m is None or m == 2:
+            out = f.copy()
+            out.props["_Matrix"] = default_matrix
+            return out
+        return f
+
+    fixed = core.std.ModifyFrame(clip, clip, fix_matrix)
+    return core.resize.Bicubic(fixed, format=target)
