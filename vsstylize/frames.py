@@ -21,6 +21,7 @@ __all__ = [
     "tensor_to_frame",
     "numpy_to_frame",
     "to_rgbs",
+    "check_constant",
     "check_float_clip",
     "check_same_geometry",
 ]
@@ -84,15 +85,24 @@ def tensor_to_frame(tensor: torch.Tensor, template: vs.VideoFrame) -> vs.VideoFr
     return numpy_to_frame(array, template)
 
 
+def check_constant(clip: vs.VideoNode, func: str, param: str) -> None:
+    """Check that ``clip`` is a clip with a constant format and size.
+
+    :raises vs.Error: naming ``func`` and ``param`` for other objects and variable format/size clips.
+    """
+    if not isinstance(clip, vs.VideoNode):
+        raise error(func, f"{param} must be a clip (vs.VideoNode), got {type(clip).__name__}")
+    fmt = clip.format
+    if fmt is None or fmt.id == vs.PresetVideoFormat.NONE or clip.width == 0 or clip.height == 0:
+        raise error(func, f"{param} must have a constant format and size (variable format/size clips are not supported)")
+
+
 def check_float_clip(clip: vs.VideoNode, func: str, param: str, formats: tuple[int, ...] = _FLOAT_FORMATS) -> None:
     """Check that ``clip`` has a constant format and size among ``formats``.
 
     :raises vs.Error: naming ``func`` and ``param`` otherwise.
     """
-    if not isinstance(clip, vs.VideoNode):
-        raise error(func, f"{param} must be a clip (vs.VideoNode), got {type(clip).__name__}")
-    if clip.format is None or clip.width == 0 or clip.height == 0:
-        raise error(func, f"{param} must have a constant format and size (variable format/size clips are not supported)")
+    check_constant(clip, func, param)
     if clip.format.id not in formats:
         names = ", ".join(vs.core.get_video_format(f).name for f in formats)
         raise error(func, f"{param} must be one of {names}, got {clip.format.name}")
@@ -123,10 +133,7 @@ def to_rgbs(clip: vs.VideoNode, func: str, param: str = "clip", matrix: int | st
     :param param: the parameter name, for errors.
     :raises vs.Error: for variable format/size clips.
     """
-    if not isinstance(clip, vs.VideoNode):
-        raise error(func, f"{param} must be a clip (vs.VideoNode), got {type(clip).__name__}")
-    if clip.format is None or clip.width == 0 or clip.height == 0:
-        raise error(func, f"{param} must have a constant format and size (variable format/size clips are not supported)")
+    check_constant(clip, func, param)
     target = vs.RGBS if precision == "s" else vs.RGBH
     fmt = clip.format
     if fmt.id == target:

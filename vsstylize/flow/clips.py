@@ -21,6 +21,7 @@ import numpy as np
 import vapoursynth as vs
 
 from ..errors import error
+from ..frames import check_constant
 
 __all__ = [
     "Direction",
@@ -94,10 +95,7 @@ def check_flow_clip(clip: vs.VideoNode, func: str, param: str) -> None:
 
     :raises vs.Error: naming ``param`` and what was expected.
     """
-    if not isinstance(clip, vs.VideoNode):
-        raise error(func, f"{param} must be a flow clip (vs.VideoNode), got {type(clip).__name__}")
-    if clip.format is None or clip.width == 0 or clip.height == 0:
-        raise error(func, f"{param} must have a constant format and size")
+    check_constant(clip, func, param)
     if clip.format.id != vs.RGBS:
         raise error(func, f"{param} must be an RGBS flow clip (u, v, unused), got {clip.format.name}")
 

@@ -43,9 +43,11 @@ def _estimator_input(rgb: vs.VideoNode, settings: FlowSettings) -> vs.VideoNode:
 
 
 def _frame_array(frame: vs.VideoFrame, rgb: bool) -> np.ndarray:
+    """The estimator's input: ``(H, W, 3)`` float32 RGB or ``(H, W)`` uint8, C-contiguous (a view
+    when the frame's stride has no padding)."""
     if rgb:
         return np.stack([np.asarray(frame[p]) for p in range(3)], axis=-1)
-    return np.asarray(frame[0])
+    return np.ascontiguousarray(np.asarray(frame[0]))
 
 
 def flow(clip: vs.VideoNode, /, direction: str = "forward", step: int = 1, method: str = "dis",
