@@ -35,10 +35,18 @@ def _check_direction_step(func: str, direction: str, step: int) -> None:
         raise error(func, f"step must be an integer >= 1, got {step!r}")
 
 
-def _estimator_input(rgb: vs.VideoNode, settings: FlowSettings) -> vs.VideoNode:
-    """RGBS for RAFT, 8-bit luma (BT.709 weights, no dithering) for the OpenCV methods."""
+def _estimator_input(clip: vs.VideoNode, rgb: vs.VideoNode, settings: FlowSettings) -> vs.VideoNode:
+    """What the estimator reads: RGBS for RAFT; 8-bit luma for the OpenCV methods.
+
+    For YUV sources the luma plane is used directly (no RGB round trip); other formats are
+    converted to BT.709 luma without dithering.
+    """
     if settings.wants_rgb:
         return rgb
+    fmt = clip.format
+    if fmt.color_family == vs.YUV:
+        luma = vs.core.std.ShufflePlanes(clip, 0, vs.GRAY)
+        return luma if fmt.bits_per_sample == 8 and fmt.sample_type == vs.INTEGER else vs.core.resize.Point(luma, format=vs.GRAY8)
     return vs.core.resize.Point(rgb, format=vs.GRAY8, matrix_s="709")
 
 
@@ -91,14 +99,15 @@ def flow(clip: vs.VideoNode, /, direction: str = "forward", step: int = 1, metho
     pool = EstimatorPool(lambda: make_estimator(settings))
     pool._local.estimator = first  # the building thread reuses the validated instance
 
-    src = _estimator_input(rgb, settings)
+    src = _estimator_input(clip, rgb, settings)
     partner = partner_clip(src, direction, step)
     blank = vs.core.std.BlankClip(rgb, format=vs.RGBS, keep=True)
     num_frames = rgb.num_frames
     tag = f"{settings.cache_tag()}:{direction}:{step}"
 
     def compute(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
-        out = f[0].copy()
+        out = vs.core.create_video_frame(blank.format, blank.width, blank.height)
+        out.props.update(f[0].props)
         m = partner_index(n, direction, step)
         valid = 0 <= m < num_frames
         if valid:
