@@ -5,6 +5,7 @@ Filters (all take and return ``vs.VideoNode``):
 * :func:`flow` — dense optical flow as a flow clip (RGBS: u, v, unused);
 * :func:`reliability` — forward-backward consistency weights c (Ruder et al. eq. 5-7);
 * :func:`warp` — backward warping along a flow clip;
+* :func:`stylize` — optimization-based video style transfer (Ruder et al.);
 * :func:`visualize` — Middlebury colour-wheel view of a flow clip;
 * :func:`read_flow` / :func:`read_reliability` and :func:`write_flow` / :func:`write_reliability` —
   artistic-videos ``.flo``/PGM files.
@@ -18,9 +19,11 @@ from .flow.filter import flow, reliability
 from .flow.io import read_flow, read_reliability, write_flow, write_reliability
 from .flow.visualize import visualize
 from .flow.warp_filter import warp
+from .stylize import stylize
 
 __all__ = [
     "StylizeError",
+    "stylize",
     "flow",
     "reliability",
     "warp",
