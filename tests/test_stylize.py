@@ -1,0 +1,157 @@
+"""stylize(method="optim"): order-independent results, caches, scene cuts, bad input."""
+
+from __future__ import annotations
+
+import random
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import vapoursynth as vs
+
+import vsstylize
+
+from .conftest import DATA
+
+STYLE = DATA / "styles" / "starry_night.jpg"
+FAST = dict(num_iterations=(8, 4), tol_loss_relative=0, init=("image", "prevWarped"))
+
+
+def small_clip(length: int = 6, width: int = 64, height: int = 40) -> vs.VideoNode:
+    src = vs.core.bs.VideoSource(str(DATA / "videos" / "bikes.mp4"))[40:40 + length]
+    return vs.core.resize.Bicubic(src, width, height, format=vs.RGBS, matrix_in_s="170m")
+
+
+def frames_of(clip: vs.VideoNode, order: list[int] | None = None, threads: int | None = None) -> dict[int, np.ndarray]:
+    order = order if order is not None else list(range(clip.num_frames))
+    if threads is None:
+        return {n: np.stack([np.asarray(clip.get_frame(n)[p]) for p in range(3)]) for n in order}
+    results: dict[int, np.ndarray] = {}
+    done = threading.Event()
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def callback(n: int):
+        def cb(frame, exc) -> None:
+            with lock:
+                if exc is not None:
+                    errors.append(exc)
+                else:
+                    results[n] = np.stack([np.asarray(frame[p]) for p in range(3)])
+                if len(results) + len(errors) == len(order):
+                    done.set()
+        return cb
+
+    for n in order:
+        clip.get_frame_async(n, callback(n))
+    assert done.wait(600), "frames never arrived (deadlock?)"
+    assert not errors, errors
+    return results
+
+
+def test_result_independent_of_access_order() -> None:
+    clip = small_clip()
+    sequential = frames_of(vsstylize.stylize(clip, str(STYLE), flow_relative_indices=(1, 2), **FAST))
+    order = list(range(clip.num_frames))
+    random.Random(3).shuffle(order)
+    core = vs.core
+    old = core.num_threads
+    try:
+        core.num_threads = 4
+        shuffled = frames_of(vsstylize.stylize(clip, str(STYLE), flow_relative_indices=(1, 2), **FAST), order, threads=4)
+    finally:
+        core.num_threads = old
+    for n in range(clip.num_frames):
+        assert np.abs(sequential[n] - shuffled[n]).max() <= 1e-5, f"frame {n} differs"
+    # stylized, not a copy of the input
+    content = frames_of(clip)
+    assert np.abs(sequential[3] - content[3]).mean() > 0.02
+
+
+def test_chain_start_and_scene_cut() -> None:
+    clip = small_clip(4)
+    cut = vs.core.std.SetFrameProps(clip[2:], _SceneChangePrev=1)
+    clip = clip[:2] + cut[:1] + clip[3:]
+    out = vsstylize.stylize(clip, str(STYLE), **FAST)
+    starts = [out.get_frame(n).props["StylizeChainStart"] for n in range(4)]
+    assert starts == [0, 0, 2, 2]
+
+
+def test_disk_cache_resumes(tmp_path: Path) -> None:
+    clip = small_clip(3)
+    first = vsstylize.stylize(clip, str(STYLE), cache_dir=tmp_path, **FAST)
+    a = frames_of(first)
+    entries = sorted((tmp_path / "stylize").rglob("*.npz"))
+    assert len(entries) == 3
+    assert not [p for p in (tmp_path / "stylize").rglob(".*") if p.is_file() and p.name != ".probe"]
+    # A fresh filter instance (a resumed render) serves every frame from disk: remove one entry and
+    # only that frame is recomputed, with the same result.
+    entries[0].unlink()
+    second = vsstylize.stylize(clip, str(STYLE), cache_dir=tmp_path, **FAST)
+    b = frames_of(second)
+    for n in range(3):
+        assert np.abs(a[n] - b[n]).max() <= 1e-6
+    # another parameter is another key
+    vsstylize.stylize(clip, str(STYLE), cache_dir=tmp_path, seed=5, **FAST).get_frame(0)
+    assert len(list((tmp_path / "stylize").rglob("*.npz"))) == 4
+
+
+class TestBadInput:
+    def test_missing_and_unreadable_style(self, tmp_path: Path) -> None:
+        clip = small_clip(2)
+        with pytest.raises(vs.Error, match=r"vsstylize\.stylize: style file .*nope\.jpg' not found"):
+            vsstylize.stylize(clip, str(tmp_path / "nope.jpg"))
+        junk = tmp_path / "junk.png"
+        junk.write_bytes(b"not an image")
+        with pytest.raises(vs.Error, match="is not a readable image"):
+            vsstylize.stylize(clip, str(junk))
+
+    def test_style_clip_of_wrong_format(self) -> None:
+        clip = small_clip(2)
+        with pytest.raises(vs.Error, match="style clip must be RGB or YUV"):
+            vsstylize.stylize(clip, vs.core.std.BlankClip(format=vs.GRAY8))
+
+    def test_flows_of_wrong_size_or_step(self) -> None:
+        clip = small_clip(3)
+        other = vs.core.std.BlankClip(clip, width=32)
+        bw_small = vsstylize.flow(other, "backward")
+        with pytest.raises(vs.Error, match="flows is 32x40 but clip is 64x40"):
+            vsstylize.stylize(clip, str(STYLE), flows=bw_small, weights=vsstylize.reliability(bw_small, vsstylize.flow(other, "forward")))
+        bw2 = vsstylize.flow(clip, "backward", step=2)
+        with pytest.raises(vs.Error, match="must be a backward flow with step 1"):
+            vsstylize.stylize(clip, str(STYLE), flows=bw2, weights=vs.core.std.BlankClip(clip, format=vs.GRAYS))
+        bw = vsstylize.flow(clip, "backward")
+        with pytest.raises(vs.Error, match="flows has 2 frames but clip has 3|clip has 3 frames but flows has 2"):
+            vsstylize.stylize(clip, str(STYLE), flows=bw[:2], weights=vs.core.std.BlankClip(clip, format=vs.GRAYS))
+
+    def test_weights_that_do_not_fit(self, tmp_path: Path) -> None:
+        bad = tmp_path / "vgg.safetensors"
+        from safetensors.torch import save_file
+        import torch
+
+        save_file({"features.0.weight": torch.zeros(8, 3, 3, 3), "features.0.bias": torch.zeros(8)}, str(bad))
+        with pytest.raises(vs.Error, match=r"vsstylize\.stylize: .*vgg\.safetensors"):
+            vsstylize.stylize(small_clip(2), str(STYLE), model_weights=str(bad))
+
+    def test_unwritable_cache_folder(self, tmp_path: Path) -> None:
+        blocker = tmp_path / "file"
+        blocker.write_text("x")
+        with pytest.raises(vs.Error, match=r"vsstylize\.stylize: cache folder .* is not writable"):
+            vsstylize.stylize(small_clip(2), str(STYLE), cache_dir=blocker)
+
+    @pytest.mark.parametrize("kwargs, message", [
+        ({"method": "magic"}, "method must be one of"),
+        ({"init": ("prev", "prev")}, "init for the first frame"),
+        ({"init": ("random", "noise")}, "init for later frames"),
+        ({"num_iterations": (0, 5)}, "num_iterations must be >= 1"),
+        ({"flow_relative_indices": (1, 0)}, "flow_relative_indices must be positive"),
+        ({"flow_relative_indices": (2, 4)}, "must contain 1"),
+        ({"optimizer": "sgd"}, "optimizer must be"),
+        ({"temporal_loss_criterion": "l3"}, "temporal_loss_criterion must be"),
+        ({"style_weight": -1}, "style_weight must be a number >= 0"),
+        ({"loss_weights": "paper"}, "loss_weights must be"),
+    ])
+    def test_options(self, kwargs: dict, message: str) -> None:
+        with pytest.raises(vs.Error, match=message):
+            vsstylize.stylize(small_clip(2), str(STYLE), **kwargs)
