@@ -1,0 +1,24 @@
+"""Regression gate: the paper's ordering of temporal errors on a sequence with exact ground truth.
+
+Ruder et al. 2018 Table 4: temporal loss < prevWarped init < prev init < per-frame random init.
+A change that breaks temporal consistency fails here. Tiny size and few iterations keep it fast;
+``scripts/bench_temporal.py`` runs the full-size version.
+"""
+
+from __future__ import annotations
+
+from vsstylize.bench.runner import BASELINES, evaluate
+from vsstylize.bench.sequences import make_sequence
+
+from .conftest import DATA
+
+
+def test_temporal_error_ordering_of_the_paper() -> None:
+    seq = make_sequence("slow_pan", DATA / "content" / "tubingen.jpg", num_frames=5, size=(80, 56), seed=1)
+    res = evaluate(seq, DATA / "styles" / "starry_night.jpg", BASELINES,
+                   common={"num_iterations": (100, 40), "tol_loss_relative": 0})
+    err = {name: r.mean_temporal_error for name, r in res.items()}
+    assert err["temporal"] < err["prevWarped"] < err["prev"] < err["random"], err
+    assert err["temporal"] < 0.6 * err["random"], err
+    # stylized frames, not copies of the input
+    assert abs(res["temporal"].frames - seq.frames).mean() > 0.05
