@@ -152,3 +152,13 @@ class TestBadInput:
             vsstylize.warp(rgbs, fw, padding="wrap")
         with pytest.raises(vs.Error, match="flow has 3 frames but clip has 2|clip has 2 frames"):
             vsstylize.warp(rgbs[:2], fw)
+
+
+def test_raft_path_with_untrained_network() -> None:
+    """Shape/plumbing only (random weights are never evidence of quality); real weights need a download."""
+    clip = vs.core.std.BlankClip(format=vs.RGBS, width=72, height=40, length=2, color=[0.2, 0.5, 0.7])
+    with pytest.raises(vs.Error, match="python -m vsstylize download raft-large"):
+        vsstylize.flow(clip, method="raft")
+    frame = vsstylize.flow(clip, "forward", method="raft", raft_weights="random").get_frame(0)
+    assert (frame.width, frame.height, frame.props["FlowValid"]) == (72, 40, 1)
+    assert np.isfinite(np.asarray(frame[0])).all()

@@ -67,7 +67,8 @@ def load_raft(weights: str | None, device: torch.device) -> torch.nn.Module:
 class RaftEstimator:
     """Flow from RGB frame ``a`` to ``b`` with RAFT; frames ``(H, W, 3)`` float32 RGB in [0, 1].
 
-    Input is padded (replicate) to a multiple of 8 as RAFT needs, the flow is cropped back.
+    Input is padded (replicate) to a multiple of 8 and at least 128x128 as RAFT needs; the flow is
+    cropped back.
     """
 
     def __init__(self, weights: str | None, device: str | None, iterations: int = 12) -> None:
@@ -83,7 +84,9 @@ class RaftEstimator:
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         h, w = a.shape[:2]
         ta, tb = self._prepare(a), self._prepare(b)
-        ph, pw = (-h) % 8, (-w) % 8
+        # RAFT needs sizes divisible by 8 and at least 128 (its correlation pyramid downsamples 4 times).
+        ph = max(128, h + (-h) % 8) - h
+        pw = max(128, w + (-w) % 8) - w
         if ph or pw:
             ta = F.pad(ta, (0, pw, 0, ph), mode="replicate")
             tb = F.pad(tb, (0, pw, 0, ph), mode="replicate")
