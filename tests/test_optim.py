@@ -136,3 +136,40 @@ def test_bad_settings_and_inputs_raise(net, content, style) -> None:  # type: ig
         stylize_image(net, content, style, torch.rand(1, 3, 8, 8))
     with pytest.raises(ValueError, match=r"\(1, 3, H, W\)"):
         stylize_image(net, content[0], style, "image")
+
+
+def test_lbfgs_matches_torch_lbfgs() -> None:
+    """Our L-BFGS takes the iterates of torch.optim.LBFGS without line search (history 5 < iterations)."""
+    from vsstylize.optim import LBFGS
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(200, generator=g) + 0.1
+    b = torch.randn(200, generator=g)
+    f = lambda x: (a * (x - b) ** 2).sum() + 0.1 * (x[1:] * x[:-1]).sum() + 0.01 * (x**4).sum()  # noqa: E731
+    x0 = torch.randn(200, generator=g)
+
+    x1 = x0.clone().requires_grad_(True)
+    ref = torch.optim.LBFGS([x1], lr=1, max_iter=15, max_eval=100, tolerance_grad=-1, tolerance_change=-1,
+                            history_size=5)
+
+    def c1() -> torch.Tensor:
+        ref.zero_grad()
+        loss = f(x1)
+        loss.backward()
+        return loss
+
+    ref.step(c1)
+
+    x2 = x0.clone().requires_grad_(True)
+    ours = LBFGS(x2, history=5)
+
+    def c2() -> torch.Tensor:
+        x2.grad = None
+        loss = f(x2)
+        loss.backward()
+        return loss
+
+    for _ in range(15):
+        assert ours.step(c2)
+    torch.testing.assert_close(x2.detach(), x1.detach(), rtol=1e-4, atol=1e-5)
+    assert len(ours.s) == 5
