@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import cv2
 import numpy as np
 import vapoursynth as vs
 
@@ -123,8 +124,9 @@ def flow(clip: vs.VideoNode, /, direction: str = "forward", step: int = 1, metho
                 if cache is not None:
                     data = uv
                     cache.store(key, lambda p: encode_flo(p, data))
-            np.copyto(np.asarray(out[0]), uv[..., 0])
-            np.copyto(np.asarray(out[1]), uv[..., 1])
+            u, v = cv2.split(uv)  # contiguous planes (a strided numpy copy costs more)
+            np.copyto(np.asarray(out[0]), u)
+            np.copyto(np.asarray(out[1]), v)
         else:
             np.asarray(out[0])[:] = 0.0
             np.asarray(out[1])[:] = 0.0
