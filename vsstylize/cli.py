@@ -1,4 +1,5 @@
-"""Command line: ``vsstylize run`` (stylize a video file), ``vsstylize demo``, ``vsstylize download``."""
+"""Command line: ``vsstylize run`` (stylize a video file), ``vsstylize demo``, ``vsstylize download``,
+``vsstylize bench`` (evaluation report, :mod:`vsstylize.bench.report`)."""
 
 from __future__ import annotations
 
@@ -193,6 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     _run_parser(sub)
     _demo_parser(sub)
+    from .bench.report import add_bench_parser, bench_command
+
+    add_bench_parser(sub)
     sub.add_parser("download", help="download standard weights (VGG-19, RAFT) with checksum verification",
                    add_help=False)
     args, rest = parser.parse_known_args(argv)
@@ -202,6 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return download_main(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if args.command == "bench":
+        return bench_command(args, argv)
     try:
         return _demo(args) if args.command == "demo" else _run(args)
     except vs.Error as exc:

@@ -8,13 +8,17 @@ The baselines of Ruder et al. (2018, Tables 2 and 4) are always available by nam
 * ``temporal``: prevWarped initialisation plus the temporal loss (Ruder et al.'s short-term method).
 
 The method sees flows estimated from the frames (``vsstylize.flow``, as the paper used DeepFlow); the
-temporal error is measured with the sequence's exact ground-truth flow and disocclusion mask.
+temporal error is measured with the sequence's exact ground-truth flow and disocclusion mask
+(:func:`evaluate`). Real clips have no ground truth: :func:`estimate_truth` measures their flow with
+``vsstylize.flow`` and weights it with ``vsstylize.reliability``, and :func:`evaluate_clip` reports the
+warping error (:func:`vsstylize.metrics.warping_error`) instead. :func:`add_relative_losses` adds Ruder
+et al.'s content and style loss relative to per-frame processing (Table 5).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +29,8 @@ import vapoursynth as vs
 from .. import metrics
 from .sequences import Sequence
 
-__all__ = ["BASELINES", "MethodResult", "stylize_sequence", "evaluate", "format_table"]
+__all__ = ["BASELINES", "MethodResult", "EstimatedTruth", "stylize_clip", "stylize_sequence", "evaluate",
+           "estimate_truth", "evaluate_clip", "add_relative_losses", "format_table"]
 
 #: stylize() keyword arguments of the named baselines.
 BASELINES: dict[str, dict[str, Any]] = {
@@ -43,6 +48,9 @@ class MethodResult:
     :ivar frames: ``(T, 3, H, W)`` stylized frames in [0, 1].
     :ivar temporal_error: ``(T-1,)`` Ruder's short-term error per frame (ground-truth flow and mask).
     :ivar seconds_per_frame: wall time of the stylization divided by ``T``.
+    :ivar peak_rss_bytes: peak CPU resident set size of the process while stylizing (``None`` if unknown).
+    :ivar long_term_error: ``{k: (T-k,)}`` long-term error between frames ``t`` and ``t-k`` (ground truth only).
+    :ivar extra: further scalars, e.g. ``content_relative`` / ``style_relative`` (:func:`add_relative_losses`).
     """
 
     name: str
@@ -51,6 +59,8 @@ class MethodResult:
     e_temporal: float
     seconds_per_frame: float
     extra: dict[str, float] = field(default_factory=dict)
+    peak_rss_bytes: int | None = None
+    long_term_error: dict[int, np.ndarray] = field(default_factory=dict)
 
     @property
     def mean_temporal_error(self) -> float:
@@ -61,33 +71,130 @@ def _to_array(clip: vs.VideoNode) -> np.ndarray:
     return np.stack([np.stack([np.asarray(f[p]) for p in range(3)]) for f in clip.frames(close=True)])
 
 
-def stylize_sequence(sequence: Sequence, style: str | Path, settings: Mapping[str, Any]) -> tuple[np.ndarray, float]:
-    """Stylize a sequence's frames with ``vsstylize.stylize(**settings)``; returns ``(frames, seconds)``."""
+def stylize_clip(clip: vs.VideoNode, style: str | Path, settings: Mapping[str, Any]) -> tuple[np.ndarray, float, int | None]:
+    """Stylize an RGBS clip with ``vsstylize.stylize(**settings)``.
+
+    :returns: ``(frames (T, 3, H, W), seconds, peak_rss_bytes)``; the time and the peak memory cover
+        rendering the frames (flow estimation and optimization), not building the filter graph.
+    """
     import vsstylize
 
-    clips = sequence.to_clips(vs.core)
-    out = vsstylize.stylize(clips.frames, str(style), **settings)
-    t0 = time.perf_counter()
-    frames = _to_array(out)
-    return frames, time.perf_counter() - t0
+    out = vsstylize.stylize(clip, str(style), **settings)
+    with metrics.PeakMemory() as mem, metrics.timed(clip.num_frames) as timing:
+        frames = _to_array(out)
+    return frames, timing.seconds, mem.peak_rss_bytes
+
+
+def stylize_sequence(sequence: Sequence, style: str | Path, settings: Mapping[str, Any]) -> tuple[np.ndarray, float]:
+    """Stylize a sequence's frames with ``vsstylize.stylize(**settings)``; returns ``(frames, seconds)``."""
+    frames, seconds, _ = stylize_clip(sequence.to_clips(vs.core).frames, style, settings)
+    return frames, seconds
 
 
 def evaluate(sequence: Sequence, style: str | Path, methods: Mapping[str, Mapping[str, Any]],
-             common: Mapping[str, Any] | None = None) -> dict[str, MethodResult]:
+             common: Mapping[str, Any] | None = None, long_steps: Iterable[int] = ()) -> dict[str, MethodResult]:
     """Stylize ``sequence`` with each setting and measure the temporal error against ground truth.
 
     :param methods: ``name -> stylize() keyword arguments`` (e.g. :data:`BASELINES` entries).
     :param common: keyword arguments shared by every method (iterations, weights, seed ...).
+    :param long_steps: frame distances ``k`` for :attr:`MethodResult.long_term_error`; those the sequence
+        was not generated with (``sequence.long_steps``) are skipped.
+    :raises vs.Error: whatever ``stylize`` raises for bad settings.
+    """
+    steps = [k for k in long_steps if k in sequence.long_flows and k < sequence.num_frames]
+    clip = sequence.to_clips(vs.core).frames
+    results: dict[str, MethodResult] = {}
+    for name, kwargs in methods.items():
+        settings = {**(common or {}), **kwargs}
+        frames, seconds, peak = stylize_clip(clip, style, settings)
+        err = metrics.temporal_error(frames, sequence.flow_backward, sequence.mask_backward)
+        e_t = metrics.e_temporal(frames, sequence.flow_backward, sequence.mask_backward)
+        long = {k: metrics.long_term_error(frames, sequence.long_flows[k], sequence.long_masks[k], k) for k in steps}
+        results[name] = MethodResult(name, frames, err, e_t, seconds / sequence.num_frames,
+                                     peak_rss_bytes=peak, long_term_error=long)
+    return results
+
+
+@dataclass
+class EstimatedTruth:
+    """A real clip with estimated flow: the reference of :func:`evaluate_clip`.
+
+    :ivar clip: the RGBS clip that is stylized.
+    :ivar frames: ``(T, 3, H, W)`` its frames in [0, 1].
+    :ivar flow_backward: ``(T, 2, H, W)`` estimated flow ``t -> t-1`` (zero at ``t = 0``).
+    :ivar reliability: ``(T, H, W)`` forward-backward consistency weights in [0, 1] (zero at ``t = 0``).
+    """
+
+    name: str
+    clip: vs.VideoNode
+    frames: np.ndarray
+    flow_backward: np.ndarray
+    reliability: np.ndarray
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.frames.shape[0])
+
+
+def estimate_truth(clip: vs.VideoNode, name: str, flow_method: str = "dis", flow_preset: str = "medium") -> EstimatedTruth:
+    """Estimate the backward flow of an RGBS clip (``vsstylize.flow``) and its reliability
+    (``vsstylize.reliability``, forward-backward check) for measuring the warping error.
+
+    :raises vs.Error: bad clip or flow settings.
+    """
+    import vsstylize
+
+    bw = vsstylize.flow(clip, "backward", 1, method=flow_method, preset=flow_preset)
+    fw = vsstylize.flow(clip, "forward", 1, method=flow_method, preset=flow_preset)
+    rel = vsstylize.reliability(bw, fw)
+    frames = _to_array(clip)
+    flows = _to_array(bw)[:, :2]
+    weights = np.stack([np.asarray(f[0]).copy() for f in rel.frames(close=True)])
+    return EstimatedTruth(name, clip, frames, np.ascontiguousarray(flows), np.clip(weights, 0.0, 1.0))
+
+
+def evaluate_clip(truth: EstimatedTruth, style: str | Path, methods: Mapping[str, Mapping[str, Any]],
+                  common: Mapping[str, Any] | None = None) -> dict[str, MethodResult]:
+    """Like :func:`evaluate` for a real clip without ground truth: ``temporal_error`` is the
+    reliability-weighted warping error (:func:`vsstylize.metrics.warping_error`) with the estimated flow,
+    ``e_temporal`` uses the reliability weights as Huang's ``c``.
+
     :raises vs.Error: whatever ``stylize`` raises for bad settings.
     """
     results: dict[str, MethodResult] = {}
     for name, kwargs in methods.items():
         settings = {**(common or {}), **kwargs}
-        frames, seconds = stylize_sequence(sequence, style, settings)
-        err = metrics.temporal_error(frames, sequence.flow_backward, sequence.mask_backward)
-        e_t = metrics.e_temporal(frames, sequence.flow_backward, sequence.mask_backward)
-        results[name] = MethodResult(name, frames, err, e_t, seconds / sequence.num_frames)
+        frames, seconds, peak = stylize_clip(truth.clip, style, settings)
+        err = metrics.warping_error(frames, truth.flow_backward, truth.reliability)
+        e_t = metrics.e_temporal(frames, truth.flow_backward, truth.reliability)
+        results[name] = MethodResult(name, frames, err, e_t, seconds / truth.num_frames, peak_rss_bytes=peak)
     return results
+
+
+def add_relative_losses(results: Mapping[str, MethodResult], content: np.ndarray, style: str | Path,
+                        baseline: str = "random", model: str = "vgg19", model_weights: str | None = None) -> None:
+    """Store Ruder et al.'s content and style loss relative to per-frame processing (Table 5) in each
+    result's ``extra["content_relative"]`` / ``extra["style_relative"]`` (1.0 = as per-frame ``baseline``).
+
+    The loss network is the one ``stylize`` uses by default (:func:`vsstylize.vgg.load_loss_network`).
+
+    :param content: ``(T, 3, H, W)`` the content frames that were stylized.
+    :raises KeyError: ``baseline`` is not among ``results``.
+    """
+    from ..losses import StyleTarget
+    from ..stylize.style import load_styles
+    from ..vgg import load_loss_network
+
+    if baseline not in results:
+        raise KeyError(f"baseline {baseline!r} is not among the results {list(results)}")
+    net = load_loss_network(model, weights=model_weights)  # type: ignore[arg-type]
+    h, w = content.shape[-2:]
+    target = StyleTarget(net, load_styles("bench", str(style)), (h, w))
+    ref = results[baseline].frames
+    for r in results.values():
+        rel = metrics.relative_losses(r.frames, ref, content, net, target)
+        r.extra["content_relative"] = rel.content
+        r.extra["style_relative"] = rel.style
 
 
 def format_table(rows: Mapping[str, Mapping[str, MethodResult]], baseline: str = "random") -> str:
