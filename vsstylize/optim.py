@@ -33,7 +33,7 @@ from .losses import (
 )
 from .vgg import LossNetwork
 
-__all__ = ["OptimizerSettings", "Progress", "OptimResult", "LBFGS", "make_init", "stylize_image", "INIT_KINDS"]
+__all__ = ["OptimizerSettings", "Progress", "OptimResult", "make_init", "stylize_image", "INIT_KINDS"]
 
 InitKind = Literal["random", "image", "prev", "prevWarped"]
 INIT_KINDS: tuple[str, ...] = ("random", "image", "prev", "prevWarped")
@@ -177,83 +177,6 @@ def _converged(losses: list[torch.Tensor], settings: OptimizerSettings) -> bool:
     return _relative_change(float(losses[-1 - k]), float(losses[-1])) < settings.tol_loss_relative
 
 
-def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    # ``(a * b).sum()`` rather than ``torch.dot``: on a loaded multi-core CPU the BLAS dot of a
-    # 0.5 M-element vector took 8 ms (thread hand-off), which over L-BFGS's 2 x 100 history dots per
-    # iteration cost more than the loss network itself; the elementwise product + ATen sum takes 0.1 ms.
-    return (a * b).sum()
-
-
-class LBFGS:
-    """L-BFGS with a fixed unit step and no line search: the iterates of ``torch.optim.LBFGS(lr=1,
-    history_size=m, line_search_fn=None, tolerance_grad=-1, tolerance_change=-1)`` and of neural-style's
-    ``optim.lbfgs`` (two-loop recursion, Nocedal & Wright alg. 7.4; first step
-    ``min(1, 1 / |g|_1)``), run one loss evaluation per iteration without re-evaluating at chunk
-    boundaries, and with fast dot products (see :func:`_dot`).
-
-    :param x: the flat-viewable leaf tensor being optimised (contiguous, ``requires_grad``).
-    :param history: number of correction pairs kept (neural-style: 100).
-    """
-
-    def __init__(self, x: torch.Tensor, history: int = 100) -> None:
-        self.x = x
-        self.history = history
-        self.s: list[torch.Tensor] = []
-        self.y: list[torch.Tensor] = []
-        self.rho: list[torch.Tensor] = []
-        self.h_diag: torch.Tensor | float = 1.0
-        self.iteration = 0
-        self._d: torch.Tensor | None = None
-        self._t = 1.0
-        self._prev_g: torch.Tensor | None = None
-
-    def _direction(self, g: torch.Tensor) -> torch.Tensor:
-        if self._prev_g is None or self._d is None:
-            return -g
-        y = g - self._prev_g
-        s = self._d * self._t
-        ys = _dot(y, s)
-        if float(ys) > 1e-10:  # curvature condition; skip the pair otherwise
-            if len(self.s) == self.history:
-                self.s.pop(0), self.y.pop(0), self.rho.pop(0)
-            self.s.append(s)
-            self.y.append(y)
-            self.rho.append(1.0 / ys)
-            self.h_diag = ys / _dot(y, y)
-        q = -g
-        alpha: list[torch.Tensor] = []
-        for s_i, y_i, rho_i in zip(reversed(self.s), reversed(self.y), reversed(self.rho)):
-            a_i = _dot(s_i, q) * rho_i
-            q = q - a_i * y_i
-            alpha.append(a_i)
-        d = q * self.h_diag
-        for s_i, y_i, rho_i, a_i in zip(self.s, self.y, self.rho, reversed(alpha)):
-            b_i = _dot(y_i, d) * rho_i
-            d = d + s_i * (a_i - b_i)
-        return d
-
-    def step(self, closure: Callable[[], torch.Tensor]) -> bool:
-        """One iteration: evaluate ``closure`` (loss, with the gradient left in ``x.grad``) at the
-        current ``x`` and move along the L-BFGS direction.
-
-        :returns: ``False`` when the direction is not a descent direction (``g . d > 1``, torch's and
-            neural-style's stop test with ``tolerance_change = -1``); ``x`` is then left unchanged.
-        """
-        closure()
-        assert self.x.grad is not None
-        g = self.x.grad.detach().reshape(-1).clone()
-        d = self._direction(g)
-        self._prev_g = g
-        self._t = min(1.0, 1.0 / float(g.abs().sum())) if self.iteration == 0 else 1.0
-        self.iteration += 1
-        if float(_dot(g, d)) > 1.0:
-            return False
-        self._d = d
-        with torch.no_grad():
-            self.x.view(-1).add_(d, alpha=self._t)
-        return True
-
-
 def _run_lbfgs(
     x: torch.Tensor,
     objective: VideoObjective,
@@ -262,29 +185,38 @@ def _run_lbfgs(
     last: dict[str, dict[str, torch.Tensor]],
     scale_index: int,
 ) -> tuple[int, bool]:
-    """L-BFGS (:class:`LBFGS`), one loss evaluation per iteration; the stopping rule is checked every
-    ``tol_loss_relative_interval`` iterations."""
-    opt = LBFGS(x, settings.lbfgs_history)
-    k = settings.tol_loss_relative_interval
+    """L-BFGS in chunks of ``tol_loss_relative_interval`` iterations (one loss evaluation each)."""
+    chunk = settings.tol_loss_relative_interval
+    opt = torch.optim.LBFGS(
+        [x],
+        lr=1.0,
+        max_iter=chunk,
+        max_eval=10 * chunk,
+        tolerance_grad=-1.0,
+        tolerance_change=-1.0,
+        history_size=settings.lbfgs_history,
+        line_search_fn=None,
+    )
+    done = 0
     start = len(losses)
 
     def closure() -> torch.Tensor:
-        x.grad = None
+        opt.zero_grad(set_to_none=False)
         total, parts = objective(x)
         total.backward()
         losses.append(total.detach())
         last["parts"] = parts
         return total
 
-    for i in range(1, settings.num_iterations + 1):
-        if not opt.step(closure):
-            _report(settings, scale_index, i, losses)
-            return i, i < settings.num_iterations
-        if i % k == 0:
-            _report(settings, scale_index, i, losses)
-            if _converged(losses[start:], settings):
-                return i, i < settings.num_iterations
-    return settings.num_iterations, False
+    while done < settings.num_iterations:
+        opt.param_groups[0]["max_iter"] = min(chunk, settings.num_iterations - done)
+        opt.param_groups[0]["max_eval"] = 10 * opt.param_groups[0]["max_iter"]
+        opt.step(closure)
+        done = len(losses) - start
+        _report(settings, scale_index, done, losses)
+        if _converged(losses[start:], settings):
+            return done, done < settings.num_iterations
+    return done, False
 
 
 def _run_adam(
