@@ -12,6 +12,8 @@ sec. 7.2.1): stop when ``|L_{i-K} - L_i| / |L_{i-K}| < tol`` for the loss ``L`` 
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -31,12 +33,19 @@ from .losses import (
     original_colors as _original_colors,
     resize_image,
 )
+from .lbfgs import DeviceLBFGS
 from .vgg import LossNetwork
 
-__all__ = ["OptimizerSettings", "Progress", "OptimResult", "make_init", "stylize_image", "INIT_KINDS"]
+log = logging.getLogger("vsstylize")
+
+__all__ = ["OptimizerSettings", "Progress", "OptimResult", "make_init", "stylize_image", "INIT_KINDS", "PRECISIONS",
+           "prepare_device"]
 
 InitKind = Literal["random", "image", "prev", "prevWarped"]
 INIT_KINDS: tuple[str, ...] = ("random", "image", "prev", "prevWarped")
+Precision = Literal["fp32", "bf16", "fp16"]
+#: Loss-network precisions (:attr:`OptimizerSettings.precision`) and their autocast dtypes.
+PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 #: ImageNet mean colour, RGB in [0, 1] (the Caffe mean [123.68, 116.779, 103.939] / 255): the image
 #: whose Caffe-preprocessed input is zero.
@@ -63,7 +72,8 @@ class Progress:
 class OptimizerSettings:
     """Optimiser options (artistic-videos names).
 
-    :ivar optimizer: ``"lbfgs"`` (default; history 100, unit step, no line search, as neural-style)
+    :ivar optimizer: ``"lbfgs"`` (default; history 100, unit step, no line search, as neural-style;
+        :class:`~vsstylize.lbfgs.DeviceLBFGS`)
         or ``"adam"``.
     :ivar num_iterations: maximum iterations (loss evaluations) per scale.
     :ivar tol_loss_relative: relative loss change below which the optimisation stops (0 disables).
@@ -72,6 +82,12 @@ class OptimizerSettings:
     :ivar scales: coarse-to-fine sizes relative to the frame, ascending, ending at 1.0, e.g.
         ``(0.5, 1.0)``; each scale's result, upsampled, initialises the next.
     :ivar lbfgs_history: L-BFGS memory (neural-style ``nCorrection`` 100).
+    :ivar precision: ``"fp32"`` (default), ``"bf16"`` or ``"fp16"``: precision of the loss network's
+        forward and backward passes (mixed precision; Gram matrices, losses and the optimizer's state
+        stay float32). ``"bf16"`` is the one to use on GPUs that have it (Ampere and newer); on a CPU it
+        is usually slower than float32.
+    :ivar cuda_graphs: on CUDA, capture the iteration as a CUDA graph after a few eager iterations
+        (removes the per-kernel launch cost of the host; results equal eager ones up to rounding).
     :ivar progress: called with a :class:`Progress` every interval.
     """
 
@@ -82,6 +98,8 @@ class OptimizerSettings:
     learning_rate: float = 1e1
     scales: tuple[float, ...] = (1.0,)
     lbfgs_history: int = 100
+    precision: Precision = "fp32"
+    cuda_graphs: bool = True
     progress: Callable[[Progress], None] | None = None
 
     def __post_init__(self) -> None:
@@ -97,6 +115,8 @@ class OptimizerSettings:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if self.lbfgs_history < 1:
             raise ValueError(f"lbfgs_history must be >= 1, got {self.lbfgs_history}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         scales = tuple(float(s) for s in self.scales)
         if not scales or any(not 0 < s <= 1 for s in scales) or list(scales) != sorted(scales) or scales[-1] != 1.0:
             raise ValueError(f"scales must be ascending in (0, 1] and end with 1.0, got {self.scales}")
@@ -177,80 +197,166 @@ def _converged(losses: list[torch.Tensor], settings: OptimizerSettings) -> bool:
     return _relative_change(float(losses[-1 - k]), float(losses[-1])) < settings.tol_loss_relative
 
 
-def _run_lbfgs(
+def _iterate(
     x: torch.Tensor,
     objective: VideoObjective,
     settings: OptimizerSettings,
     losses: list[torch.Tensor],
     last: dict[str, dict[str, torch.Tensor]],
     scale_index: int,
+    update: Callable[[torch.Tensor], None],
 ) -> tuple[int, bool]:
-    """L-BFGS in chunks of ``tol_loss_relative_interval`` iterations (one loss evaluation each)."""
-    chunk = settings.tol_loss_relative_interval
-    opt = torch.optim.LBFGS(
-        [x],
-        lr=1.0,
-        max_iter=chunk,
-        max_eval=10 * chunk,
-        tolerance_grad=-1.0,
-        tolerance_change=-1.0,
-        history_size=settings.lbfgs_history,
-        line_search_fn=None,
-    )
-    done = 0
-    start = len(losses)
+    """Evaluate the loss and its gradient, then ``update(x.grad)``, up to ``num_iterations`` times.
 
-    def closure() -> torch.Tensor:
-        opt.zero_grad(set_to_none=False)
-        total, parts = objective(x)
-        total.backward()
-        losses.append(total.detach())
-        last["parts"] = parts
-        return total
+    The loss stays on the device; it is read back to the host only every ``tol_loss_relative_interval``
+    iterations, for the stopping rule and the progress callback. On CUDA (``settings.cuda_graphs``),
+    after :data:`_GRAPH_WARMUP` eager iterations the whole iteration (forward, backward, optimizer
+    update) is captured once as a CUDA graph and replayed, so the host only launches one graph per
+    iteration; a capture that fails falls back to eager iterations.
 
-    while done < settings.num_iterations:
-        opt.param_groups[0]["max_iter"] = min(chunk, settings.num_iterations - done)
-        opt.param_groups[0]["max_eval"] = 10 * opt.param_groups[0]["max_iter"]
-        opt.step(closure)
-        done = len(losses) - start
-        _report(settings, scale_index, done, losses)
-        if _converged(losses[start:], settings):
-            return done, done < settings.num_iterations
-    return done, False
-
-
-def _run_adam(
-    x: torch.Tensor,
-    objective: VideoObjective,
-    settings: OptimizerSettings,
-    losses: list[torch.Tensor],
-    last: dict[str, dict[str, torch.Tensor]],
-    scale_index: int,
-    lr: float,
-) -> tuple[int, bool]:
-    """Adam; the loss is read back to the host only every ``tol_loss_relative_interval`` iterations."""
-    opt = torch.optim.Adam([x], lr=lr)
+    :returns: ``(iterations done, stopped early by the tolerance rule)``.
+    """
     start = len(losses)
     k = settings.tol_loss_relative_interval
+    graph: _GraphedIteration | None = None
+    use_graph = settings.cuda_graphs and x.device.type == "cuda" and settings.num_iterations > _GRAPH_WARMUP + 1
+    # warm-up iterations run on a side stream, as CUDA graph capture wants
+    side = torch.cuda.Stream(device=x.device) if use_graph else None
+    if side is not None:
+        side.wait_stream(torch.cuda.current_stream(x.device))
     for i in range(1, settings.num_iterations + 1):
-        opt.zero_grad(set_to_none=False)
-        total, parts = objective(x)
-        total.backward()
-        opt.step()
-        losses.append(total.detach())
-        if i % k == 0:
-            last["parts"] = parts
+        if use_graph and graph is None and i == _GRAPH_WARMUP + 1:
+            torch.cuda.current_stream(x.device).wait_stream(side)  # type: ignore[arg-type]
+            side = None
+            graph = _GraphedIteration.capture(x, objective, update)
+            use_graph = graph is not None
+        if graph is not None:
+            losses.append(graph.replay())
+            parts = graph.parts
+        else:
+            with torch.cuda.stream(side) if side is not None else contextlib.nullcontext():
+                parts = _eager_iteration(x, objective, update, losses)
+        if i % k == 0 or i == settings.num_iterations:
+            if side is not None:
+                torch.cuda.current_stream(x.device).wait_stream(side)
+            last["parts"] = {n: v.clone() for n, v in parts.items()}
             _report(settings, scale_index, i, losses)
             if _converged(losses[start:], settings):
                 return i, i < settings.num_iterations
-        elif i == settings.num_iterations:
-            last["parts"] = parts
+    if side is not None:
+        torch.cuda.current_stream(x.device).wait_stream(side)
     return settings.num_iterations, False
+
+
+def _eager_iteration(x: torch.Tensor, objective: VideoObjective, update: Callable[[torch.Tensor], None],
+                     losses: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+    """One iteration without graph capture; appends the loss, returns the loss components."""
+    x.grad = None
+    total, parts = objective(x)
+    total.backward()
+    losses.append(total.detach())
+    assert x.grad is not None
+    with torch.no_grad():
+        update(x.grad)
+    return parts
+
+
+#: Eager iterations before a CUDA graph is captured (cuDNN autotuning, allocator warm-up, the
+#: optimizer's first step, which differs from the later ones).
+_GRAPH_WARMUP = 3
+
+
+_graphs_broken = False  # a capture failed in this process: do not try again
+
+
+class _GraphedIteration:
+    """One optimizer iteration (zero grad, objective, backward, update) captured as a CUDA graph."""
+
+    def __init__(self, graph: torch.cuda.CUDAGraph, loss: torch.Tensor, parts: dict[str, torch.Tensor]) -> None:
+        self.graph = graph
+        self.loss = loss
+        self.parts = parts
+
+    @classmethod
+    def capture(cls, x: torch.Tensor, objective: VideoObjective,
+                update: Callable[[torch.Tensor], None]) -> _GraphedIteration | None:
+        """Capture, or ``None`` (after a warning in the log) when this objective cannot be captured."""
+        global _graphs_broken
+        if _graphs_broken:
+            return None
+        graph = torch.cuda.CUDAGraph()
+        x.grad = None  # the backward pass inside the graph allocates it from the graph's pool (static)
+        try:
+            torch.cuda.synchronize(x.device)
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+                total, parts = objective(x)
+                total.backward()
+                with torch.no_grad():
+                    update(x.grad)
+                loss = total.detach()
+        except RuntimeError as exc:  # some op cannot be captured: stay eager, from now on
+            _graphs_broken = True
+            log.warning("vsstylize: CUDA graph capture failed (%s); running iterations eagerly from now on",
+                        str(exc).splitlines()[0])
+            del graph
+            x.grad = None
+            torch.cuda.synchronize(x.device)
+            torch.cuda.empty_cache()
+            return None
+        # Capturing records the kernels without running them: x and the optimizer state are unchanged.
+        return cls(graph, loss, {n: v.detach() for n, v in parts.items()})
+
+    def replay(self) -> torch.Tensor:
+        """Run one iteration; returns its loss (a new device tensor)."""
+        self.graph.replay()
+        return self.loss.clone()
+
+
+def _lbfgs_update(x: torch.Tensor, settings: OptimizerSettings) -> Callable[[torch.Tensor], None]:
+    """L-BFGS without line search (:class:`~vsstylize.lbfgs.DeviceLBFGS`: the algorithm of
+    ``torch.optim.LBFGS`` / neural-style with a unit step), computed on the device."""
+    opt = DeviceLBFGS(x.numel(), settings.lbfgs_history, lr=1.0, device=x.device)
+    flat = x.detach().view(-1)
+
+    def update(grad: torch.Tensor) -> None:
+        flat.add_(opt.step(grad.view(-1)))
+
+    return update
+
+
+def _adam_update(x: torch.Tensor, lr: float) -> Callable[[torch.Tensor], None]:
+    """``torch.optim.Adam`` with step ``lr`` (in the network's input units)."""
+    opt = torch.optim.Adam([x], lr=lr, capturable=x.device.type == "cuda")
+
+    def update(grad: torch.Tensor) -> None:
+        opt.step()
+
+    return update
 
 
 def _report(settings: OptimizerSettings, scale_index: int, done: int, losses: list[torch.Tensor]) -> None:
     if settings.progress is not None:
         settings.progress(Progress(scale_index, done, float(losses[-1])))
+
+
+def prepare_device(loss_net: LossNetwork, precision: str = "fp32") -> None:
+    """GPU settings for the loss network's device: on CUDA, cuDNN autotuning
+    (``torch.backends.cudnn.benchmark``) and the network's weights in channels_last layout, so its
+    convolutions (and their backward passes) run as NHWC tensor-core kernels; the image being
+    optimised stays a plain contiguous ``(1, 3, H, W)`` tensor. With a mixed ``precision`` also TF32
+    float32 matrix products (``torch.backends.cuda.matmul.allow_tf32``, process-wide). Nothing changes
+    on a CPU."""
+    device = next(loss_net.parameters()).device
+    if device.type != "cuda":
+        return
+    torch.backends.cudnn.benchmark = True
+    if precision != "fp32":
+        # float32 matrix products (the Gram matrices of the mixed-precision objective) on the tensor
+        # cores in TF32: inputs rounded to 10 mantissa bits, products accumulated in float32.
+        torch.backends.cuda.matmul.allow_tf32 = True
+    first = next(m for m in loss_net.features if isinstance(m, torch.nn.Conv2d))
+    if not first.weight.is_contiguous(memory_format=torch.channels_last):
+        loss_net.to(memory_format=torch.channels_last)
 
 
 def _scale_size(full: tuple[int, int], s: float) -> tuple[int, int]:
@@ -296,6 +402,7 @@ def stylize_image(
     if content.dim() != 4 or content.shape[:2] != (1, 3):
         raise ValueError(f"content must be (1, 3, H, W) RGB in [0, 1], got {tuple(content.shape)}")
     device = next(loss_net.parameters()).device
+    prepare_device(loss_net, settings.precision)
     content = content.to(device=device, dtype=torch.float32)
     if isinstance(init, str):
         if init not in ("random", "image"):
@@ -322,14 +429,13 @@ def stylize_image(
             style_layers,
             [(resize_image(w.to(device), size), resize_image(c.to(device), size).clamp(0, 1)) for w, c in temporal],
             criterion,
+            autocast=PRECISIONS[settings.precision],
         )
         # Each scale starts from the previous scale's result, upsampled (coarse-to-fine).
         x = loss_net.preprocess(resize_image(current, size)).detach().clone(memory_format=torch.contiguous_format)
         x.requires_grad_(True)
-        if settings.optimizer == "lbfgs":
-            n, stopped = _run_lbfgs(x, objective, settings, losses, last, si)
-        else:
-            n, stopped = _run_adam(x, objective, settings, losses, last, si, lr)
+        update = _lbfgs_update(x, settings) if settings.optimizer == "lbfgs" else _adam_update(x, lr)
+        n, stopped = _iterate(x, objective, settings, losses, last, si, update)
         per_scale.append(n)
         current = loss_net.deprocess(x.detach())
     result = current.clamp(0.0, 1.0)
