@@ -126,6 +126,10 @@ def content_loss(features: Mapping[str, torch.Tensor], targets: Mapping[str, tor
     return torch.stack(terms).sum() if len(terms) > 1 else terms[0]
 
 
+#: K-chunk of the split-K Gram matrix on CUDA (:func:`gram_matrix`).
+_GRAM_SPLIT_K = 4096
+
+
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     """Normalised Gram matrix ``G = F F^T / (C*H*W)`` (neural-style's ``GramMatrix`` / nElement).
 
@@ -136,8 +140,28 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     if features.dim() != 4:
         raise ValueError(f"features must be (N, C, H, W), got {tuple(features.shape)}")
     n, c, h, w = features.shape
-    f = features.reshape(n, c, h * w)
-    return torch.bmm(f, f.transpose(1, 2)).div_(c * h * w)
+    k = h * w
+    f = features.reshape(n, c, k)
+    if features.is_cuda and k > _GRAM_SPLIT_K * 4:
+        return split_k_gram(f, _GRAM_SPLIT_K).div_(c * k)
+    return torch.bmm(f, f.transpose(1, 2)).div_(c * k)
+
+
+def split_k_gram(f: torch.Tensor, chunk: int) -> torch.Tensor:
+    """``f f^T`` for ``f`` of shape ``(N, C, K)`` as the sum of the products of K-chunks of length
+    ``chunk`` (zero-padded), computed as one batched matmul.
+
+    A ``C x C`` product over ``K = H*W >> C`` gives a GPU only a few output tiles to work on; the
+    chunked form keeps every multiprocessor busy. Same value as ``f @ f^T`` up to rounding.
+
+    :returns: ``(N, C, C)``, unnormalised.
+    """
+    n, c, k = f.shape
+    pad = (-k) % chunk
+    if pad:
+        f = F.pad(f, (0, pad))
+    chunks = f.reshape(n, c, -1, chunk).transpose(1, 2).reshape(-1, c, chunk)
+    return torch.bmm(chunks, chunks.transpose(1, 2)).reshape(n, -1, c, c).sum(1)
 
 
 def style_loss(grams: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -375,6 +399,10 @@ class VideoObjective:
     :param temporal: temporal terms ``(warped_prev, c)``; for long-term consistency pass
         ``c_long`` from :func:`long_term_weights`.
     :param criterion: temporal loss criterion, ``"mse"`` or ``"smoothl1"``.
+    :param autocast: ``None`` (float32 throughout) or ``torch.bfloat16`` / ``torch.float16``: the loss
+        network's forward and backward run in that precision under :func:`torch.autocast`; its feature
+        maps are cast back to float32 before the content loss and the Gram matrices, so those and every
+        loss sum accumulate in float32.
     :raises ValueError: bad shapes, layers or criterion.
     """
 
@@ -388,8 +416,12 @@ class VideoObjective:
         style_layers: Sequence[str] | None = None,
         temporal: Sequence[TemporalTerm] = (),
         criterion: Criterion = "mse",
+        autocast: torch.dtype | None = None,
     ) -> None:
         _check_rgb(content, "content")
+        if autocast not in (None, torch.bfloat16, torch.float16):
+            raise ValueError(f"autocast must be None, torch.bfloat16 or torch.float16, got {autocast!r}")
+        self.autocast = autocast
         if criterion not in ("mse", "smoothl1"):
             raise ValueError(f"criterion must be 'mse' or 'smoothl1', got {criterion!r}")
         self.loss_net = loss_net
@@ -413,7 +445,7 @@ class VideoObjective:
         with torch.no_grad():
             if weights.content > 0:
                 content_input = loss_net.preprocess(content.to(device=device, dtype=torch.float32))
-                feats = loss_net(content_input, self.content_layers)
+                feats = self.features(content_input, self.content_layers)
                 self.content_targets = {n: feats[n] for n in self.content_layers}
             else:
                 self.content_targets = {}
@@ -435,6 +467,15 @@ class VideoObjective:
         target = self.loss_net.preprocess(warped.to(device=device, dtype=torch.float32))
         return target, c
 
+    def features(self, x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Float32 feature maps of ``layers`` for the network input ``x``, computed in the objective's
+        precision (``autocast``)."""
+        if self.autocast is None:
+            return self.loss_net(x, layers)
+        with torch.autocast(device_type=x.device.type, dtype=self.autocast):
+            feats = self.loss_net(x, layers)
+        return {n: f.float() for n, f in feats.items()}
+
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Total loss and its weighted components.
 
@@ -445,7 +486,7 @@ class VideoObjective:
         w = self.weights
         parts: dict[str, torch.Tensor] = {}
         if self._layers:
-            feats = self.loss_net(x, self._layers)
+            feats = self.features(x, self._layers)
             if self.content_targets:
                 parts["content"] = w.content * content_loss(feats, self.content_targets)
             if self.style_targets:
