@@ -97,6 +97,22 @@ def test_disk_cache_resumes(tmp_path: Path) -> None:
     assert len(list((tmp_path / "stylize").rglob("*.npz"))) == 4
 
 
+def test_chain_starts_shared_between_settings(tmp_path: Path) -> None:
+    """Settings that differ only after the chain start (temporal weight, later-frame init) reuse its
+    cache entry; a setting the first frame depends on (content weight) does not."""
+    clip = small_clip(3)
+    a = frames_of(vsstylize.stylize(clip, str(STYLE), cache_dir=tmp_path, **FAST))
+    entries = lambda: len(list((tmp_path / "stylize").rglob("*.npz")))  # noqa: E731
+    assert entries() == 3
+    other = {**FAST, "init": ("image", "prev")}
+    b = frames_of(vsstylize.stylize(clip, str(STYLE), cache_dir=tmp_path, temporal_weight=0.0, **other))
+    assert entries() == 5  # frame 0 served from the first run's entry
+    assert np.abs(a[0] - b[0]).max() <= 1e-6
+    assert np.abs(a[2] - b[2]).max() > 1e-3  # later frames really were computed with the other setting
+    vsstylize.stylize(clip, str(STYLE), cache_dir=tmp_path, content_weight=20.0, **FAST).get_frame(0)
+    assert entries() == 6
+
+
 class TestBadInput:
     def test_missing_and_unreadable_style(self, tmp_path: Path) -> None:
         clip = small_clip(2)
@@ -151,6 +167,8 @@ class TestBadInput:
         ({"temporal_loss_criterion": "l3"}, "temporal_loss_criterion must be"),
         ({"style_weight": -1}, "style_weight must be a number >= 0"),
         ({"loss_weights": "paper"}, "loss_weights must be"),
+        ({"precision": "fp8"}, "precision must be one of"),
+        ({"lbfgs_history": 0}, "lbfgs_history must be >= 1"),
     ])
     def test_options(self, kwargs: dict, message: str) -> None:
         with pytest.raises(vs.Error, match=message):

@@ -56,6 +56,7 @@ def build_graph(args: argparse.Namespace) -> tuple[vs.VideoNode, vs.VideoNode]:
         style_blend_weights=[float(w) for w in args.style_weights.split(",")] if args.style_weights else None,
         style_scale=args.style_scale, original_colors=args.original_colors, seed=args.seed,
         tol_loss_relative=args.tol_loss_relative, cache_dir=args.cache, flow_cache=args.cache,
+        precision=args.precision, lbfgs_history=args.lbfgs_history,
     )
     for name in ("content_weight", "style_weight", "temporal_weight", "tv_weight"):
         if getattr(args, name) is not None:
@@ -141,6 +142,9 @@ def _run_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--init", default="random,prevWarped")
     p.add_argument("--optimizer", default="lbfgs", choices=["lbfgs", "adam"])
     p.add_argument("--tol-loss-relative", type=float, default=1e-4)
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
+                   help="loss-network precision (bf16: mixed precision on GPUs)")
+    p.add_argument("--lbfgs-history", type=int, default=100, help="L-BFGS memory (neural-style's -lbfgs_num_correction)")
     p.add_argument("--flow-relative-indices", default="1")
     p.add_argument("--flow-method", default="dis")
     for name in ("content-weight", "style-weight", "temporal-weight", "tv-weight"):

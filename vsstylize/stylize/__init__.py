@@ -31,6 +31,7 @@ def stylize(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource], /, m
             style_blend_weights: Sequence[float] | None = None, style_scale: float = 1.0,
             pooling: str = "max", model: str = "vgg19", model_weights: str | None = None,
             original_colors: bool = False, seed: int = 0, scales: Sequence[float] = (1.0,),
+            precision: str = "fp32", lbfgs_history: int = 100,
             flows: vs.VideoNode | Sequence[vs.VideoNode] | None = None,
             weights: vs.VideoNode | Sequence[vs.VideoNode] | None = None,
             flow_method: str = "dis", flow_preset: str = "medium",
@@ -78,6 +79,11 @@ def stylize(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource], /, m
     :param original_colors: keep the content's colours (luminance-only transfer).
     :param seed: seed of the random initialisation (frame ``n`` uses ``seed + n``).
     :param scales: coarse-to-fine scales, e.g. ``(0.5, 1.0)``.
+    :param precision: ``"fp32"``, or ``"bf16"`` / ``"fp16"`` mixed precision for the loss network (Gram
+        matrices and losses stay float32); ``"bf16"`` on GPUs that support it.
+    :param lbfgs_history: L-BFGS memory (neural-style's ``-lbfgs_num_correction``, default 100); the
+        history takes ``2 * lbfgs_history * 3 * H * W * 4`` bytes (5 GB at 1920x1080 with 100: use
+        50 or Adam on 8 GB GPUs).
     :param flows: backward flow clips, one per entry of J (step j each), e.g. from :func:`vsstylize.read_flow`;
         default: computed with :func:`vsstylize.flow` (``flow_method``, ``flow_preset``, ``flow_cache``).
     :param weights: reliability clips matching ``flows``; default: :func:`vsstylize.reliability`.
@@ -100,4 +106,5 @@ def stylize(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource], /, m
         flow_relative_indices=flow_relative_indices, content_layers=content_layers, style_layers=style_layers,
         style_blend_weights=style_blend_weights, style_scale=style_scale, pooling=pooling, model=model,
         model_weights=model_weights, original_colors=original_colors, seed=seed, scales=scales,
+        precision=precision, lbfgs_history=lbfgs_history,
     )

@@ -80,11 +80,15 @@ class RecursiveFilter:
     :param disk_cache: optional :class:`DiskCache` for results (``.npz``), keyed by ``key_prefix``
         (a digest of every parameter), the frame number and the source frame's content.
     :param key_prefix: digest of the parameters.
+    :param start_key_prefix: digest of the parameters a chain start (frame 0, a scene cut, every frame
+        of a per-frame method) depends on; default ``key_prefix``. With it, settings that differ only in
+        what later frames do (temporal weight, later-frame init ...) share their first frames' cache
+        entries.
     """
 
     def __init__(self, func: str, src: vs.VideoNode, indices: Sequence[int], flows: Mapping[int, vs.VideoNode],
                  weights: Mapping[int, vs.VideoNode], compute: Compute, device: torch.device,
-                 disk_cache: DiskCache | None, key_prefix: str) -> None:
+                 disk_cache: DiskCache | None, key_prefix: str, start_key_prefix: str | None = None) -> None:
         self.func = func
         self.src = src
         self.indices = tuple(indices)
@@ -94,6 +98,7 @@ class RecursiveFilter:
         self.device = device
         self.disk_cache = disk_cache
         self.key_prefix = key_prefix
+        self.start_key_prefix = start_key_prefix if start_key_prefix is not None else key_prefix
         self.capacity = max(self.indices, default=0) + 2
         self._memory: OrderedDict[int, tuple[torch.Tensor, int]] = OrderedDict()
         self._lock = threading.RLock()  # guards the in-memory cache (held briefly)
@@ -103,9 +108,9 @@ class RecursiveFilter:
         self.prev = {j: self.out[0] * j + self.out for j in self.indices}
 
     # -- caches ---------------------------------------------------------------------------
-    def _key(self, n: int, frame: vs.VideoFrame) -> str:
+    def _key(self, n: int, frame: vs.VideoFrame, start: bool) -> str:
         planes = b"".join(np.ascontiguousarray(np.asarray(frame[p])).tobytes() for p in range(frame.format.num_planes))
-        return digest(self.key_prefix, str(n), planes)
+        return digest(self.start_key_prefix if start else self.key_prefix, str(n), planes)
 
     def _remember(self, n: int, image: torch.Tensor, chain_start: int) -> None:
         with self._lock:
@@ -136,13 +141,13 @@ class RecursiveFilter:
 
     # -- graph ----------------------------------------------------------------------------
     def _select(self, n: int, f: vs.VideoFrame) -> vs.VideoNode:
-        key = self._key(n, f) if self.disk_cache is not None else None
+        start = n == 0 or not self.indices or bool(f.props.get(PROP_SCENE_CHANGE, 0))
+        key = self._key(n, f, start) if self.disk_cache is not None else None
         core = vs.core
         with self._lock:
             cached = n in self._memory
         if cached or (key is not None and self.disk_cache is not None and self.disk_cache.path(key).is_file()):
             return core.std.ModifyFrame(self.src, self.src, lambda n, f: self._step(n, [f], key, start=None))
-        start = n == 0 or not self.indices or bool(f.props.get(PROP_SCENE_CHANGE, 0))
         if start:
             return core.std.ModifyFrame(self.src, self.src, lambda n, f: self._step(n, [f], key, start=True))
         usable = [j for j in self.indices if n - j >= 0]

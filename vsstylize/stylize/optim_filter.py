@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import vapoursynth as vs
@@ -62,6 +62,8 @@ class OptimOptions:
     original_colors: bool
     seed: int
     scales: tuple[float, ...]
+    precision: str
+    lbfgs_history: int
 
     @property
     def needs_chain(self) -> bool:
@@ -133,7 +135,8 @@ def _options(func: str, width: int, height: int, kw: dict) -> OptimOptions:
         OptimizerSettings(optimizer=kw["optimizer"], num_iterations=max(kw["num_iterations"]),
                           tol_loss_relative=kw["tol_loss_relative"],
                           tol_loss_relative_interval=kw["tol_loss_relative_interval"],
-                          learning_rate=kw["learning_rate"], scales=kw["scales"])
+                          learning_rate=kw["learning_rate"], scales=kw["scales"], precision=kw["precision"],
+                          lbfgs_history=kw["lbfgs_history"])
     except ValueError as exc:
         raise error(func, str(exc)) from exc
     return OptimOptions(**kw)
@@ -218,7 +221,9 @@ def stylize_optim(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource]
         settings = OptimizerSettings(optimizer=opts.optimizer, num_iterations=opts.num_iterations[0 if first else 1],
                                      tol_loss_relative=opts.tol_loss_relative,
                                      tol_loss_relative_interval=opts.tol_loss_relative_interval,
-                                     learning_rate=opts.learning_rate, scales=opts.scales)
+                                     learning_rate=opts.learning_rate, scales=opts.scales,
+                                     precision=opts.precision,  # type: ignore[arg-type]
+                                     lbfgs_history=opts.lbfgs_history)
         result, info = stylize_image(net, inp.content, target, init, temporal=temporal, weights=loss_weights,
                                      settings=settings, content_layers=opts.content_layers,
                                      style_layers=opts.style_layers, criterion=opts.temporal_loss_criterion,  # type: ignore[arg-type]
@@ -229,5 +234,10 @@ def stylize_optim(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource]
 
     params = digest("optim", repr(sorted(asdict(opts).items())), style_digest(styles), net.weights_name,
                     f"{rgb.width}x{rgb.height}", flow_method, flow_preset, str(flows is not None))
-    chain = RecursiveFilter(func, rgb, indices, bw, rel, compute, dev, cache, params)
+    # A chain start sees none of the later-frame settings: leave them out of its cache key.
+    start_opts = replace(opts, temporal_weight=0.0, temporal_loss_criterion="", flow_relative_indices=(),
+                         num_iterations=(opts.num_iterations[0],) * 2, init=(opts.init[0],) * 2)
+    start_params = digest("optim-start", repr(sorted(asdict(start_opts).items())), style_digest(styles),
+                          net.weights_name, f"{rgb.width}x{rgb.height}")
+    chain = RecursiveFilter(func, rgb, indices, bw, rel, compute, dev, cache, params, start_params)
     return chain.out
