@@ -15,7 +15,11 @@ from .conftest import DATA
 
 def test_temporal_error_ordering_of_the_paper() -> None:
     seq = make_sequence("slow_pan", DATA / "content" / "tubingen.jpg", num_frames=5, size=(80, 56), seed=1)
-    res = evaluate(seq, DATA / "styles" / "starry_night.jpg", BASELINES,
+    # The chains start from the content image: from noise, 100 L-BFGS iterations at this size sometimes
+    # have not yet left the flat start (neural-style's noise init needs hundreds), and a chain started
+    # from such a frame measures nothing.
+    methods = {name: ({**kw, "init": ("image", kw["init"][1])} if name != "random" else kw) for name, kw in BASELINES.items()}
+    res = evaluate(seq, DATA / "styles" / "starry_night.jpg", methods,
                    common={"num_iterations": (100, 40), "tol_loss_relative": 0})
     err = {name: r.mean_temporal_error for name, r in res.items()}
     assert err["temporal"] < err["prevWarped"] < err["prev"] < err["random"], err
