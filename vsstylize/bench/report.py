@@ -32,6 +32,7 @@ import os
 import platform
 import shlex
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence as Seq
 from dataclasses import dataclass, field, replace
@@ -40,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from .runner import BASELINES, MethodResult
+from .runner import BASELINES, MATCHED_ITERATIONS, MethodResult
 
 __all__ = ["SETTINGS", "LONG_TERM_K", "BenchConfig", "BenchInputError", "ClipSpec", "add_bench_parser",
            "config_from_args", "run_bench", "bench_command", "format_report_table", "error_maps"]
@@ -55,7 +56,14 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "temporal_strong": {"init": ("random", "prevWarped"), "temporal_weight": 1e4},
     # short-term temporal loss, first frame initialised with the content image instead of noise.
     "temporal_image": {"init": ("image", "prevWarped")},
+    # per-frame processing from the content image (neural-style's -init image).
+    "image": {"init": ("image", "image"), "temporal_weight": 0.0},
+    # the same with frame t given first + t * later iterations, as many as a chain has spent on it: the
+    # quality reference of --first-init image (Ruder Table 5 compares converged per-frame results).
+    "image_matched": {"init": ("image", "image"), "temporal_weight": 0.0, MATCHED_ITERATIONS: True},
 }
+#: First-frame initialisations selectable with ``--first-init``.
+FIRST_INITS = ("random", "image")
 #: Long-term distances reported where a sequence is long enough (``T > k``).
 LONG_TERM_K: tuple[int, ...] = (5, 10)
 DEFAULT_SEQUENCES = ("slow_pan", "fast_pan_zoom", "large_occluder")
@@ -102,6 +110,9 @@ class BenchConfig:
     seed: int = 0
     tol_loss_relative: float = 1e-4
     temporal_weight: float | None = None
+    first_init: str = "random"
+    sequence_height: int | None = None
+    cache_dir: Path | None = None
     command: str = ""
     extra_common: dict[str, Any] = field(default_factory=dict)
 
@@ -114,8 +125,28 @@ class BenchConfig:
         if unknown:
             raise BenchInputError("--methods", f"unknown method(s) {', '.join(map(repr, unknown))}; "
                                                f"choose from {', '.join(SETTINGS)}")
-        names = list(BASELINES) + [m for m in self.methods if m not in BASELINES]
-        return {n: dict(SETTINGS[n]) for n in dict.fromkeys(names)}
+        if self.first_init not in FIRST_INITS:
+            raise BenchInputError("--first-init", f"must be one of {', '.join(FIRST_INITS)}, got {self.first_init!r}")
+        names = list(BASELINES) + [self.reference] + [m for m in self.methods if m not in BASELINES]
+        out = {n: dict(SETTINGS[n]) for n in dict.fromkeys(names)}
+        for name, kw in out.items():
+            # the chains (and named settings built on them) start like the per-frame reference
+            if name not in ("random", "image", "image_matched") and kw.get("init", ("random",))[0] == "random":
+                kw["init"] = (self.first_init, kw["init"][1])
+        return out
+
+    @property
+    def reference(self) -> str:
+        """The per-frame method the content / style losses are relative to (Ruder Table 5): per-frame
+        processing with the chains' first-frame initialisation: ``random`` (the paper's baseline), or for
+        ``--first-init image`` ``image_matched`` (init image, frame ``t`` given the ``first + t * later``
+        iterations a chain has spent on it). Frame 0 of every chain equals the reference's frame 0."""
+        return "random" if self.first_init == "random" else "image_matched"
+
+    def run_kwargs(self) -> dict[str, Any]:
+        """:meth:`common` plus the run's shared stylized-frame cache (``cache_dir``), through which the
+        methods share their identical first frames."""
+        return {**self.common(), **({"cache_dir": str(self.cache_dir)} if self.cache_dir is not None else {})}
 
     def common(self) -> dict[str, Any]:
         """Keyword arguments shared by every method."""
@@ -128,7 +159,9 @@ class BenchConfig:
 
     @property
     def height(self) -> int:
-        """Height of the generated sequences: 4:3 at ``width``, even."""
+        """Height of the generated sequences: ``sequence_height``, else 4:3 at ``width``, even."""
+        if self.sequence_height is not None:
+            return self.sequence_height
         return max(16, int(round(self.width * 3 / 4 / 2)) * 2)
 
 
@@ -182,6 +215,8 @@ def config_from_args(args: argparse.Namespace, command: str = "") -> BenchConfig
         raise BenchInputError("--frames", f"need at least 2 frames to measure temporal consistency, got {args.frames}")
     if args.width < 32:
         raise BenchInputError("--width", f"must be >= 32 pixels, got {args.width}")
+    if args.height is not None and not 16 <= args.height <= 4 * args.width:
+        raise BenchInputError("--height", f"must be between 16 and 4 x --width pixels, got {args.height}")
     if args.seed < 0:
         raise BenchInputError("--seed", f"must be >= 0, got {args.seed}")
     style = Path(args.style)
@@ -202,7 +237,8 @@ def config_from_args(args: argparse.Namespace, command: str = "") -> BenchConfig
         out=Path(args.out), width=args.width, frames=args.frames, iterations=_parse_iterations(args.iterations),
         sequences=sequences, clips=tuple(_parse_clip(c) for c in _split(args.clips)), sequence_dirs=dirs,
         methods=tuple(_split(args.methods)), style=style, image=args.image, seed=args.seed,
-        tol_loss_relative=args.tol_loss_relative, temporal_weight=args.temporal_weight, command=command,
+        tol_loss_relative=args.tol_loss_relative, temporal_weight=args.temporal_weight,
+        first_init=args.first_init, sequence_height=args.height, command=command,
     )
     cfg.method_settings()  # unknown names
     if not (cfg.sequences or cfg.clips or cfg.sequence_dirs):
@@ -303,10 +339,10 @@ def _measure_sequence(cfg: BenchConfig, seq: Any, methods: Mapping[str, Mapping[
     t0 = time.perf_counter()
     results = {}
     for name, kwargs in methods.items():  # one at a time, for progress output
-        results.update(evaluate(seq, cfg.style, {name: kwargs}, cfg.common(), long_steps=LONG_TERM_K))
+        results.update(evaluate(seq, cfg.style, {name: kwargs}, cfg.run_kwargs(), long_steps=LONG_TERM_K))
         _log(f"{seq.name}: {name} {results[name].seconds_per_frame:.1f} s/frame, "
              f"temporal error {results[name].mean_temporal_error:.5f}")
-    add_relative_losses(results, seq.frames, cfg.style, baseline=BASELINE)
+    add_relative_losses(results, seq.frames, cfg.style, baseline=cfg.reference)
     _log(f"{seq.name}: done in {time.perf_counter() - t0:.0f} s")
     return SequenceReport(seq.name, "ground truth", seq.frames, seq.flow_backward, seq.mask_backward, results, desc)
 
@@ -320,10 +356,10 @@ def _measure_clip(cfg: BenchConfig, spec: ClipSpec, methods: Mapping[str, Mappin
     truth = estimate_truth(clip, name)
     results = {}
     for mname, kwargs in methods.items():
-        results.update(evaluate_clip(truth, cfg.style, {mname: kwargs}, cfg.common()))
+        results.update(evaluate_clip(truth, cfg.style, {mname: kwargs}, cfg.run_kwargs()))
         _log(f"{name}: {mname} {results[mname].seconds_per_frame:.1f} s/frame, "
              f"warping error {results[mname].mean_temporal_error:.5f}")
-    add_relative_losses(results, truth.frames, cfg.style, baseline=BASELINE)
+    add_relative_losses(results, truth.frames, cfg.style, baseline=cfg.reference)
     _log(f"{name}: done in {time.perf_counter() - t0:.0f} s")
     desc = (f"real clip {spec.path.name}, frames {spec.start}:{end}, {clip.width}x{clip.height}; "
             "no ground truth: warping error with DIS flow and its reliability weights")
@@ -395,7 +431,7 @@ def _machine() -> dict[str, str]:
             "gpu": gpu, "python": platform.python_version(), "torch": torch.__version__, "os": platform.platform()}
 
 
-def _assessment(reports: Seq[SequenceReport]) -> list[str]:
+def _assessment(reports: Seq[SequenceReport], reference: str = BASELINE) -> list[str]:
     """Plain statements about Ruder's targets (temporal ~10x below random, losses within 15 %)."""
     out = []
     for rep in reports:
@@ -405,9 +441,28 @@ def _assessment(reports: Seq[SequenceReport]) -> list[str]:
         ratio = t.mean_temporal_error / r.mean_temporal_error
         c, s = t.extra.get("content_relative", float("nan")), t.extra.get("style_relative", float("nan"))
         out.append(f"- {rep.name}: temporal / random = {ratio:.3f} ({1 / ratio:.1f}x lower; target ~10x: "
-                   f"{'met' if ratio <= 0.1 else 'not met'}); content {100 * c:.0f} %, style {100 * s:.0f} % of per-frame "
+                   f"{'met' if ratio <= 0.1 else 'not met'}); content {100 * c:.0f} %, style {100 * s:.0f} % of per-frame `{reference}` "
                    f"(target at most 115 %: {'met' if c <= 1.15 and s <= 1.15 else 'not met'})")
     return out
+
+
+def _caveats(cfg: BenchConfig, weights_name: str) -> list[str]:
+    """Automatic notes on settings that make the comparison with the paper weaker."""
+    out = []
+    if cfg.iterations[1] < 1000 or cfg.iterations[0] < 2000:
+        out.append(f"- iterations {cfg.iterations[0]},{cfg.iterations[1]} are far below the paper's 2000,1000: "
+                   "per-frame results are not converged. From noise (`random`) a frame can stay close to the flat "
+                   "mean colour, which lowers its temporal error"
+                   + ("; a chain accumulates iterations over its frames, so later frames are further converged than "
+                      "the per-frame reference, which lowers their relative style loss and raises their relative "
+                      "content loss (`--first-init image` compares with `image_matched`, which gives per-frame "
+                      "processing the same iterations)" if cfg.reference == "random" else
+                      "; the relative losses compare with `image_matched`, per-frame processing given the "
+                      "iterations a chain has spent on each frame"))
+    if "vgg19" not in weights_name:
+        out.append(f"- loss network `{weights_name}` is the offline fallback, not the papers' VGG-19 "
+                   "(`vsstylize download vgg19-caffe`)")
+    return (["Caveats:", "", *out, ""]) if out else []
 
 
 def _write_text(path: Path, text: str) -> Path:
@@ -497,18 +552,23 @@ def plot_strip(rep: SequenceReport, path: Path) -> Path:
 
 
 def _render_report(cfg: BenchConfig, reports: Seq[SequenceReport], plots: Mapping[str, Seq[str]],
-                   machine: Mapping[str, str], wall: float, weights_name: str) -> str:
+                   machine: Mapping[str, str], wall: float, weights_name: str,
+                   partial: tuple[int, int] | None = None) -> str:
     methods = cfg.method_settings()
+    now = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    status = (f"Finished {now}; total wall time {wall:.0f} s ({wall / 60:.1f} min)." if partial is None else
+              f"**Partial report** ({partial[0]} of {partial[1]} sequences done) written {now} after {wall:.0f} s; "
+              "the run was still going (or was stopped).")
     lines = [
         "# vsstylize bench report", "",
         "Made with:", "", "```", cfg.command or "(called from Python: run_bench)", "```", "",
-        f"Finished {_dt.datetime.now().astimezone().isoformat(timespec='seconds')}; total wall time {wall:.0f} s "
-        f"({wall / 60:.1f} min).", "",
+        status, "",
         "## Machine", "",
         *[f"- {k}: {v}" for k, v in machine.items()], "",
         "## Settings", "",
         f"- width {cfg.width} px (generated sequences {cfg.width}x{cfg.height}; clips keep their aspect ratio), "
-        f"{cfg.frames} frames per sequence, iterations {cfg.iterations[0]},{cfg.iterations[1]} (first, later frames)",
+        f"{cfg.frames} frames per sequence, iterations {cfg.iterations[0]},{cfg.iterations[1]} (first, later frames), "
+        f"chains start from `{cfg.first_init}` init; relative losses against per-frame `{cfg.reference}`",
         f"- style `{cfg.style}`, seed {cfg.seed}, tol_loss_relative {cfg.tol_loss_relative:g}, loss network weights "
         f"`{weights_name}`",
         f"- common stylize() arguments: `{cfg.common()}`",
@@ -522,7 +582,7 @@ def _render_report(cfg: BenchConfig, reports: Seq[SequenceReport], plots: Mappin
         _summary_table(reports), "",
         "All measures. *temporal error*: mean over frames of Ruder's short-term error (pixels in [0, 1]); "
         "*E_temporal*: Huang's; *long-term k*: error between frames t and t-k (ground truth only, where T > k); "
-        "*content / style loss vs per-frame*: Ruder Table 5, mean over frames of the loss relative to the `random` "
+        f"*content / style loss vs per-frame*: Ruder Table 5, mean over frames of the loss relative to the `{cfg.reference}` "
         "per-frame result (100 % = as good as per-frame); *peak RSS*: peak resident memory of the whole process "
         "while stylizing.", "",
         format_report_table(reports), "",
@@ -530,7 +590,8 @@ def _render_report(cfg: BenchConfig, reports: Seq[SequenceReport], plots: Mappin
         "Ruder et al.: the temporal loss gives about an order of magnitude lower temporal error than per-frame "
         "random init, with content and style loss within about 15 % of per-frame processing (a loss below "
         "100 % is better than per-frame, so only an increase above 115 % counts as missing the target).", "",
-        *_assessment(reports), "",
+        *_assessment(reports, cfg.reference), "",
+        *_caveats(cfg, weights_name),
         "## Sequences and plots", "",
     ]
     for rep in reports:
@@ -576,6 +637,10 @@ def run_bench(cfg: BenchConfig) -> Path:
     from ..vgg import load_loss_network
     from .sequences import make_sequence
 
+    if cfg.cache_dir is None:  # a cache shared by the methods of this run: identical first frames run once
+        with tempfile.TemporaryDirectory(prefix="vsstylize-bench-") as tmp:
+            return run_bench(replace(cfg, cache_dir=Path(tmp)))
+
     t_start = time.perf_counter()
     methods = cfg.method_settings()
     loaded = [_load_dir(cfg, d) for d in cfg.sequence_dirs]
@@ -584,29 +649,36 @@ def run_bench(cfg: BenchConfig) -> Path:
     cfg.out.mkdir(parents=True, exist_ok=True)
     weights_name = load_loss_network("vgg19").weights_name
 
+    total = len(cfg.sequences) + len(loaded) + len(cfg.clips)
+    machine = _machine()
     reports: list[SequenceReport] = []
+    plots: dict[str, list[str]] = {}
+    report_path = cfg.out / "report.md"
+
+    def add(rep: SequenceReport) -> None:
+        """Plot ``rep`` and rewrite the report with everything so far (a killed run keeps its results)."""
+        reports.append(rep)
+        names = [f"temporal_error_{_safe(rep.name)}.png", f"strip_{_safe(rep.name)}.png"]
+        plot_temporal_error(rep, cfg.out / names[0])
+        plot_strip(rep, cfg.out / names[1])
+        plots[rep.name] = names
+        wall = time.perf_counter() - t_start
+        partial = None if len(reports) == total else (len(reports), total)
+        _write_text(cfg.out / "results.json", _results_json(cfg, reports, machine, wall))
+        _write_text(report_path, _render_report(cfg, reports, plots, machine, wall, weights_name, partial))
+
     for preset in cfg.sequences:
         try:
             seq = make_sequence(preset, cfg.image, num_frames=cfg.frames, size=(cfg.width, cfg.height), seed=cfg.seed)
         except (OSError, ValueError) as exc:
             raise BenchInputError("--sequences", f"cannot make {preset!r}: {exc}") from exc
         desc = f"generated `{preset}` ({seq.metadata.get('description', '')}), background {seq.metadata.get('image')}"
-        reports.append(_measure_sequence(cfg, seq, methods, desc))
+        add(_measure_sequence(cfg, seq, methods, desc))
     for seq in loaded:
-        reports.append(_measure_sequence(cfg, seq, methods, f"sequence folder {seq.metadata.get('name', seq.name)}"))
+        add(_measure_sequence(cfg, seq, methods, f"sequence folder {seq.metadata.get('name', seq.name)}"))
     for spec in cfg.clips:
-        reports.append(_measure_clip(cfg, spec, methods))
-
-    plots: dict[str, list[str]] = {}
-    for rep in reports:
-        names = [f"temporal_error_{_safe(rep.name)}.png", f"strip_{_safe(rep.name)}.png"]
-        plot_temporal_error(rep, cfg.out / names[0])
-        plot_strip(rep, cfg.out / names[1])
-        plots[rep.name] = names
-    wall = time.perf_counter() - t_start
-    machine = _machine()
-    _write_text(cfg.out / "results.json", _results_json(cfg, reports, machine, wall))
-    return _write_text(cfg.out / "report.md", _render_report(cfg, reports, plots, machine, wall, weights_name))
+        add(_measure_clip(cfg, spec, methods))
+    return report_path
 
 
 # ----------------------------------------------------------------------------------------
@@ -618,6 +690,7 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
                        description="Run stylization settings over ground-truth sequences and real clips and write a report folder.")
     p.add_argument("--out", required=True, type=Path, help="report folder (report.md, results.json, PNG plots)")
     p.add_argument("--width", type=int, default=256, help="processing width in pixels (default 256)")
+    p.add_argument("--height", type=int, help="height of the generated sequences (default 4:3 at --width)")
     p.add_argument("--frames", type=int, default=6, help="frames per sequence / clip (default 6, >= 2)")
     p.add_argument("--iterations", default="200,100", help="max iterations first,later frames (default 200,100)")
     p.add_argument("--sequences", default=",".join(DEFAULT_SEQUENCES),
@@ -630,6 +703,10 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     p.add_argument("--seed", type=int, default=0, help="seed of the sequences and of the random init")
     p.add_argument("--tol-loss-relative", type=float, default=1e-4, help="optimizer stopping tolerance (stylize default 1e-4)")
     p.add_argument("--temporal-weight", type=float, help="temporal loss weight of the temporal methods (stylize default 1e3)")
+    p.add_argument("--first-init", default="random", choices=FIRST_INITS,
+                   help="first-frame init of the chained methods; 'image' also adds the per-frame 'image_matched' "
+                        "method (frame t given the chain's first + t * later iterations) and makes it the reference "
+                        "of the relative losses (default random, as the paper)")
     return p
 
 

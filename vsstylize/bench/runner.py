@@ -29,8 +29,12 @@ import vapoursynth as vs
 from .. import metrics
 from .sequences import Sequence
 
-__all__ = ["BASELINES", "MethodResult", "EstimatedTruth", "stylize_clip", "stylize_sequence", "evaluate",
+__all__ = ["BASELINES", "MATCHED_ITERATIONS", "MethodResult", "EstimatedTruth", "stylize_clip", "stylize_sequence", "evaluate",
            "estimate_truth", "evaluate_clip", "add_relative_losses", "format_table"]
+
+#: Setting key (not a stylize() argument) asking for per-frame processing with the chains' cumulative
+#: iterations, see :func:`stylize_clip`.
+MATCHED_ITERATIONS = "matched_iterations"
 
 #: stylize() keyword arguments of the named baselines.
 BASELINES: dict[str, dict[str, Any]] = {
@@ -74,14 +78,35 @@ def _to_array(clip: vs.VideoNode) -> np.ndarray:
 def stylize_clip(clip: vs.VideoNode, style: str | Path, settings: Mapping[str, Any]) -> tuple[np.ndarray, float, int | None]:
     """Stylize an RGBS clip with ``vsstylize.stylize(**settings)``.
 
+    With ``settings[MATCHED_ITERATIONS]`` true the frames are stylized independently, frame ``t`` with
+    ``num_iterations[0] + t * num_iterations[1]`` iterations (a per-frame reference as converged as a chain).
+
     :returns: ``(frames (T, 3, H, W), seconds, peak_rss_bytes)``; the time and the peak memory cover
         rendering the frames (flow estimation and optimization), not building the filter graph.
     """
     import vsstylize
 
+    settings = dict(settings)
+    if settings.pop(MATCHED_ITERATIONS, False):
+        return _stylize_matched(clip, style, settings)
     out = vsstylize.stylize(clip, str(style), **settings)
     with metrics.PeakMemory() as mem, metrics.timed(clip.num_frames) as timing:
         frames = _to_array(out)
+    return frames, timing.seconds, mem.peak_rss_bytes
+
+
+def _stylize_matched(clip: vs.VideoNode, style: str | Path, settings: dict[str, Any]) -> tuple[np.ndarray, float, int | None]:
+    """Per-frame processing where frame ``t`` gets ``first + t * later`` iterations: the iterations a
+    chain (prev / prevWarped init) has spent on its frame ``t`` in total, so the per-frame reference
+    of the relative losses is as far converged as the chain (the paper compares converged results)."""
+    import vsstylize
+
+    first, later = settings.pop("num_iterations", (2000, 1000))
+    seed = int(settings.pop("seed", 0))
+    outs = [vsstylize.stylize(clip[t], str(style), num_iterations=first + t * later, seed=seed + t, **settings)
+            for t in range(clip.num_frames)]
+    with metrics.PeakMemory() as mem, metrics.timed(clip.num_frames) as timing:
+        frames = np.concatenate([_to_array(o) for o in outs])
     return frames, timing.seconds, mem.peak_rss_bytes
 
 
