@@ -1,0 +1,85 @@
+"""Multi-pass algorithm (Ruder et al. 2018 sec. 4.4): blend of eq. 13/14, pass directions, temporal loss
+from the chosen pass on, resuming, bad settings."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vsstylize.multipass import MultipassSettings, blend_init, multipass_shot
+
+
+def test_blend_init_is_eq_13() -> None:
+    prev = torch.zeros(1, 3, 2, 2)
+    warped = torch.ones(1, 3, 2, 2)
+    c = torch.tensor([[[[1.0, 0.0], [0.5, 1.0]]]])
+    out = blend_init(prev, warped, c, 0.5)
+    assert torch.allclose(out[0, 0], torch.tensor([[0.5, 0.0], [0.25, 0.5]]))
+    assert torch.equal(blend_init(prev, warped, c, 0.0), prev)  # delta 0: the previous pass only
+    assert torch.equal(blend_init(prev, warped, torch.ones_like(c), 1.0), warped)
+
+
+def _shot(n: int = 4, h: int = 6, w: int = 8):
+    contents = [torch.full((1, 3, h, w), 0.1 * (i + 1)) for i in range(n)]
+    zero_flow = [torch.zeros(1, 2, h, w) for _ in range(n)]
+    ones = [torch.ones(1, 1, h, w) for _ in range(n)]
+    return contents, zero_flow, ones
+
+
+def test_pass_order_inits_and_temporal_loss() -> None:
+    contents, flows, ones = _shot()
+    calls: list[tuple[int, object, int]] = []
+
+    def fake(i, content, init, temporal):
+        calls.append((i, init if isinstance(init, str) else round(float(init.mean()), 6), len(temporal)))
+        base = content if isinstance(init, str) else init
+        return base + 1.0  # "optimisation" adds 1
+
+    settings = MultipassSettings(num_passes=3, use_temporal_loss_after=3, blend_weight=0.5, first_init="image")
+    out = multipass_shot(contents, flows, ones, flows, ones, fake, settings)
+    n = len(contents)
+    assert [c[0] for c in calls] == list(range(n)) + list(range(n)) + list(range(n - 1, -1, -1))
+    assert all(c[1] == "image" and c[2] == 0 for c in calls[:n])  # pass 1: independent, no temporal loss
+    # pass 2 (forward, no temporal loss): frame 0 keeps its pass-1 result, frame i blends 50/50 with the
+    # warped (zero flow, c = 1) pass-2 result of frame i-1
+    p1 = [0.1 * (i + 1) + 1 for i in range(n)]
+    p2 = [p1[0] + 1]
+    for i in range(1, n):
+        p2.append(0.5 * p2[i - 1] + 0.5 * p1[i] + 1)
+    assert [c[1] for c in calls[n:2 * n]] == pytest.approx([p1[0]] + [0.5 * p2[i - 1] + 0.5 * p1[i] for i in range(1, n)])
+    assert all(c[2] == 0 for c in calls[n:2 * n])
+    # pass 3 (backward, temporal loss from pass 3): the last frame starts from its pass-2 result
+    back = calls[2 * n:]
+    assert back[0][1] == pytest.approx(p2[-1]) and back[0][2] == 0
+    assert all(c[2] == 1 for c in back[1:])
+    assert len(out) == n
+
+
+def test_resume_after_a_pass_gives_the_same_result() -> None:
+    contents, flows, ones = _shot(3)
+    fake = lambda i, content, init, temporal: (content if isinstance(init, str) else init) * 0.9 + 0.05  # noqa: E731
+    settings = MultipassSettings(num_passes=4, use_temporal_loss_after=2, blend_weight=1.0, first_init="image")
+    saved: dict[int, list[torch.Tensor]] = {}
+    full = multipass_shot(contents, flows, ones, flows, ones, fake, settings,
+                          after_pass=lambda j, res: saved.__setitem__(j, res))
+    assert sorted(saved) == [1, 2, 3, 4]
+    resumed = multipass_shot(contents, flows, ones, flows, ones, fake, settings, start=(2, saved[2]))
+    for a, b in zip(full, resumed):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"num_passes": 0}, "num_passes must be"),
+    ({"num_passes": 3, "use_temporal_loss_after": 4}, "use_temporal_loss_after must be between"),
+    ({"blend_weight": 1.5}, "blend_weight must lie in"),
+    ({"first_init": "prev"}, "first_init must be"),
+])
+def test_bad_settings(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        MultipassSettings(**kwargs)
+
+
+def test_mismatched_lists() -> None:
+    contents, flows, ones = _shot(3)
+    with pytest.raises(ValueError, match="flows_forward has 2 entries for 3 frames"):
+        multipass_shot(contents, flows, ones, flows[:2], ones, lambda *a: a[1], MultipassSettings(num_passes=1, use_temporal_loss_after=1))

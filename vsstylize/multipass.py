@@ -1,0 +1,153 @@
+"""The multi-pass algorithm of Ruder et al. 2018 sec. 4.4 (eq. 13-14), on one shot held in memory.
+
+Pass 1 stylizes every frame independently. Each later pass runs over the shot in the direction opposite to
+the previous one (pass 2 forward, pass 3 backward, ...) and initialises frame ``i`` with the blend of
+eq. 13 (forward) / 14 (backward)::
+
+    x'^(i,j) = delta c o w(x^(n,j)) + (1 - delta c) o x^(i,j-1)
+
+where ``n`` is the neighbour already processed in this pass (``i-1`` forward, ``i+1`` backward), ``w`` warps
+it into frame ``i`` along the optical flow, ``c`` is the reliability of that flow (``c^(i-1,i)`` or
+``c^(i+1,i)``) and ``delta`` the blend weight (``(1 - delta) 1 + delta (1 - c) = 1 - delta c``). The first
+frame in processing order keeps its previous-pass result. From pass ``use_temporal_loss_after`` on, the
+temporal loss against ``w(x^(n,j))`` with weights ``c`` is added (sec. 4.4, last paragraph).
+
+Options and defaults follow artistic-videos' ``artistic_video_multiPass.lua``: ``-num_passes 15
+-use_temporalLoss_after 8 -blendWeight 1``; the paper used 100 iterations per pass and ``delta = 0.5``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from .warp import warp
+
+__all__ = ["MultipassSettings", "PassProgress", "blend_init", "multipass_shot", "StylizeFrame"]
+
+#: ``(frame index, content (1, 3, H, W), init (1, 3, H, W) or "random"/"image", temporal terms) -> result``;
+#: temporal terms are ``(warped neighbour (1, 3, H, W), c (1, 1, H, W))`` as in
+#: :func:`vsstylize.optim.stylize_image`.
+StylizeFrame = Callable[[int, torch.Tensor, "torch.Tensor | str", list[tuple[torch.Tensor, torch.Tensor]]], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class MultipassSettings:
+    """Multi-pass options (artistic-videos names in snake case).
+
+    :ivar num_passes: passes over the shot (>= 1; artistic-videos 15).
+    :ivar use_temporal_loss_after: first pass (1-based) with the temporal loss (artistic-videos 8); must
+        not exceed ``num_passes``.
+    :ivar blend_weight: ``delta`` of eq. 13/14 in [0, 1] (artistic-videos 1, the paper 0.5).
+    :ivar first_init: ``"random"`` or ``"image"``, the initialisation of pass 1.
+    :raises ValueError: out-of-range values, naming the option.
+    """
+
+    num_passes: int = 15
+    use_temporal_loss_after: int = 8
+    blend_weight: float = 1.0
+    first_init: str = "random"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.num_passes, int) or self.num_passes < 1:
+            raise ValueError(f"num_passes must be an integer >= 1, got {self.num_passes!r}")
+        if not isinstance(self.use_temporal_loss_after, int) or not 1 <= self.use_temporal_loss_after <= self.num_passes:
+            raise ValueError(f"use_temporal_loss_after must be between 1 and num_passes ({self.num_passes}), "
+                             f"got {self.use_temporal_loss_after!r}")
+        if not 0.0 <= float(self.blend_weight) <= 1.0:
+            raise ValueError(f"blend_weight must lie in [0, 1], got {self.blend_weight!r}")
+        if self.first_init not in ("random", "image"):
+            raise ValueError(f"first_init must be 'random' or 'image', got {self.first_init!r}")
+
+
+@dataclass(frozen=True)
+class PassProgress:
+    """What the progress callback receives after each frame: pass (1-based), frames done in it, total."""
+
+    pass_index: int
+    frames_done: int
+    num_frames: int
+    forward: bool
+
+
+def blend_init(previous_pass: torch.Tensor, warped_neighbour: torch.Tensor, c: torch.Tensor, delta: float) -> torch.Tensor:
+    """Ruder eq. 13/14: ``delta c o warped + (1 - delta c) o previous``.
+
+    :param previous_pass: ``(1, 3, H, W)`` this frame's result of the previous pass.
+    :param warped_neighbour: ``(1, 3, H, W)`` the neighbour's result of this pass, warped into this frame.
+    :param c: ``(1, 1, H, W)`` reliability of that warp in [0, 1].
+    :param delta: blend weight in [0, 1].
+    :returns: ``(1, 3, H, W)``.
+    """
+    weight = c * float(delta)
+    return weight * warped_neighbour + (1.0 - weight) * previous_pass
+
+
+def multipass_shot(
+    contents: Sequence[torch.Tensor],
+    flows_backward: Sequence[torch.Tensor],
+    weights_backward: Sequence[torch.Tensor],
+    flows_forward: Sequence[torch.Tensor],
+    weights_forward: Sequence[torch.Tensor],
+    stylize_frame: StylizeFrame,
+    settings: MultipassSettings,
+    progress: Callable[[PassProgress], None] | None = None,
+    start: tuple[int, Sequence[torch.Tensor]] | None = None,
+    after_pass: Callable[[int, list[torch.Tensor]], None] | None = None,
+) -> list[torch.Tensor]:
+    """Stylize a shot with the multi-pass algorithm.
+
+    :param contents: ``N`` content frames ``(1, 3, H, W)`` RGB in [0, 1].
+    :param flows_backward: ``N`` backward flows ``(1, 2, H, W)`` of frame ``i`` to ``i-1`` (pixels; entry 0 unused).
+    :param weights_backward: their reliabilities ``c^(i-1,i)``, ``(1, 1, H, W)`` in [0, 1].
+    :param flows_forward: ``N`` forward flows of frame ``i`` to ``i+1`` (entry ``N-1`` unused).
+    :param weights_forward: their reliabilities ``c^(i+1,i)``.
+    :param stylize_frame: runs the per-frame optimisation (:data:`StylizeFrame`).
+    :param settings: :class:`MultipassSettings`.
+    :param progress: called after every frame of every pass.
+    :param start: ``(passes already done, their last results)`` to resume after an interruption.
+    :param after_pass: called with ``(pass index, results)`` after each pass (e.g. to save them).
+    :returns: ``N`` stylized frames ``(1, 3, H, W)``.
+    :raises ValueError: lists of different lengths or an empty shot.
+    """
+    n = len(contents)
+    if n == 0:
+        raise ValueError("the shot has no frames")
+    for name, seq in (("flows_backward", flows_backward), ("weights_backward", weights_backward),
+                      ("flows_forward", flows_forward), ("weights_forward", weights_forward)):
+        if len(seq) != n:
+            raise ValueError(f"{name} has {len(seq)} entries for {n} frames")
+    done, results = (0, [None] * n) if start is None else (int(start[0]), list(start[1]))
+    if start is not None and (len(results) != n or not 1 <= done <= settings.num_passes):
+        raise ValueError(f"start must hold 1..{settings.num_passes} done passes and {n} frames")
+    for j in range(done + 1, settings.num_passes + 1):
+        forward = j % 2 == 0
+        if j == 1:
+            new = []
+            for i in range(n):
+                new.append(stylize_frame(i, contents[i], settings.first_init, []))
+                if progress is not None:
+                    progress(PassProgress(j, i + 1, n, True))
+        else:
+            new = list(results)
+            order = range(n) if forward else range(n - 1, -1, -1)
+            for k, i in enumerate(order):
+                nb = i - 1 if forward else i + 1
+                previous = results[i]
+                assert previous is not None
+                if 0 <= nb < n:
+                    flow, c = (flows_backward[i], weights_backward[i]) if forward else (flows_forward[i], weights_forward[i])
+                    warped = warp(new[nb], flow)
+                    init = blend_init(previous, warped, c, settings.blend_weight)
+                    temporal = [(warped, c)] if j >= settings.use_temporal_loss_after else []
+                else:
+                    init, temporal = previous, []
+                new[i] = stylize_frame(i, contents[i], init, temporal)
+                if progress is not None:
+                    progress(PassProgress(j, k + 1, n, forward))
+        results = new
+        if after_pass is not None:
+            after_pass(j, list(results))  # type: ignore[arg-type]
+    return list(results)  # type: ignore[arg-type]
