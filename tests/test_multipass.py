@@ -83,3 +83,91 @@ def test_mismatched_lists() -> None:
     contents, flows, ones = _shot(3)
     with pytest.raises(ValueError, match="flows_forward has 2 entries for 3 frames"):
         multipass_shot(contents, flows, ones, flows[:2], ones, lambda *a: a[1], MultipassSettings(num_passes=1, use_temporal_loss_after=1))
+
+
+# ---- the VapourSynth filter ---------------------------------------------------------------------
+def _clip(length: int = 4):
+    import vapoursynth as vs
+
+    from .conftest import DATA
+
+    src = vs.core.bs.VideoSource(str(DATA / "videos" / "bikes.mp4"))[40:40 + length]
+    return vs.core.resize.Bicubic(src, 48, 32, format=vs.RGBS, matrix_in_s="170m")
+
+
+FAST_MP = dict(num_passes=3, use_temporal_loss_after=3, num_iterations=4, init="image", tol_loss_relative=0)
+
+
+def _frames(clip, order):
+    import numpy as np
+
+    return {n: np.stack([np.asarray(clip.get_frame(n)[p]) for p in range(3)]) for n in order}
+
+
+def test_filter_chunks_cache_and_resume(tmp_path) -> None:
+    import numpy as np
+
+    import vsstylize
+
+    from .conftest import DATA
+
+    style = str(DATA / "styles" / "starry_night.jpg")
+    clip = _clip(4)
+    out = vsstylize.multipass(clip, style, max_shot_length=3, cache_dir=tmp_path, **FAST_MP)
+    assert (out.num_frames, out.width, out.height, out.format.id) == (4, 48, 32, clip.format.id)
+    a = _frames(out, [2, 0, 3, 1])  # any order: a chunk is processed when first touched
+    src = _frames(clip, range(4))
+    assert all(np.abs(a[n] - src[n]).mean() > 0.02 for n in range(4))  # stylized
+    # one cache entry per pass and shot: chunks [0, 3) and [3, 4), 3 passes each
+    assert len(list((tmp_path / "multipass").rglob("*.npz"))) == 6
+    # a fresh instance serves everything from the cache, identically
+    b = _frames(vsstylize.multipass(clip, style, max_shot_length=3, cache_dir=tmp_path, **FAST_MP), range(4))
+    for n in range(4):
+        assert np.abs(a[n] - b[n]).max() <= 1e-6
+    # pass by pass: a 2-pass render extended to 3 passes (same cache) equals a fresh 3-pass render
+    fresh = _frames(vsstylize.multipass(clip, style, max_shot_length=4, **FAST_MP), range(4))
+    two = {**FAST_MP, "num_passes": 2, "use_temporal_loss_after": 2}
+    three = {**FAST_MP, "use_temporal_loss_after": 2}
+    fresh3 = _frames(vsstylize.multipass(clip, style, max_shot_length=4, **three), range(4))
+    _frames(vsstylize.multipass(clip, style, max_shot_length=4, cache_dir=tmp_path / "b", **two), range(4))
+    assert len(list((tmp_path / "b" / "multipass").rglob("*.npz"))) == 2
+    extended = _frames(vsstylize.multipass(clip, style, max_shot_length=4, cache_dir=tmp_path / "b", **three), range(4))
+    assert len(list((tmp_path / "b" / "multipass").rglob("*.npz"))) == 3
+    for n in range(4):
+        assert np.abs(extended[n] - fresh3[n]).max() <= 1e-5
+    assert max(np.abs(fresh[n] - fresh3[n]).max() for n in range(4)) > 1e-3  # the setting mattered
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"num_passes": 0}, "num_passes must be"),
+    ({"num_passes": 2, "use_temporal_loss_after": 3}, "use_temporal_loss_after must be between"),
+    ({"blend_weight": -0.1}, "blend_weight must lie in"),
+    ({"max_shot_length": 1}, "max_shot_length must be"),
+    ({"colour": 3}, "unknown option"),
+])
+def test_filter_bad_input(kwargs: dict, message: str) -> None:
+    import vapoursynth as vs
+
+    import vsstylize
+
+    from .conftest import DATA
+
+    with pytest.raises(vs.Error, match=message):
+        vsstylize.multipass(_clip(2), str(DATA / "styles" / "starry_night.jpg"), **kwargs)
+
+
+def test_bench_runs_multipass_as_one_shot() -> None:
+    """The bench's ``multipass`` setting goes through vsstylize.multipass with the later-frame iterations."""
+    import numpy as np
+
+    from vsstylize.bench.report import SETTINGS
+    from vsstylize.bench.runner import stylize_clip
+
+    from .conftest import DATA
+
+    clip = _clip(3)
+    settings = {**SETTINGS["multipass"], "num_passes": 2, "use_temporal_loss_after": 2,
+                "num_iterations": (4, 2), "tol_loss_relative": 0}
+    frames, seconds, _ = stylize_clip(clip, DATA / "styles" / "starry_night.jpg", settings)
+    assert frames.shape == (3, 3, 32, 48) and seconds > 0
+    assert np.isfinite(frames).all() and frames.std() > 0.01

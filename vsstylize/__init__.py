@@ -6,6 +6,7 @@ Filters (all take and return ``vs.VideoNode``):
 * :func:`reliability` — forward-backward consistency weights c (Ruder et al. eq. 5-7);
 * :func:`warp` — backward warping along a flow clip;
 * :func:`stylize` — optimization-based video style transfer (Ruder et al.);
+* :func:`multipass` — Ruder et al.'s multi-pass algorithm (alternating passes, eq. 13-14);
 * :func:`visualize` — Middlebury colour-wheel view of a flow clip;
 * :func:`read_flow` / :func:`read_reliability` and :func:`write_flow` / :func:`write_reliability` —
   artistic-videos ``.flo``/PGM files.
@@ -20,10 +21,12 @@ from .flow.io import read_flow, read_reliability, write_flow, write_reliability
 from .flow.visualize import visualize
 from .flow.warp_filter import warp
 from .stylize import stylize
+from .stylize.multipass_filter import multipass
 
 __all__ = [
     "StylizeError",
     "stylize",
+    "multipass",
     "flow",
     "reliability",
     "warp",

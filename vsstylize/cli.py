@@ -62,7 +62,15 @@ def build_graph(args: argparse.Namespace) -> tuple[vs.VideoNode, vs.VideoNode]:
         if getattr(args, name) is not None:
             kwargs[name] = getattr(args, name)
     styles = args.style if len(args.style) > 1 else args.style[0]
-    out = vsstylize.stylize(rgb, styles, method=args.method, **kwargs)
+    if args.method == "multipass":
+        for name in ("num_iterations", "init", "flow_relative_indices"):
+            kwargs.pop(name)
+        out = vsstylize.multipass(rgb, styles, num_passes=args.num_passes,
+                                  use_temporal_loss_after=args.use_temporal_loss_after,
+                                  blend_weight=args.blend_weight, num_iterations=int(str(args.iterations).split(",")[0]),
+                                  init=str(args.init).split(",")[0], **kwargs)
+    else:
+        out = vsstylize.stylize(rgb, styles, method=args.method, **kwargs)
     return rgb, out
 
 
@@ -137,8 +145,12 @@ def _run_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, type=Path, help="output video (e.g. out.mp4)")
     p.add_argument("--width", type=int, help="processing width (height keeps the aspect ratio)")
     p.add_argument("--frames", help="frame range A:B (B exclusive)")
-    p.add_argument("--method", default="optim")
-    p.add_argument("--iterations", default="2000,1000", help="first,later frames")
+    p.add_argument("--method", default="optim", choices=["optim", "multipass"],
+                   help="optim: single pass with the temporal loss; multipass: Ruder et al.'s multi-pass algorithm")
+    p.add_argument("--num-passes", type=int, default=15, help="multipass: passes (artistic-videos 15)")
+    p.add_argument("--use-temporal-loss-after", type=int, default=8, help="multipass: first pass with the temporal loss")
+    p.add_argument("--blend-weight", type=float, default=1.0, help="multipass: delta of eq. 13/14 in [0, 1]")
+    p.add_argument("--iterations", default="2000,1000", help="first,later frames (multipass: per pass, first value)")
     p.add_argument("--init", default="random,prevWarped")
     p.add_argument("--optimizer", default="lbfgs", choices=["lbfgs", "adam"])
     p.add_argument("--tol-loss-relative", type=float, default=1e-4)

@@ -56,6 +56,9 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "temporal_strong": {"init": ("random", "prevWarped"), "temporal_weight": 1e4},
     # short-term temporal loss, first frame initialised with the content image instead of noise.
     "temporal_image": {"init": ("image", "prevWarped")},
+    # Ruder et al. sec. 4.4: the multi-pass algorithm (later-frame iterations per pass), paper's delta 0.5.
+    "multipass": {"method": "multipass", "num_passes": 6, "use_temporal_loss_after": 4, "blend_weight": 0.5,
+                  "init": "image"},
     # per-frame processing from the content image (neural-style's -init image).
     "image": {"init": ("image", "image"), "temporal_weight": 0.0},
     # the same with frame t given first + t * later iterations, as many as a chain has spent on it: the
@@ -131,7 +134,7 @@ class BenchConfig:
         out = {n: dict(SETTINGS[n]) for n in dict.fromkeys(names)}
         for name, kw in out.items():
             # the chains (and named settings built on them) start like the per-frame reference
-            if name not in ("random", "image", "image_matched") and kw.get("init", ("random",))[0] == "random":
+            if name not in ("random", "image", "image_matched", "multipass") and kw.get("init", ("random",))[0] == "random":
                 kw["init"] = (self.first_init, kw["init"][1])
         return out
 

@@ -78,7 +78,8 @@ def _to_array(clip: vs.VideoNode) -> np.ndarray:
 def stylize_clip(clip: vs.VideoNode, style: str | Path, settings: Mapping[str, Any]) -> tuple[np.ndarray, float, int | None]:
     """Stylize an RGBS clip with ``vsstylize.stylize(**settings)``.
 
-    With ``settings[MATCHED_ITERATIONS]`` true the frames are stylized independently, frame ``t`` with
+    With ``settings["method"] == "multipass"`` the clip goes through :func:`vsstylize.multipass` as one shot,
+    ``num_iterations[1]`` iterations per pass. With ``settings[MATCHED_ITERATIONS]`` true the frames are stylized independently, frame ``t`` with
     ``num_iterations[0] + t * num_iterations[1]`` iterations (a per-frame reference as converged as a chain).
 
     :returns: ``(frames (T, 3, H, W), seconds, peak_rss_bytes)``; the time and the peak memory cover
@@ -89,7 +90,13 @@ def stylize_clip(clip: vs.VideoNode, style: str | Path, settings: Mapping[str, A
     settings = dict(settings)
     if settings.pop(MATCHED_ITERATIONS, False):
         return _stylize_matched(clip, style, settings)
-    out = vsstylize.stylize(clip, str(style), **settings)
+    if settings.get("method") == "multipass":
+        settings.pop("method")
+        iterations = settings.pop("num_iterations", (100, 100))
+        settings["num_iterations"] = int(iterations[1] if isinstance(iterations, (tuple, list)) else iterations)
+        out = vsstylize.multipass(clip, str(style), max_shot_length=max(2, clip.num_frames), **settings)
+    else:
+        out = vsstylize.stylize(clip, str(style), **settings)
     with metrics.PeakMemory() as mem, metrics.timed(clip.num_frames) as timing:
         frames = _to_array(out)
     return frames, timing.seconds, mem.peak_rss_bytes

@@ -31,7 +31,7 @@ from ..warp import warp
 from .chain import FrameInputs, RecursiveFilter
 from .style import StyleSource, load_styles, style_digest
 
-__all__ = ["stylize_optim", "OptimOptions"]
+__all__ = ["stylize_optim", "OptimOptions", "FrameOptimizer"]
 
 log = logging.getLogger("vsstylize")
 
@@ -179,6 +179,55 @@ def _flows_and_weights(func: str, rgb: vs.VideoNode, opts: OptimOptions, flows: 
     return bw, rel
 
 
+class FrameOptimizer:
+    """The per-frame optimisation of a filter instance: validated options, the loss network and the style
+    target on the compute device, and :meth:`__call__` running :func:`vsstylize.optim.stylize_image`.
+
+    :raises vs.Error: unreadable styles, blend weights that do not match, weights that do not fit.
+    """
+
+    def __init__(self, func: str, rgb: vs.VideoNode, style: StyleSource | Sequence[StyleSource], opts: OptimOptions,
+                 device: str | None) -> None:
+        self.func = func
+        self.opts = opts
+        self.styles = load_styles(func, style)
+        if opts.style_blend_weights is not None and len(opts.style_blend_weights) != len(self.styles):
+            raise error(func, f"style_blend_weights has {len(opts.style_blend_weights)} entries for "
+                              f"{len(self.styles)} style images")
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        try:
+            self.net = load_loss_network(opts.model, weights=opts.model_weights, pooling=opts.pooling,  # type: ignore[arg-type]
+                                         device=self.device)
+            layers = tuple(dict.fromkeys(opts.style_layers))
+            self.target = StyleTarget(self.net, [s.to(self.device) for s in self.styles], (rgb.height, rgb.width),
+                                      blend_weights=opts.style_blend_weights, style_scale=opts.style_scale, layers=layers)
+            self.net.check_layers(opts.content_layers)
+        except (ValueError, RuntimeError) as exc:
+            raise error(func, str(exc)) from exc
+        self.loss_weights = LossWeights(content=opts.content_weight, style=opts.style_weight,
+                                        temporal=opts.temporal_weight, tv=opts.tv_weight)
+
+    def __call__(self, n: int, content: torch.Tensor, init: torch.Tensor | str,
+                 temporal: Sequence[tuple[torch.Tensor, torch.Tensor]], iterations: int) -> torch.Tensor:
+        """Stylize frame ``n`` (``(1, 3, H, W)`` RGB [0, 1]) from ``init`` (an image or ``"random"`` /
+        ``"image"``, seeded with ``seed + n``) with the temporal terms ``(warped, c)``."""
+        opts = self.opts
+        settings = OptimizerSettings(optimizer=opts.optimizer, num_iterations=iterations,  # type: ignore[arg-type]
+                                     tol_loss_relative=opts.tol_loss_relative,
+                                     tol_loss_relative_interval=opts.tol_loss_relative_interval,
+                                     learning_rate=opts.learning_rate, scales=opts.scales,
+                                     precision=opts.precision,  # type: ignore[arg-type]
+                                     lbfgs_history=opts.lbfgs_history)
+        result, info = stylize_image(self.net, content, self.target, init, temporal=list(temporal),
+                                     weights=self.loss_weights, settings=settings,
+                                     content_layers=opts.content_layers, style_layers=opts.style_layers,
+                                     criterion=opts.temporal_loss_criterion,  # type: ignore[arg-type]
+                                     original_colors=opts.original_colors, seed=opts.seed + n)
+        log.info("vsstylize.%s: frame %d: %d iterations, %.1f s, loss %.4g", self.func, n, info.iterations,
+                 info.seconds, float(info.losses[-1]) if len(info.losses) else float("nan"))
+        return result
+
+
 def stylize_optim(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource], *, flows=None, weights=None,
                   flow_method: str = "dis", flow_preset: str = "medium", flow_cache: str | None = None,
                   cache_dir: str | os.PathLike[str] | None = None, device: str | None = None,
@@ -187,26 +236,14 @@ def stylize_optim(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource]
     func = "stylize"
     rgb = to_rgbs(clip, func, matrix=matrix)
     opts = _options(func, rgb.width, rgb.height, dict(kw))
-    styles = load_styles(func, style)
-    if opts.style_blend_weights is not None and len(opts.style_blend_weights) != len(styles):
-        raise error(func, f"style_blend_weights has {len(opts.style_blend_weights)} entries for {len(styles)} style images")
     indices = opts.flow_relative_indices if opts.needs_chain else ()
+    frame_opt = FrameOptimizer(func, rgb, style, opts, device)
+    styles, net = frame_opt.styles, frame_opt.net
     bw, rel = ({}, {})
     if opts.needs_flow:
         bw, rel = _flows_and_weights(func, rgb, opts, _as_list(flows), _as_list(weights), flow_method, flow_preset, flow_cache)
     cache = DiskCache(cache_dir, func, "stylize", ".npz") if cache_dir is not None else None
-
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    try:
-        net = load_loss_network(opts.model, weights=opts.model_weights, pooling=opts.pooling, device=dev)  # type: ignore[arg-type]
-        layers = tuple(dict.fromkeys(opts.style_layers))
-        target = StyleTarget(net, [s.to(dev) for s in styles], (rgb.height, rgb.width),
-                             blend_weights=opts.style_blend_weights, style_scale=opts.style_scale, layers=layers)
-        net.check_layers(opts.content_layers)
-    except (ValueError, RuntimeError) as exc:
-        raise error(func, str(exc)) from exc
-    loss_weights = LossWeights(content=opts.content_weight, style=opts.style_weight,
-                               temporal=opts.temporal_weight, tv=opts.tv_weight)
+    dev = frame_opt.device
 
     def compute(inp: FrameInputs) -> torch.Tensor:
         first = not inp.previous
@@ -218,19 +255,7 @@ def stylize_optim(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource]
             temporal = [(warped[j], c) for j, c in zip(js, c_long)]
         kind = opts.init[0] if first else opts.init[1]
         init = make_init(kind, inp.content, prev=inp.previous.get(1), prev_warped=warped.get(1), seed=opts.seed + inp.n)
-        settings = OptimizerSettings(optimizer=opts.optimizer, num_iterations=opts.num_iterations[0 if first else 1],
-                                     tol_loss_relative=opts.tol_loss_relative,
-                                     tol_loss_relative_interval=opts.tol_loss_relative_interval,
-                                     learning_rate=opts.learning_rate, scales=opts.scales,
-                                     precision=opts.precision,  # type: ignore[arg-type]
-                                     lbfgs_history=opts.lbfgs_history)
-        result, info = stylize_image(net, inp.content, target, init, temporal=temporal, weights=loss_weights,
-                                     settings=settings, content_layers=opts.content_layers,
-                                     style_layers=opts.style_layers, criterion=opts.temporal_loss_criterion,  # type: ignore[arg-type]
-                                     original_colors=opts.original_colors, seed=opts.seed + inp.n)
-        log.info("vsstylize.stylize: frame %d: %d iterations, %.1f s, loss %.4g", inp.n, info.iterations,
-                 info.seconds, float(info.losses[-1]) if len(info.losses) else float("nan"))
-        return result
+        return frame_opt(inp.n, inp.content, init, temporal, opts.num_iterations[0 if first else 1])
 
     params = digest("optim", repr(sorted(asdict(opts).items())), style_digest(styles), net.weights_name,
                     f"{rgb.width}x{rgb.height}", flow_method, flow_preset, str(flows is not None))

@@ -1,0 +1,236 @@
+"""``vsstylize.multipass``: the multi-pass algorithm (Ruder et al. 2018 sec. 4.4) as a VapourSynth filter.
+
+A clip is cut into *chunks* of at most ``max_shot_length`` frames (and, inside a chunk, into shots at frames
+with ``_SceneChangePrev``). The first time any frame of a chunk is requested, the whole chunk is processed
+with :func:`vsstylize.multipass.multipass_shot` (every source frame, both flows and both reliabilities are
+requested through one ``std.ModifyFrame``, so VapourSynth schedules them; no frame request blocks inside a
+callback); its frames are then served from memory (the last chunk only, so memory is bounded by
+``max_shot_length``) or from the on-disk cache. With ``cache_dir`` every finished pass of a chunk is
+stored atomically, so an interrupted render resumes after the last finished pass (and a finished render can
+be extended with more passes).
+
+Chunks are stylized independently of each other: a cut between chunks is not temporally consistent, so
+choose ``max_shot_length`` at least as long as the shots of the clip.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import asdict
+
+import numpy as np
+import torch
+import vapoursynth as vs
+
+from ..cache import DiskCache, digest
+from ..errors import error
+from ..flow.clips import check_flow_clip, flow_meta, frame_flow
+from ..flow.filter import flow as flow_filter
+from ..flow.filter import reliability as reliability_filter
+from ..frames import check_same_geometry, frame_to_tensor, tensor_to_frame, to_rgbs
+from ..multipass import MultipassSettings, PassProgress, multipass_shot
+from .chain import PROP_SCENE_CHANGE
+from .optim_filter import FrameOptimizer, _options
+from .style import StyleSource, style_digest
+
+__all__ = ["multipass", "MAX_SHOT_LENGTH"]
+
+log = logging.getLogger("vsstylize")
+
+#: Default chunk length in frames (memory: about 5 x this many frames of flows and images on the host,
+#: and this many stylized frames on the compute device).
+MAX_SHOT_LENGTH = 120
+
+_NOT_OPTIMIZER_OPTIONS = {"flows", "weights", "flow_method", "flow_preset", "flow_cache", "cache_dir", "device",
+                          "matrix", "num_iterations", "init", "flow_relative_indices", "method", "precision",
+                          "lbfgs_history", "scales"}
+
+
+def _optimizer_defaults() -> dict[str, object]:
+    """The optimisation options of :func:`vsstylize.stylize` and their defaults (one source of truth)."""
+    from . import stylize
+
+    return {name: p.default for name, p in inspect.signature(stylize).parameters.items()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in _NOT_OPTIMIZER_OPTIONS}
+
+
+def multipass(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource], /, *, num_passes: int = 15,
+              use_temporal_loss_after: int = 8, blend_weight: float = 1.0, num_iterations: int = 100,
+              init: str = "random", max_shot_length: int = MAX_SHOT_LENGTH,
+              flows: Sequence[vs.VideoNode] | None = None, weights: Sequence[vs.VideoNode] | None = None,
+              flow_method: str = "dis", flow_preset: str = "medium", flow_cache: str | os.PathLike[str] | None = None,
+              cache_dir: str | os.PathLike[str] | None = None, device: str | None = None,
+              matrix: int | str | None = None, precision: str = "fp32", lbfgs_history: int = 100,
+              scales: Sequence[float] = (1.0,), **options: object) -> vs.VideoNode:
+    """Stylize ``clip`` with Ruder et al.'s multi-pass algorithm (2018 sec. 4.4, eq. 13-14).
+
+    Pass 1 stylizes each frame independently (``init`` random or image); later passes alternate between
+    forward and backward direction and initialise each frame with the blend of eq. 13/14 of the warped
+    neighbour of this pass and the frame's previous-pass result (``blend_weight`` = delta, weighted by the
+    reliability c); from pass ``use_temporal_loss_after`` on the temporal loss against the warped
+    neighbour is added. Defaults follow artistic-videos' ``artistic_video_multiPass.lua`` (15 passes,
+    temporal loss from pass 8, blend weight 1); the paper used 100 iterations per pass and delta 0.5.
+
+    :param clip: any constant-format clip (YUV converted with ``matrix``); output RGBS, same size, length
+        and frame properties.
+    :param style: style image path(s) or clip(s), as for :func:`vsstylize.stylize`.
+    :param num_passes: passes (>= 1).
+    :param use_temporal_loss_after: first pass with the temporal loss (1 .. ``num_passes``).
+    :param blend_weight: delta in [0, 1].
+    :param num_iterations: optimiser iterations per frame and pass.
+    :param init: initialisation of pass 1, ``"random"`` or ``"image"``.
+    :param max_shot_length: chunk length in frames (>= 2); chunks are processed independently.
+    :param flows: ``(backward, forward)`` flow clips with step 1 (e.g. :func:`vsstylize.read_flow`); default
+        computed with :func:`vsstylize.flow`.
+    :param weights: ``(backward, forward)`` reliability clips matching ``flows``; default
+        :func:`vsstylize.reliability` both ways.
+    :param cache_dir: folder of the per-pass cache (keyed by every parameter and the chunk's frames).
+    :param options: the optimisation options of :func:`vsstylize.stylize` (``content_weight``,
+        ``style_weight``, ``temporal_weight``, ``tv_weight``, ``loss_weights``, ``optimizer``, ``seed``, ...).
+    :raises vs.Error: ``num_passes < 1``, ``use_temporal_loss_after > num_passes``, ``blend_weight`` outside
+        [0, 1], an unknown option, bad flows/weights, and everything :func:`vsstylize.stylize` checks.
+    """
+    func = "multipass"
+    try:
+        settings = MultipassSettings(num_passes=num_passes, use_temporal_loss_after=use_temporal_loss_after,
+                                     blend_weight=blend_weight, first_init=init)
+    except (ValueError, TypeError) as exc:
+        raise error(func, str(exc)) from exc
+    if not isinstance(max_shot_length, int) or max_shot_length < 2:
+        raise error(func, f"max_shot_length must be an integer >= 2, got {max_shot_length!r}")
+    defaults = _optimizer_defaults()
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        raise error(func, f"unknown option(s) {', '.join(unknown)}")
+    rgb = to_rgbs(clip, func, matrix=matrix)
+    kw = {**defaults, **options, "num_iterations": num_iterations, "init": (init, "image"),
+          "flow_relative_indices": (1,), "precision": precision, "lbfgs_history": lbfgs_history, "scales": scales}
+    opts = _options(func, rgb.width, rgb.height, kw)
+    frame_opt = FrameOptimizer(func, rgb, style, opts, device)
+    bw, fw, c_bw, c_fw = _flow_clips(func, rgb, flows, weights, flow_method, flow_preset, flow_cache)
+    cache = DiskCache(cache_dir, func, "multipass", ".npz") if cache_dir is not None else None
+    # The result of pass j does not depend on how many passes follow: num_passes stays out of the key, so a
+    # render can be resumed, or extended with more passes, from the last stored pass.
+    per_pass = {k: v for k, v in asdict(settings).items() if k != "num_passes"}
+    params = digest("multipass", repr(sorted(asdict(opts).items())), repr(sorted(per_pass.items())), style_digest(frame_opt.styles),
+                    frame_opt.net.weights_name, f"{rgb.width}x{rgb.height}", flow_method, flow_preset,
+                    str(flows is not None))
+    return _MultipassFilter(func, rgb, (bw, c_bw, fw, c_fw), frame_opt, settings, opts.num_iterations[0],
+                            max_shot_length, cache, params).out
+
+
+def _flow_clips(func: str, rgb: vs.VideoNode, flows: Sequence[vs.VideoNode] | None,
+                weights: Sequence[vs.VideoNode] | None, flow_method: str, flow_preset: str,
+                flow_cache: str | os.PathLike[str] | None) -> tuple[vs.VideoNode, ...]:
+    """``(backward flow, forward flow, c backward, c forward)``, computed or checked."""
+    if flows is None:
+        bw = flow_filter(rgb, "backward", 1, method=flow_method, preset=flow_preset, cache_dir=flow_cache)
+        fw = flow_filter(rgb, "forward", 1, method=flow_method, preset=flow_preset, cache_dir=flow_cache)
+        return bw, fw, reliability_filter(bw, fw), reliability_filter(fw, bw)
+    if len(flows) != 2 or weights is None or len(weights) != 2:
+        raise error(func, "flows and weights must each be given as a (backward, forward) pair of clips")
+    for clip, want in zip(flows, ("backward", "forward")):
+        check_flow_clip(clip, func, "flows")
+        check_same_geometry(rgb, clip, func, "clip", "flows")
+        direction, step = flow_meta(clip, func, "flows")
+        if direction != want or step != 1:
+            raise error(func, f"flows must be (backward, forward) with step 1, got {direction} step {step} for {want}")
+    for clip in weights:
+        if not isinstance(clip, vs.VideoNode) or clip.format is None or clip.format.id != vs.GRAYS:
+            raise error(func, "weights must be GRAYS reliability clips (vsstylize.reliability / read_reliability)")
+        check_same_geometry(rgb, clip, func, "clip", "weights")
+    return flows[0], flows[1], weights[0], weights[1]
+
+
+class _MultipassFilter:
+    """Serves frames of chunks processed as a whole (see the module docstring)."""
+
+    def __init__(self, func: str, rgb: vs.VideoNode, flow_clips: tuple[vs.VideoNode, ...], frame_opt: FrameOptimizer,
+                 settings: MultipassSettings, iterations: int, chunk: int, cache: DiskCache | None, params: str) -> None:
+        self.func = func
+        self.src = rgb
+        self.flow_clips = flow_clips  # backward flow, c backward, forward flow, c forward
+        self.frame_opt = frame_opt
+        self.settings = settings
+        self.iterations = iterations
+        self.chunk = chunk
+        self.cache = cache
+        self.params = params
+        self._done: dict[int, list[torch.Tensor]] = {}  # the last processed chunk only
+        self._lock = threading.Lock()
+        self.out = vs.core.std.FrameEval(rgb, self._select)
+
+    def _range(self, c: int) -> range:
+        return range(c * self.chunk, min((c + 1) * self.chunk, self.src.num_frames))
+
+    def _select(self, n: int) -> vs.VideoNode:
+        c = n // self.chunk
+        with self._lock:
+            if c in self._done:
+                return vs.core.std.ModifyFrame(self.src, self.src, lambda n, f: self._emit(c, n, [f]))
+        length = self.src.num_frames
+        clips = [self.src] + [clip[k] * length for clip in (self.src, *self.flow_clips) for k in self._range(c)]
+        return vs.core.std.ModifyFrame(self.src, clips, lambda n, f: self._emit(c, n, f))
+
+    def _emit(self, c: int, n: int, frames: list[vs.VideoFrame]) -> vs.VideoFrame:
+        with self._lock:
+            results = self._done.get(c)
+            if results is None:
+                results = self._process(c, frames[1:])
+                self._done = {c: results}
+        return tensor_to_frame(results[n - c * self.chunk], frames[0])
+
+    def _process(self, c: int, frames: list[vs.VideoFrame]) -> list[torch.Tensor]:
+        span = self._range(c)
+        m = len(span)
+        dev = self.frame_opt.device
+        src, bw, c_bw, fw, c_fw = (frames[i * m:(i + 1) * m] for i in range(5))
+        contents = [frame_to_tensor(f, dev) for f in src]
+        flows_bw = [torch.from_numpy(frame_flow(f)).permute(2, 0, 1).unsqueeze(0).to(dev) for f in bw]
+        flows_fw = [torch.from_numpy(frame_flow(f)).permute(2, 0, 1).unsqueeze(0).to(dev) for f in fw]
+        rel_bw = [frame_to_tensor(f, dev).clamp(0, 1) for f in c_bw]
+        rel_fw = [frame_to_tensor(f, dev).clamp(0, 1) for f in c_fw]
+        # shots inside the chunk: cut before every frame marked as a scene change
+        cuts = [0] + [i for i in range(1, m) if src[i].props.get(PROP_SCENE_CHANGE, 0)] + [m]
+        results: list[torch.Tensor] = []
+        for a, b in zip(cuts[:-1], cuts[1:]):
+            results += self._process_shot(span.start + a, contents[a:b], flows_bw[a:b], rel_bw[a:b],
+                                          flows_fw[a:b], rel_fw[a:b], src[a:b])
+        return results
+
+    def _process_shot(self, first: int, contents, flows_bw, rel_bw, flows_fw, rel_fw,
+                      src: list[vs.VideoFrame]) -> list[torch.Tensor]:
+        dev = self.frame_opt.device
+        content_key = digest(*(b"".join(np.ascontiguousarray(np.asarray(f[p])).tobytes() for p in range(3))
+                               for f in src))
+        keys = {j: digest(self.params, str(first), content_key, str(j)) for j in range(1, self.settings.num_passes + 1)}
+        start = None
+        if self.cache is not None:
+            for j in range(self.settings.num_passes, 0, -1):
+                stored = self.cache.load(keys[j], lambda p: np.load(p)["frames"])
+                if stored is not None and stored.shape[0] == len(contents):
+                    start = (j, [torch.from_numpy(a).unsqueeze(0).to(dev) for a in stored])
+                    log.info("vsstylize.%s: frames %d-%d: resuming after pass %d", self.func, first,
+                             first + len(contents) - 1, j)
+                    break
+        if start is not None and start[0] == self.settings.num_passes:
+            return start[1]
+
+        def stylize_frame(i: int, content: torch.Tensor, init: torch.Tensor | str, temporal) -> torch.Tensor:
+            return self.frame_opt(first + i, content, init, temporal, self.iterations)
+
+        def progress(p: PassProgress) -> None:
+            log.info("vsstylize.%s: pass %d/%d (%s), frame %d/%d", self.func, p.pass_index, self.settings.num_passes,
+                     "forward" if p.forward else "backward", p.frames_done, p.num_frames)
+
+        def after_pass(j: int, res: list[torch.Tensor]) -> None:
+            if self.cache is not None:
+                array = torch.cat(res).to("cpu", torch.float32).numpy()
+                self.cache.store(keys[j], lambda p: np.savez(p, frames=array))
+
+        return multipass_shot(contents, flows_bw, rel_bw, flows_fw, rel_fw, stylize_frame, self.settings,
+                              progress=progress, start=start, after_pass=after_pass)
