@@ -1,0 +1,112 @@
+"""Multi-pass and long-term consistency, measured on ground-truth sequences (Ruder et al. 2018 Figs. 9, 10).
+
+1. Border contrast (Fig. 10): a ``fast_pan`` sequence (new content enters from one border every frame)
+   stylized single-pass (init prevWarped + temporal loss) and multi-pass; per frame, the standard deviation
+   in the band entering from the border relative to the image centre (:func:`vsstylize.metrics.border_contrast`,
+   1 = as much contrast as the centre) and the short-term temporal error with the exact flow.
+2. Long-term consistency (Fig. 9): an ``occluder_pass`` sequence (an object covers part of the background
+   and leaves) stylized with J = {1} and J = {1, 10, 20, 40}; the long-term error between frames t and t-k
+   over the formerly occluded background only (:meth:`vsstylize.bench.Sequence.occluded_between`).
+
+Usage: ``python scripts/bench_multipass.py [--size 128x96] [--frames 16] [--lt-frames 30]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+import vapoursynth as vs
+
+import vsstylize
+from vsstylize import metrics
+from vsstylize.bench.runner import _to_array
+from vsstylize.bench.sequences import make_sequence
+
+
+def _render(clip: vs.VideoNode) -> tuple[np.ndarray, float]:
+    t0 = time.perf_counter()
+    frames = _to_array(clip)
+    return frames, time.perf_counter() - t0
+
+
+def border_part(args: argparse.Namespace, style: str) -> None:
+    w, h = (int(v) for v in args.size.split("x"))
+    seq = make_sequence("fast_pan", args.image, num_frames=args.frames, size=(w, h), seed=args.seed, long_steps=())
+    side = seq.metadata["params"]["entering_side"]
+    band = max(1, (w if side in ("left", "right") else h) // 8)
+    clip = seq.to_clips(vs.core).frames
+    first, later = args.iterations
+    runs = {
+        "single-pass": vsstylize.stylize(clip, style, num_iterations=(first, later), init=("image", "prevWarped"),
+                                         tol_loss_relative=0, seed=args.seed),
+        "multi-pass": vsstylize.multipass(clip, style, num_passes=args.passes, use_temporal_loss_after=args.temporal_after,
+                                          blend_weight=args.blend, num_iterations=args.pass_iterations, init="image",
+                                          max_shot_length=max(2, args.frames), tol_loss_relative=0, seed=args.seed),
+    }
+    print(f"[border] fast_pan {w}x{h}, {args.frames} frames, new content from the {side}, band {band} px; "
+          f"single-pass {first},{later} iterations; multi-pass {args.passes} passes x {args.pass_iterations} "
+          f"iterations, temporal loss from pass {args.temporal_after}, delta {args.blend}", flush=True)
+    contrast = {}
+    for name, out in runs.items():
+        frames, sec = _render(out)
+        contrast[name] = metrics.border_contrast(frames, side, band)
+        err = metrics.temporal_error(frames, seq.flow_backward, seq.mask_backward)
+        print(f"[border] {name:11s}: {sec / args.frames:6.2f} s/frame, temporal error {np.nanmean(err):.5f}, "
+              f"border/centre contrast first {contrast[name][0]:.3f} last {contrast[name][-1]:.3f} "
+              f"mean over the last half {np.nanmean(contrast[name][args.frames // 2:]):.3f}", flush=True)
+    print("[border] per frame (border/centre std): " + "; ".join(
+        f"t={t}: " + ", ".join(f"{n} {contrast[n][t]:.3f}" for n in runs) for t in range(args.frames)))
+
+
+def longterm_part(args: argparse.Namespace, style: str) -> None:
+    w, h = (int(v) for v in args.lt_size.split("x"))
+    seq = make_sequence("occluder_pass", args.image, num_frames=args.lt_frames, size=(w, h), seed=args.seed)
+    clip = seq.to_clips(vs.core).frames
+    first, later = args.iterations
+    print(f"[long-term] occluder_pass {w}x{h}, {args.lt_frames} frames, iterations {first},{later}", flush=True)
+    for name, js in (("J={1}", (1,)), ("J={1,10,20,40}", (1, 10, 20, 40))):
+        out = vsstylize.stylize(clip, style, num_iterations=(first, later), init=("image", "prevWarped"),
+                                flow_relative_indices=js, tol_loss_relative=0, seed=args.seed)
+        frames, sec = _render(out)
+        parts = []
+        for k in (k for k in (5, 10) if k in seq.long_flows):
+            region = np.stack([np.zeros((h, w), bool)] * k
+                              + [seq.occluded_between(t, k) for t in range(k, seq.num_frames)])
+            err = metrics.long_term_error(frames, seq.long_flows[k], seq.long_masks[k], k, region=region)
+            parts.append(f"k={k}: {np.nanmean(err):.5f} ({int(region.sum())} px-frames)")
+        short = np.nanmean(metrics.temporal_error(frames, seq.flow_backward, seq.mask_backward))
+        print(f"[long-term] {name:15s}: {sec / args.lt_frames:6.2f} s/frame, short-term {short:.5f}, "
+              f"long-term error over the formerly occluded background: {'; '.join(parts)}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--style", default="examples/starry_night.jpg")
+    parser.add_argument("--image", default=None, help="background photo (default: drawn from the shared photos)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--size", default="128x96")
+    parser.add_argument("--frames", type=int, default=16)
+    parser.add_argument("--iterations", default="60,20", help="single-pass first,later")
+    parser.add_argument("--passes", type=int, default=6)
+    parser.add_argument("--temporal-after", type=int, default=4)
+    parser.add_argument("--blend", type=float, default=0.5)
+    parser.add_argument("--pass-iterations", type=int, default=20)
+    parser.add_argument("--lt-size", default="96x72")
+    parser.add_argument("--lt-frames", type=int, default=30)
+    parser.add_argument("--parts", default="border,longterm")
+    args = parser.parse_args()
+    args.iterations = tuple(int(v) for v in args.iterations.split(","))
+    warnings.filterwarnings("ignore", category=UserWarning)
+    t0 = time.perf_counter()
+    if "border" in args.parts:
+        border_part(args, args.style)
+    if "longterm" in args.parts:
+        longterm_part(args, args.style)
+    print(f"total {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
