@@ -26,6 +26,11 @@ from vsstylize.bench.runner import _to_array
 from vsstylize.bench.sequences import make_sequence
 
 
+def _net(args: argparse.Namespace) -> dict[str, object]:
+    """Loss-network options shared by every run."""
+    return {"model": args.model, "model_weights": args.model_weights, "precision": args.precision}
+
+
 def _render(clip: vs.VideoNode) -> tuple[np.ndarray, float]:
     t0 = time.perf_counter()
     frames = _to_array(clip)
@@ -34,17 +39,19 @@ def _render(clip: vs.VideoNode) -> tuple[np.ndarray, float]:
 
 def border_part(args: argparse.Namespace, style: str) -> None:
     w, h = (int(v) for v in args.size.split("x"))
-    seq = make_sequence("fast_pan", args.image, num_frames=args.frames, size=(w, h), seed=args.seed, long_steps=())
+    seq = make_sequence("fast_pan", args.image, num_frames=args.frames, size=(w, h), seed=args.seed, long_steps=(),
+                        texture=args.texture)
     side = seq.metadata["params"]["entering_side"]
     band = max(1, (w if side in ("left", "right") else h) // 8)
     clip = seq.to_clips(vs.core).frames
     first, later = args.iterations
     runs = {
         "single-pass": vsstylize.stylize(clip, style, num_iterations=(first, later), init=("image", "prevWarped"),
-                                         tol_loss_relative=0, seed=args.seed),
+                                         tol_loss_relative=0, seed=args.seed, **_net(args)),
         "multi-pass": vsstylize.multipass(clip, style, num_passes=args.passes, use_temporal_loss_after=args.temporal_after,
                                           blend_weight=args.blend, num_iterations=args.pass_iterations, init="image",
-                                          max_shot_length=max(2, args.frames), tol_loss_relative=0, seed=args.seed),
+                                          max_shot_length=max(2, args.frames), tol_loss_relative=0, seed=args.seed,
+                                          **_net(args)),
     }
     print(f"[border] fast_pan {w}x{h}, {args.frames} frames, new content from the {side}, band {band} px; "
           f"single-pass {first},{later} iterations; multi-pass {args.passes} passes x {args.pass_iterations} "
@@ -63,13 +70,14 @@ def border_part(args: argparse.Namespace, style: str) -> None:
 
 def longterm_part(args: argparse.Namespace, style: str) -> None:
     w, h = (int(v) for v in args.lt_size.split("x"))
-    seq = make_sequence("occluder_pass", args.image, num_frames=args.lt_frames, size=(w, h), seed=args.seed)
+    seq = make_sequence("occluder_pass", args.image, num_frames=args.lt_frames, size=(w, h), seed=args.seed,
+                        texture=args.texture)
     clip = seq.to_clips(vs.core).frames
     first, later = args.iterations
     print(f"[long-term] occluder_pass {w}x{h}, {args.lt_frames} frames, iterations {first},{later}", flush=True)
     for name, js in (("J={1}", (1,)), ("J={1,10,20,40}", (1, 10, 20, 40))):
         out = vsstylize.stylize(clip, style, num_iterations=(first, later), init=("image", "prevWarped"),
-                                flow_relative_indices=js, tol_loss_relative=0, seed=args.seed)
+                                flow_relative_indices=js, tol_loss_relative=0, seed=args.seed, **_net(args))
         frames, sec = _render(out)
         parts = []
         for k in (k for k in (5, 10) if k in seq.long_flows):
@@ -86,6 +94,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--style", default="examples/starry_night.jpg")
     parser.add_argument("--image", default=None, help="background photo (default: drawn from the shared photos)")
+    parser.add_argument("--texture", default=None, help="photo the foreground object is cut from")
+    parser.add_argument("--model", default="vgg19")
+    parser.add_argument("--model-weights", default=None, help="loss-network weights (name or file)")
+    parser.add_argument("--precision", default="fp32")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--size", default="128x96")
     parser.add_argument("--frames", type=int, default=16)
