@@ -15,6 +15,7 @@ choose ``max_shot_length`` at least as long as the shots of the clip.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import os
@@ -28,13 +29,13 @@ import vapoursynth as vs
 
 from ..cache import DiskCache, digest
 from ..errors import error
-from ..flow.clips import check_flow_clip, flow_meta, frame_flow
+from ..flow.clips import frame_flow_tensor
 from ..flow.filter import flow as flow_filter
 from ..flow.filter import reliability as reliability_filter
-from ..frames import check_same_geometry, frame_to_tensor, tensor_to_frame, to_rgbs
+from ..frames import frame_to_tensor, tensor_to_frame, to_rgbs
 from ..multipass import MultipassSettings, PassProgress, multipass_shot
 from .chain import PROP_SCENE_CHANGE
-from .optim_filter import FrameOptimizer, _options
+from .optim_filter import FrameOptimizer, _options, check_flow_input, check_weights_input
 from .style import StyleSource, style_digest
 
 __all__ = ["multipass", "MAX_SHOT_LENGTH"]
@@ -111,7 +112,7 @@ def multipass(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource], /,
           "flow_relative_indices": (1,), "precision": precision, "lbfgs_history": lbfgs_history, "scales": scales}
     opts = _options(func, rgb.width, rgb.height, kw)
     frame_opt = FrameOptimizer(func, rgb, style, opts, device)
-    bw, fw, c_bw, c_fw = _flow_clips(func, rgb, flows, weights, flow_method, flow_preset, flow_cache)
+    flow_clips = _flow_clips(func, rgb, flows, weights, flow_method, flow_preset, flow_cache)
     cache = DiskCache(cache_dir, func, "multipass", ".npz") if cache_dir is not None else None
     # The result of pass j does not depend on how many passes follow: num_passes stays out of the key, so a
     # render can be resumed, or extended with more passes, from the last stored pass.
@@ -119,31 +120,23 @@ def multipass(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource], /,
     params = digest("multipass", repr(sorted(asdict(opts).items())), repr(sorted(per_pass.items())), style_digest(frame_opt.styles),
                     frame_opt.net.weights_name, f"{rgb.width}x{rgb.height}", flow_method, flow_preset,
                     str(flows is not None))
-    return _MultipassFilter(func, rgb, (bw, c_bw, fw, c_fw), frame_opt, settings, opts.num_iterations[0],
+    return _MultipassFilter(func, rgb, flow_clips, frame_opt, settings, opts.num_iterations[0],
                             max_shot_length, cache, params).out
 
 
 def _flow_clips(func: str, rgb: vs.VideoNode, flows: Sequence[vs.VideoNode] | None,
                 weights: Sequence[vs.VideoNode] | None, flow_method: str, flow_preset: str,
                 flow_cache: str | os.PathLike[str] | None) -> tuple[vs.VideoNode, ...]:
-    """``(backward flow, forward flow, c backward, c forward)``, computed or checked."""
+    """``(backward flow, c backward, forward flow, c forward)``, computed or checked."""
     if flows is None:
         bw = flow_filter(rgb, "backward", 1, method=flow_method, preset=flow_preset, cache_dir=flow_cache)
         fw = flow_filter(rgb, "forward", 1, method=flow_method, preset=flow_preset, cache_dir=flow_cache)
-        return bw, fw, reliability_filter(bw, fw), reliability_filter(fw, bw)
+        return bw, reliability_filter(bw, fw), fw, reliability_filter(fw, bw)
     if len(flows) != 2 or weights is None or len(weights) != 2:
         raise error(func, "flows and weights must each be given as a (backward, forward) pair of clips")
-    for clip, want in zip(flows, ("backward", "forward")):
-        check_flow_clip(clip, func, "flows")
-        check_same_geometry(rgb, clip, func, "clip", "flows")
-        direction, step = flow_meta(clip, func, "flows")
-        if direction != want or step != 1:
-            raise error(func, f"flows must be (backward, forward) with step 1, got {direction} step {step} for {want}")
-    for clip in weights:
-        if not isinstance(clip, vs.VideoNode) or clip.format is None or clip.format.id != vs.GRAYS:
-            raise error(func, "weights must be GRAYS reliability clips (vsstylize.reliability / read_reliability)")
-        check_same_geometry(rgb, clip, func, "clip", "weights")
-    return flows[0], flows[1], weights[0], weights[1]
+    bw, fw = (check_flow_input(func, rgb, clip, want, 1) for clip, want in zip(flows, ("backward", "forward")))
+    c_bw, c_fw = (check_weights_input(func, rgb, clip) for clip in weights)
+    return bw, c_bw, fw, c_fw
 
 
 class _MultipassFilter:
@@ -172,9 +165,14 @@ class _MultipassFilter:
         with self._lock:
             if c in self._done:
                 return vs.core.std.ModifyFrame(self.src, self.src, lambda n, f: self._emit(c, n, [f]))
+        return vs.core.std.ModifyFrame(self.src, self._chunk_clips(c), lambda n, f: self._emit(c, n, f))
+
+    @functools.lru_cache(maxsize=2)  # noqa: B019 (one filter instance per clip; bounded)
+    def _chunk_clips(self, c: int) -> list[vs.VideoNode]:
+        """The source clip, then every frame of chunk ``c`` of the source, both flows and both
+        reliabilities as constant clips, so frame ``n`` of each is that chunk frame."""
         length = self.src.num_frames
-        clips = [self.src] + [clip[k] * length for clip in (self.src, *self.flow_clips) for k in self._range(c)]
-        return vs.core.std.ModifyFrame(self.src, clips, lambda n, f: self._emit(c, n, f))
+        return [self.src] + [clip[k] * length for clip in (self.src, *self.flow_clips) for k in self._range(c)]
 
     def _emit(self, c: int, n: int, frames: list[vs.VideoFrame]) -> vs.VideoFrame:
         with self._lock:
@@ -190,8 +188,8 @@ class _MultipassFilter:
         dev = self.frame_opt.device
         src, bw, c_bw, fw, c_fw = (frames[i * m:(i + 1) * m] for i in range(5))
         contents = [frame_to_tensor(f, dev) for f in src]
-        flows_bw = [torch.from_numpy(frame_flow(f)).permute(2, 0, 1).unsqueeze(0).to(dev) for f in bw]
-        flows_fw = [torch.from_numpy(frame_flow(f)).permute(2, 0, 1).unsqueeze(0).to(dev) for f in fw]
+        flows_bw = [frame_flow_tensor(f, dev) for f in bw]
+        flows_fw = [frame_flow_tensor(f, dev) for f in fw]
         rel_bw = [frame_to_tensor(f, dev).clamp(0, 1) for f in c_bw]
         rel_fw = [frame_to_tensor(f, dev).clamp(0, 1) for f in c_fw]
         # shots inside the chunk: cut before every frame marked as a scene change

@@ -18,8 +18,6 @@ from ..flow.filter import reliability as reliability_filter
 from ..frames import check_same_geometry, to_rgbs
 from ..losses import (
     ARTISTIC_VIDEOS_WEIGHTS,
-    DEFAULT_CONTENT_LAYERS,
-    DEFAULT_STYLE_LAYERS,
     LossWeights,
     StyleTarget,
     default_loss_weights,
@@ -158,25 +156,36 @@ def _flows_and_weights(func: str, rgb: vs.VideoNode, opts: OptimOptions, flows: 
         return bw, {j: reliability_filter(bw[j], fw[j]) for j in indices}
     if len(flows) != len(indices):
         raise error(func, f"flows must hold one backward flow clip per flow_relative_indices entry {indices}, got {len(flows)}")
-    bw = {}
-    for j, clip in zip(indices, flows):
-        check_flow_clip(clip, func, "flows")
-        check_same_geometry(rgb, clip, func, "clip", "flows")
-        direction, step = flow_meta(clip, func, "flows")
-        if direction != "backward" or step != j:
-            raise error(func, f"flows entry for index {j} must be a backward flow with step {j}, got {direction} step {step}")
-        bw[j] = clip
+    bw = {j: check_flow_input(func, rgb, clip, "backward", j) for j, clip in zip(indices, flows)}
     if weights is None:
         raise error(func, "weights (reliability clips) must be given together with flows")
     if len(weights) != len(indices):
         raise error(func, f"weights must hold one reliability clip per flow_relative_indices entry {indices}, got {len(weights)}")
-    rel = {}
-    for j, clip in zip(indices, weights):
-        if not isinstance(clip, vs.VideoNode) or clip.format is None or clip.format.id != vs.GRAYS:
-            raise error(func, "weights must be GRAYS reliability clips (vsstylize.reliability / read_reliability)")
-        check_same_geometry(rgb, clip, func, "clip", "weights")
-        rel[j] = clip
-    return bw, rel
+    return bw, {j: check_weights_input(func, rgb, clip) for j, clip in zip(indices, weights)}
+
+
+def check_flow_input(func: str, rgb: vs.VideoNode, clip: vs.VideoNode, direction: str, step: int) -> vs.VideoNode:
+    """A user-given flow clip for ``rgb``: a flow clip of its size with ``direction`` and ``step``.
+
+    :raises vs.Error: naming the ``flows`` parameter.
+    """
+    check_flow_clip(clip, func, "flows")
+    check_same_geometry(rgb, clip, func, "clip", "flows")
+    got_direction, got_step = flow_meta(clip, func, "flows")
+    if got_direction != direction or got_step != step:
+        raise error(func, f"flows entry must be a {direction} flow with step {step}, got {got_direction} step {got_step}")
+    return clip
+
+
+def check_weights_input(func: str, rgb: vs.VideoNode, clip: vs.VideoNode) -> vs.VideoNode:
+    """A user-given reliability clip for ``rgb``: GRAYS of its size.
+
+    :raises vs.Error: naming the ``weights`` parameter.
+    """
+    if not isinstance(clip, vs.VideoNode) or clip.format is None or clip.format.id != vs.GRAYS:
+        raise error(func, "weights must be GRAYS reliability clips (vsstylize.reliability / read_reliability)")
+    check_same_geometry(rgb, clip, func, "clip", "weights")
+    return clip
 
 
 class FrameOptimizer:
