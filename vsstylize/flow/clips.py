@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
+import torch
 import vapoursynth as vs
 
 from ..errors import error
@@ -34,6 +35,7 @@ __all__ = [
     "flow_meta",
     "check_flow_clip",
     "frame_flow",
+    "frame_flow_tensor",
     "set_flow_props",
 ]
 
@@ -103,6 +105,13 @@ def check_flow_clip(clip: vs.VideoNode, func: str, param: str) -> None:
 def frame_flow(frame: vs.VideoFrame) -> np.ndarray:
     """The flow of a flow-clip frame as ``(H, W, 2)`` float32 (u, v) in pixels (a copy)."""
     return np.stack([np.asarray(frame[0]), np.asarray(frame[1])], axis=-1)
+
+
+def frame_flow_tensor(frame: vs.VideoFrame, device: torch.device | str = "cpu") -> torch.Tensor:
+    """The flow of a flow-clip frame as a ``(1, 2, H, W)`` float32 tensor (u, v) in pixels on ``device``
+    (the layout of :func:`vsstylize.warp.warp`)."""
+    planes = np.stack([np.asarray(frame[0]), np.asarray(frame[1])])
+    return torch.from_numpy(planes).unsqueeze(0).to(device)
 
 
 def frame_valid(frame: vs.VideoFrame) -> bool:

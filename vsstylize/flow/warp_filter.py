@@ -7,7 +7,7 @@ import vapoursynth as vs
 from ..errors import error
 from ..frames import check_float_clip, check_same_geometry, frame_to_tensor, tensor_to_frame
 from ..warp import warp as warp_tensor
-from .clips import check_flow_clip, flow_meta, frame_flow, frame_valid, partner_clip
+from .clips import check_flow_clip, flow_meta, frame_flow_tensor, frame_valid, partner_clip
 
 __all__ = ["warp"]
 
@@ -40,10 +40,8 @@ def warp(clip: vs.VideoNode, flow: vs.VideoNode, /, padding: str = "border") -> 
     def compute(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
         if not frame_valid(f[2]):
             return f[0]
-        import torch
-
         image = frame_to_tensor(f[1])
-        uv = torch.from_numpy(frame_flow(f[2])).permute(2, 0, 1).unsqueeze(0)
+        uv = frame_flow_tensor(f[2])
         return tensor_to_frame(warp_tensor(image, uv, padding=padding), f[0])  # type: ignore[arg-type]
 
     return vs.core.std.ModifyFrame(clip, [clip, partner, flow], compute)

@@ -29,7 +29,7 @@ import torch
 import vapoursynth as vs
 
 from ..cache import DiskCache, digest
-from ..flow.clips import frame_flow
+from ..flow.clips import frame_flow_tensor
 from ..frames import frame_to_tensor, tensor_to_frame
 
 __all__ = ["FrameInputs", "RecursiveFilter", "PROP_CHAIN_START", "PROP_SCENE_CHANGE"]
@@ -195,7 +195,7 @@ class RecursiveFilter:
             inputs.previous[j] = hit[0] if hit is not None else frame_to_tensor(frame, self.device)
         for j, frame in zip(has_flow, flow_frames):
             if j in inputs.previous:
-                inputs.flows[j] = torch.from_numpy(frame_flow(frame)).permute(2, 0, 1).unsqueeze(0).to(self.device)
+                inputs.flows[j] = frame_flow_tensor(frame, self.device)
         for j, frame in zip([j for j in usable if j in self.weights], weight_frames):
             if j in inputs.previous:
                 inputs.weights[j] = frame_to_tensor(frame, self.device)
