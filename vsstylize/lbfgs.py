@@ -44,7 +44,8 @@ class DeviceLBFGS:
     :param numel: length ``n`` of the parameter vector.
     :param history: ``m``, the number of curvature pairs kept (neural-style ``nCorrection``, 100).
     :param lr: step length (neural-style / artistic-videos use 1).
-    :param device: device of the state (``(m, n)`` float32 ``S`` and ``Y``: ``8 m n`` bytes).
+    :param device: device of the state (``(m, n)`` ``S`` and ``Y``: ``8 m n`` bytes in float32).
+    :param dtype: dtype of the state and of the steps (float32; float64 for reference checks).
     :raises ValueError: ``numel`` or ``history`` < 1, ``lr`` <= 0.
     """
 
@@ -68,7 +69,6 @@ class DeviceLBFGS:
         self.prev_grad = torch.zeros(numel, **kw)
         self.prev_step = torch.zeros(numel, **kw)  # s of the last step (t * d)
         self._arange = torch.arange(m, device=device)
-        self._eye = torch.eye(m, **kw)
         self.iterations = 0
 
     def step(self, grad: torch.Tensor) -> torch.Tensor:

@@ -132,10 +132,12 @@ class BenchConfig:
             raise BenchInputError("--first-init", f"must be one of {', '.join(FIRST_INITS)}, got {self.first_init!r}")
         names = list(BASELINES) + [self.reference] + [m for m in self.methods if m not in BASELINES]
         out = {n: dict(SETTINGS[n]) for n in dict.fromkeys(names)}
-        for name, kw in out.items():
-            # the chains (and named settings built on them) start like the per-frame reference
-            if name not in ("random", "image", "image_matched", "multipass") and kw.get("init", ("random",))[0] == "random":
-                kw["init"] = (self.first_init, kw["init"][1])
+        for kw in out.values():
+            # the chains (settings whose later frames start from the previous result) start like the
+            # per-frame reference
+            init = kw.get("init")
+            if isinstance(init, tuple) and init[0] == "random" and init[1] in ("prev", "prevWarped"):
+                kw["init"] = (self.first_init, init[1])
         return out
 
     @property
