@@ -29,12 +29,13 @@ import warnings
 import numpy as np
 import torch
 
+from bench_optim_speed import bare_forward_backward  # scripts/ is on sys.path when run as a script
 from vsstylize import metrics
 from vsstylize.bench.sequences import make_sequence
 from vsstylize.losses import LossWeights, StyleTarget, VideoObjective
 from vsstylize.optim import PRECISIONS, OptimizerSettings, prepare_device, stylize_image
 from vsstylize.stylize.style import load_styles
-from vsstylize.vgg import LossNetwork, load_loss_network
+from vsstylize.vgg import load_loss_network
 from vsstylize.warp import warp
 
 
@@ -51,27 +52,6 @@ def _reset_peak() -> None:
 
 def _peak_gib() -> float:
     return torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else float("nan")
-
-
-def bare_iteration(net: LossNetwork, objective: VideoObjective, x0: torch.Tensor, reps: int = 20) -> float:
-    """Seconds of one forward + backward of the loss network in the objective's precision (no losses,
-    no optimizer): the floor of an optimizer iteration."""
-    x = x0.detach().clone().requires_grad_(True)
-    layers = objective._layers
-
-    def once() -> None:
-        x.grad = None
-        feats = objective.features(x, layers)
-        torch.stack([f.sum() for f in feats.values()]).sum().backward()
-
-    for _ in range(3):
-        once()
-    _sync()
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        once()
-    _sync()
-    return (time.perf_counter() - t0) / reps
 
 
 def main() -> None:
@@ -154,7 +134,8 @@ def main() -> None:
     x0 = net.preprocess(c1)
     for prec in [p for p in args.precisions.split(",") if p]:
         obj = VideoObjective(net, c1, target, weights, temporal=temporal, autocast=PRECISIONS[prec])
-        print(f"bare forward+backward {prec}: {1e3 * bare_iteration(net, obj, x0):.2f} ms", flush=True)
+        bare = bare_forward_backward(net, x0, obj._layers, 20, features=obj.features, warmup=3)
+        print(f"bare forward+backward {prec}: {1e3 * bare:.2f} ms", flush=True)
 
     if device.type == "cuda" and args.memory_size:
         mw, mh = (int(v) for v in args.memory_size.split("x"))

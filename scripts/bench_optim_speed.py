@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
+from collections.abc import Callable
 
 import torch
 
@@ -33,18 +34,26 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def bare_forward_backward(net: LossNetwork, x0: torch.Tensor, layers: tuple[str, ...], reps: int) -> float:
-    """Seconds per forward (to the deepest of ``layers``) + backward (to the input) pass."""
+def bare_forward_backward(net: LossNetwork, x0: torch.Tensor, layers: tuple[str, ...], reps: int,
+                          features: Callable[[torch.Tensor, tuple[str, ...]], dict[str, torch.Tensor]] | None = None,
+                          warmup: int = 1) -> float:
+    """Seconds per forward (to the deepest of ``layers``) + backward (to the input) pass.
+
+    :param features: how to run the network (default ``net(x, layers)``; e.g. a mixed-precision
+        objective's :meth:`~vsstylize.losses.VideoObjective.features`).
+    :param warmup: untimed passes first (cuDNN autotuning needs a few on a GPU).
+    """
     x = x0.detach().clone().requires_grad_(True)
     device = x.device
+    run = features if features is not None else net
 
     def once() -> None:
         x.grad = None
-        feats = net(x, layers)
-        total = sum(f.sum() for f in feats.values())
-        total.backward()  # type: ignore[union-attr]
+        feats = run(x, layers)
+        torch.stack([f.sum() for f in feats.values()]).sum().backward()
 
-    once()  # warm-up
+    for _ in range(warmup):
+        once()
     _sync(device)
     t0 = time.perf_counter()
     for _ in range(reps):

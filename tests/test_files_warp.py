@@ -17,7 +17,7 @@ from vsstylize.flow.files import read_flo, read_pgm, write_flo, write_pgm
 from vsstylize.flow.visualize import flow_to_color
 from vsstylize.warp import warp as warp_tensor
 
-from .conftest import DATA, GOLDEN, REPO, clip_from_arrays
+from .conftest import DATA, GOLDEN, clip_from_arrays
 
 
 def test_flo_round_trip(tmp_path: Path) -> None:

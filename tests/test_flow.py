@@ -9,7 +9,7 @@ import vapoursynth as vs
 
 import vsstylize
 
-from .conftest import DATA, clip_from_arrays
+from .conftest import clip_from_arrays
 
 
 def shifted_pair(photo: np.ndarray, dx: float, dy: float, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:

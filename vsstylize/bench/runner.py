@@ -17,7 +17,6 @@ et al.'s content and style loss relative to per-frame processing (Table 5).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
