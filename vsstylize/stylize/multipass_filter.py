@@ -4,13 +4,24 @@ A clip is cut into *chunks* of at most ``max_shot_length`` frames (and, inside a
 with ``_SceneChangePrev``). The first time any frame of a chunk is requested, the whole chunk is processed
 with :func:`vsstylize.multipass.multipass_shot` (every source frame, both flows and both reliabilities are
 requested through one ``std.ModifyFrame``, so VapourSynth schedules them; no frame request blocks inside a
-callback); its frames are then served from memory (the last chunk only, so memory is bounded by
-``max_shot_length``) or from the on-disk cache. With ``cache_dir`` every finished pass of a chunk is
-stored atomically, so an interrupted render resumes after the last finished pass (and a finished render can
-be extended with more passes).
+callback); its frames are then served from memory (the last two chunks only, so memory is bounded by
+``2 max_shot_length`` stylized frames) or from the on-disk cache. With ``cache_dir`` every finished pass of a
+chunk is stored atomically, so an interrupted render resumes after the last finished pass (and a finished
+render can be extended with more passes).
 
-Chunks are stylized independently of each other: a cut between chunks is not temporally consistent, so
-choose ``max_shot_length`` at least as long as the shots of the clip.
+Chunk overlap (``overlap_chunks=True``, the default): when a shot is longer than ``max_shot_length``,
+consecutive chunks overlap by one frame. Chunk ``c`` (frames ``[c L, (c + 1) L)``) is processed together
+with the last frame ``c L - 1`` of chunk ``c - 1`` as a fixed prior: that frame keeps chunk ``c - 1``'s final
+result (it is served from chunk ``c - 1`` and never re-optimised), and it is the neighbour of frame ``c L`` in
+every pass of chunk ``c`` (eq. 13 blend in forward passes, the temporal loss against it in every pass from
+``use_temporal_loss_after`` on), exactly as the multi-pass algorithm treats a neighbour that is already
+processed; the passes of chunk ``c`` are ordered so that the last one is forward
+(:func:`vsstylize.multipass.pass_is_forward`), so the final sweep starts at the prior. One frame is the whole boundary condition: in the multi-pass algorithm a frame is coupled to its
+direct neighbours only. The prior is requested through the filter's own output (``out[c L - 1]``), so chunk
+``c`` is defined by the chunks before it and the result does not depend on the order frames are requested in;
+the price is that the first request inside chunk ``c`` walks back to the nearest chunk that is in memory, in
+the on-disk cache or starts a shot (a scene cut at its first frame). With ``overlap_chunks=False`` chunks are
+independent (no walk back, but the seam between chunks is not temporally consistent).
 """
 
 from __future__ import annotations
@@ -32,7 +43,7 @@ from ..errors import error
 from ..flow.clips import frame_flow_tensor
 from ..flow.filter import flow as flow_filter
 from ..flow.filter import reliability as reliability_filter
-from ..frames import frame_to_tensor, tensor_to_frame, to_rgbs
+from ..frames import frame_to_numpy, frame_to_tensor, tensor_to_frame, to_rgbs
 from ..multipass import MultipassSettings, PassProgress, multipass_shot
 from .chain import PROP_SCENE_CHANGE
 from .optim_filter import FrameOptimizer, _options, check_flow_input, check_weights_input
@@ -48,7 +59,7 @@ MAX_SHOT_LENGTH = 120
 
 _NOT_OPTIMIZER_OPTIONS = {"flows", "weights", "flow_method", "flow_preset", "flow_cache", "cache_dir", "device",
                           "matrix", "num_iterations", "init", "flow_relative_indices", "method", "precision",
-                          "lbfgs_history", "scales"}
+                          "lbfgs_history", "scales", "network"}
 
 
 def _optimizer_defaults() -> dict[str, object]:
@@ -61,7 +72,7 @@ def _optimizer_defaults() -> dict[str, object]:
 
 def multipass(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource], /, *, num_passes: int = 15,
               use_temporal_loss_after: int = 8, blend_weight: float = 1.0, num_iterations: int = 100,
-              init: str = "random", max_shot_length: int = MAX_SHOT_LENGTH,
+              init: str = "random", max_shot_length: int = MAX_SHOT_LENGTH, overlap_chunks: bool = True,
               flows: Sequence[vs.VideoNode] | None = None, weights: Sequence[vs.VideoNode] | None = None,
               flow_method: str = "dis", flow_preset: str = "medium", flow_cache: str | os.PathLike[str] | None = None,
               cache_dir: str | os.PathLike[str] | None = None, device: str | None = None,
@@ -84,7 +95,10 @@ def multipass(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource], /,
     :param blend_weight: delta in [0, 1].
     :param num_iterations: optimiser iterations per frame and pass.
     :param init: initialisation of pass 1, ``"random"`` or ``"image"``.
-    :param max_shot_length: chunk length in frames (>= 2); chunks are processed independently.
+    :param max_shot_length: chunk length in frames (>= 2).
+    :param overlap_chunks: continue each chunk from the final last frame of the chunk before (a one-frame
+        overlap used as a fixed prior, see :mod:`vsstylize.stylize.multipass_filter`); ``False``: chunks are
+        processed independently.
     :param flows: ``(backward, forward)`` flow clips with step 1 (e.g. :func:`vsstylize.read_flow`); default
         computed with :func:`vsstylize.flow`.
     :param weights: ``(backward, forward)`` reliability clips matching ``flows``; default
@@ -103,6 +117,8 @@ def multipass(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource], /,
         raise error(func, str(exc)) from exc
     if not isinstance(max_shot_length, int) or max_shot_length < 2:
         raise error(func, f"max_shot_length must be an integer >= 2, got {max_shot_length!r}")
+    if not isinstance(overlap_chunks, bool):
+        raise error(func, f"overlap_chunks must be True or False, got {overlap_chunks!r}")
     defaults = _optimizer_defaults()
     unknown = sorted(set(options) - set(defaults))
     if unknown:
@@ -121,7 +137,7 @@ def multipass(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource], /,
                     frame_opt.net.weights_name, f"{rgb.width}x{rgb.height}", flow_method, flow_preset,
                     str(flows is not None))
     return _MultipassFilter(func, rgb, flow_clips, frame_opt, settings, opts.num_iterations[0],
-                            max_shot_length, cache, params).out
+                            max_shot_length, overlap_chunks, cache, params).out
 
 
 def _flow_clips(func: str, rgb: vs.VideoNode, flows: Sequence[vs.VideoNode] | None,
@@ -142,8 +158,12 @@ def _flow_clips(func: str, rgb: vs.VideoNode, flows: Sequence[vs.VideoNode] | No
 class _MultipassFilter:
     """Serves frames of chunks processed as a whole (see the module docstring)."""
 
+    #: chunks whose results stay in memory (the last ones processed)
+    KEEP_CHUNKS = 2
+
     def __init__(self, func: str, rgb: vs.VideoNode, flow_clips: tuple[vs.VideoNode, ...], frame_opt: FrameOptimizer,
-                 settings: MultipassSettings, iterations: int, chunk: int, cache: DiskCache | None, params: str) -> None:
+                 settings: MultipassSettings, iterations: int, chunk: int, overlap: bool, cache: DiskCache | None,
+                 params: str) -> None:
         self.func = func
         self.src = rgb
         self.flow_clips = flow_clips  # backward flow, c backward, forward flow, c forward
@@ -151,9 +171,10 @@ class _MultipassFilter:
         self.settings = settings
         self.iterations = iterations
         self.chunk = chunk
+        self.overlap = overlap
         self.cache = cache
         self.params = params
-        self._done: dict[int, list[torch.Tensor]] = {}  # the last processed chunk only
+        self._done: dict[int, list[torch.Tensor]] = {}  # the last KEEP_CHUNKS processed chunks, oldest first
         self._lock = threading.Lock()
         self.out = vs.core.std.FrameEval(rgb, self._select)
 
@@ -164,8 +185,31 @@ class _MultipassFilter:
         c = n // self.chunk
         with self._lock:
             if c in self._done:
-                return vs.core.std.ModifyFrame(self.src, self.src, lambda n, f: self._emit(c, n, [f]))
-        return vs.core.std.ModifyFrame(self.src, self._chunk_clips(c), lambda n, f: self._emit(c, n, f))
+                return vs.core.std.ModifyFrame(self.src, self.src, lambda n, f: self._emit(c, n, [f], None))
+        return self._continued(c) if self.overlap and c > 0 else self._chunk_node(c, None)
+
+    def _chunk_node(self, c: int, prior: np.ndarray | None) -> vs.VideoNode:
+        """Chunk ``c``'s frames through one ``std.ModifyFrame`` over :meth:`_chunk_clips`."""
+        return vs.core.std.ModifyFrame(self.src, self._chunk_clips(c), lambda n, f: self._emit(c, n, f, prior))
+
+    @functools.lru_cache(maxsize=2)  # noqa: B019 (one filter instance per clip; bounded)
+    def _continued(self, c: int) -> vs.VideoNode:
+        """Chunk ``c > 0`` continued from the prior ``out[c L - 1]`` unless a scene cut starts it.
+
+        Nested ``std.FrameEval`` with ``prop_src``: first the chunk's first source frame (its scene-cut
+        property), then the prior, and only then the chunk's inputs are requested, so walking back over
+        many chunks holds one prior frame per chunk, not every chunk's inputs at once."""
+        length, first = self.src.num_frames, c * self.chunk
+
+        def with_prior(n: int, f: vs.VideoFrame) -> vs.VideoNode:
+            return self._chunk_node(c, frame_to_numpy(f))
+
+        def after_first(n: int, f: vs.VideoFrame) -> vs.VideoNode:
+            if f.props.get(PROP_SCENE_CHANGE, 0):
+                return self._chunk_node(c, None)
+            return vs.core.std.FrameEval(self.src, with_prior, prop_src=self.out[first - 1] * length)
+
+        return vs.core.std.FrameEval(self.src, after_first, prop_src=self.src[first] * length)
 
     @functools.lru_cache(maxsize=2)  # noqa: B019 (one filter instance per clip; bounded)
     def _chunk_clips(self, c: int) -> list[vs.VideoNode]:
@@ -174,15 +218,18 @@ class _MultipassFilter:
         length = self.src.num_frames
         return [self.src] + [clip[k] * length for clip in (self.src, *self.flow_clips) for k in self._range(c)]
 
-    def _emit(self, c: int, n: int, frames: list[vs.VideoFrame]) -> vs.VideoFrame:
+    def _emit(self, c: int, n: int, frames: list[vs.VideoFrame], prior: np.ndarray | None) -> vs.VideoFrame:
+        """Frame ``n`` of chunk ``c``; ``prior``: ``(3, H, W)`` RGB of the prior frame ``c L - 1`` or ``None``."""
         with self._lock:
             results = self._done.get(c)
             if results is None:
-                results = self._process(c, frames[1:])
-                self._done = {c: results}
+                results = self._process(c, frames[1:], prior)
+                self._done[c] = results
+                while len(self._done) > self.KEEP_CHUNKS:
+                    del self._done[next(iter(self._done))]
         return tensor_to_frame(results[n - c * self.chunk], frames[0])
 
-    def _process(self, c: int, frames: list[vs.VideoFrame]) -> list[torch.Tensor]:
+    def _process(self, c: int, frames: list[vs.VideoFrame], prior: np.ndarray | None) -> list[torch.Tensor]:
         span = self._range(c)
         m = len(span)
         dev = self.frame_opt.device
@@ -197,14 +244,17 @@ class _MultipassFilter:
         results: list[torch.Tensor] = []
         for a, b in zip(cuts[:-1], cuts[1:]):
             results += self._process_shot(span.start + a, contents[a:b], flows_bw[a:b], rel_bw[a:b],
-                                          flows_fw[a:b], rel_fw[a:b], src[a:b])
+                                          flows_fw[a:b], rel_fw[a:b], src[a:b], prior if a == 0 else None)
         return results
 
     def _process_shot(self, first: int, contents, flows_bw, rel_bw, flows_fw, rel_fw,
-                      src: list[vs.VideoFrame]) -> list[torch.Tensor]:
+                      src: list[vs.VideoFrame], prior: np.ndarray | None) -> list[torch.Tensor]:
         dev = self.frame_opt.device
-        content_key = digest(*(b"".join(np.ascontiguousarray(np.asarray(f[p])).tobytes() for p in range(3))
-                               for f in src))
+        # a continued shot depends on its prior frame, and its pass directions on the parity of num_passes
+        # (multipass.pass_is_forward): both are part of the key
+        content_key = digest(*(b"".join(np.ascontiguousarray(np.asarray(f[p])).tobytes() for p in range(3)) for f in src),
+                             prior.tobytes() if prior is not None else b"no prior",
+                             str(self.settings.num_passes % 2) if prior is not None else "")
         keys = {j: digest(self.params, str(first), content_key, str(j)) for j in range(1, self.settings.num_passes + 1)}
         start = None
         if self.cache is not None:
@@ -231,4 +281,5 @@ class _MultipassFilter:
                 self.cache.store(keys[j], lambda p: np.savez(p, frames=array))
 
         return multipass_shot(contents, flows_bw, rel_bw, flows_fw, rel_fw, stylize_frame, self.settings,
-                              progress=progress, start=start, after_pass=after_pass)
+                              progress=progress, start=start, after_pass=after_pass,
+                              prior=torch.from_numpy(prior).unsqueeze(0).to(dev) if prior is not None else None)
