@@ -242,3 +242,28 @@ def test_bench_runs_multipass_as_one_shot() -> None:
     frames, seconds, _ = stylize_clip(clip, DATA / "styles" / "starry_night.jpg", settings)
     assert frames.shape == (3, 3, 32, 48) and seconds > 0
     assert np.isfinite(frames).all() and frames.std() > 0.01
+
+
+def test_bench_report_has_border_contrast_for_multipass_and_longterm(tmp_path) -> None:
+    """`vsstylize bench` with the multipass and J = {1, 10, 20, 40} settings on a fast pan writes the border
+    contrast per frame (table, plot, results.json) for every method and the content."""
+    import json
+
+    import numpy as np
+
+    from vsstylize.bench.report import BenchConfig, run_bench
+
+    from .conftest import DATA
+
+    cfg = BenchConfig(out=tmp_path / "r", width=32, frames=3, iterations=(2, 1), sequences=("fast_pan",),
+                      methods=("multipass", "longterm_paper"), style=DATA / "styles" / "starry_night.jpg",
+                      image=str(DATA / "content" / "tubingen.jpg"), tol_loss_relative=0.0)
+    report = run_bench(cfg).read_text()
+    names = ["content", "random", "prev", "prevWarped", "temporal", "multipass", "longterm_paper"]
+    assert "| t | " + " | ".join(names) + " |" in report
+    rows = [line for line in report.splitlines() if line.startswith(("| 0 |", "| 1 |", "| 2 |"))]
+    assert len(rows) == 3 and all(len(r.split("|")) == len(names) + 3 for r in rows)
+    assert "](border_contrast_fast_pan-0.png)" in report and (cfg.out / "border_contrast_fast_pan-0.png").is_file()
+    ratios = json.loads((cfg.out / "results.json").read_text())["sequences"]["fast_pan-0"]["border_contrast"]
+    assert sorted(ratios) == sorted(names) and all(len(v) == 3 for v in ratios.values())
+    assert all(np.isfinite(v).all() and min(v) > 0 for v in ratios.values())

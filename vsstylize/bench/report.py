@@ -44,7 +44,8 @@ import numpy as np
 from .runner import BASELINES, MATCHED_ITERATIONS, MethodResult
 
 __all__ = ["SETTINGS", "LONG_TERM_K", "BenchConfig", "BenchInputError", "ClipSpec", "add_bench_parser",
-           "config_from_args", "run_bench", "bench_command", "format_report_table", "error_maps"]
+           "config_from_args", "run_bench", "bench_command", "format_report_table", "error_maps", "border_band",
+           "format_border_table", "plot_border_contrast"]
 
 #: Named settings (``vsstylize.stylize`` keyword arguments) selectable with ``--methods``; the four
 #: baselines of :data:`vsstylize.bench.runner.BASELINES` are always run.
@@ -56,6 +57,8 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "temporal_strong": {"init": ("random", "prevWarped"), "temporal_weight": 1e4},
     # short-term temporal loss, first frame initialised with the content image instead of noise.
     "temporal_image": {"init": ("image", "prevWarped")},
+    # Ruder et al. 2018 sec. 4.3 with the paper's J = {1, 10, 20, 40} (needs sequences longer than 10 frames).
+    "longterm_paper": {"init": ("random", "prevWarped"), "flow_relative_indices": (1, 10, 20, 40)},
     # Ruder et al. sec. 4.4: the multi-pass algorithm (later-frame iterations per pass), paper's delta 0.5.
     "multipass": {"method": "multipass", "num_passes": 6, "use_temporal_loss_after": 4, "blend_weight": 0.5,
                   "init": "image"},
@@ -321,6 +324,20 @@ class SequenceReport:
     weights: np.ndarray  # mask (ground truth) or reliability (estimated)
     results: dict[str, MethodResult]
     description: str = ""
+    #: ``{"content" or method: (T,) border/centre std ratio}`` for sequences with an entering side
+    #: (:func:`border_band`), else empty.
+    border_contrast: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def border_band(seq: Any) -> tuple[str, int] | None:
+    """``(side, band_px)`` of a sequence whose camera pans so that new content keeps entering from one side
+    (``fast_pan``: ``metadata["params"]["entering_side"]``), else ``None``. The band is an eighth of the
+    frame width (left / right) or height (top / bottom): about the content entering over one frame."""
+    if seq.metadata.get("preset") != "fast_pan":
+        return None
+    side = seq.metadata["params"]["entering_side"]
+    w, h = seq.size
+    return side, max(1, (w if side in ("left", "right") else h) // 8)
 
 
 def error_maps(frames: np.ndarray, flow_backward: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -349,7 +366,15 @@ def _measure_sequence(cfg: BenchConfig, seq: Any, methods: Mapping[str, Mapping[
              f"temporal error {results[name].mean_temporal_error:.5f}")
     add_relative_losses(results, seq.frames, cfg.style, baseline=cfg.reference)
     _log(f"{seq.name}: done in {time.perf_counter() - t0:.0f} s")
-    return SequenceReport(seq.name, "ground truth", seq.frames, seq.flow_backward, seq.mask_backward, results, desc)
+    border: dict[str, np.ndarray] = {}
+    band = border_band(seq)
+    if band is not None:
+        from ..metrics import border_contrast
+
+        border = {name: border_contrast(frames, *band)
+                  for name, frames in {"content": seq.frames, **{n: r.frames for n, r in results.items()}}.items()}
+    return SequenceReport(seq.name, "ground truth", seq.frames, seq.flow_backward, seq.mask_backward, results, desc,
+                          border)
 
 
 def _measure_clip(cfg: BenchConfig, spec: ClipSpec, methods: Mapping[str, Mapping[str, Any]]) -> SequenceReport:
@@ -515,6 +540,40 @@ def plot_temporal_error(rep: SequenceReport, path: Path) -> Path:
     return _save_fig(fig, path)
 
 
+def plot_border_contrast(rep: SequenceReport, path: Path) -> Path:
+    """Border/centre standard deviation ratio per frame (Ruder et al. 2018 Fig. 10), one line per method
+    and the content frames' ratio dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for name, ratio in rep.border_contrast.items():
+        ax.plot(np.arange(len(ratio)), ratio, marker="o", markersize=3, label=name,
+                **({"linestyle": "--", "color": "grey"} if name == "content" else {}))
+    ax.axhspan(0.9, 1.1, color="green", alpha=0.1, label="within 10 % of the centre")
+    ax.set_xlabel("frame t")
+    ax.set_ylabel("std in the entering band / std in the centre")
+    ax.set_title(f"{rep.name}: border contrast")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save_fig(fig, path)
+
+
+def format_border_table(rep: SequenceReport) -> str:
+    """Markdown table: per frame, each method's border/centre std ratio (and the content's)."""
+    names = list(rep.border_contrast)
+    lines = ["| t | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    t_count = len(next(iter(rep.border_contrast.values())))
+    for t in range(t_count):
+        lines.append(f"| {t} | " + " | ".join(_fmt(float(rep.border_contrast[n][t]), ".3f") for n in names) + " |")
+    lines.append("| mean, last half | " + " | ".join(
+        _fmt(float(np.mean(rep.border_contrast[n][t_count // 2:])), ".3f") for n in names) + " |")
+    return "\n".join(lines)
+
+
 def plot_strip(rep: SequenceReport, path: Path) -> Path:
     """Stylized frames of each method with their error maps below (Ruder et al. Fig. 2): ``|s_t -
     warp(s_{t-1})|``, disoccluded / unreliable pixels in blue, one shared contrast-enhanced scale."""
@@ -604,6 +663,12 @@ def _render_report(cfg: BenchConfig, reports: Seq[SequenceReport], plots: Mappin
         lines.append("")
         if rep.description:
             lines += [rep.description, ""]
+        if rep.border_contrast:
+            lines += [("Border contrast (Ruder et al. 2018 Fig. 10): standard deviation in the band entering from the "
+                       "border (an eighth of the frame) divided by that in the image centre, per frame "
+                       "(`vsstylize.metrics.border_contrast`); 1 = as much contrast as the centre. The `content` "
+                       "column is the input frames' ratio: the scene itself is not uniform."), "",
+                      format_border_table(rep), ""]
         for p in plots.get(rep.name, ()):
             lines += [f"![{p}]({p})", ""]
     return "\n".join(lines) + "\n"
@@ -625,7 +690,8 @@ def _results_json(cfg: BenchConfig, reports: Seq[SequenceReport], machine: Mappi
                     "long_term_error": {str(k): num(float(np.nanmean(v))) for k, v in r.long_term_error.items()},
                     "seconds_per_frame": num(r.seconds_per_frame), "peak_rss_bytes": r.peak_rss_bytes,
                     **{k: num(v) for k, v in r.extra.items()}}
-                for n, r in rep.results.items()}}
+                for n, r in rep.results.items()},
+                "border_contrast": {n: [num(float(v)) for v in ratio] for n, ratio in rep.border_contrast.items()}}
             for rep in reports},
     }
     return json.dumps(data, indent=1) + "\n"
@@ -666,6 +732,9 @@ def run_bench(cfg: BenchConfig) -> Path:
         names = [f"temporal_error_{_safe(rep.name)}.png", f"strip_{_safe(rep.name)}.png"]
         plot_temporal_error(rep, cfg.out / names[0])
         plot_strip(rep, cfg.out / names[1])
+        if rep.border_contrast:
+            names.append(f"border_contrast_{_safe(rep.name)}.png")
+            plot_border_contrast(rep, cfg.out / names[-1])
         plots[rep.name] = names
         wall = time.perf_counter() - t_start
         partial = None if len(reports) == total else (len(reports), total)
