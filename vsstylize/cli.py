@@ -49,6 +49,9 @@ def build_graph(args: argparse.Namespace) -> tuple[vs.VideoNode, vs.VideoNode]:
     width = args.width or src.width
     height = max(2, int(round(src.height * width / src.width / 2)) * 2)
     width -= width % 2
+    if args.projection == "equirect":  # 360 video: exactly 2:1 with an even height
+        height = max(2, round(width / 4) * 2)
+        width = 2 * height
     rgb = core.resize.Bicubic(src, width, height, format=vs.RGBS, matrix_in_s=args.matrix)
     kwargs: dict[str, object] = dict(
         num_iterations=args.iterations, init=args.init, optimizer=args.optimizer,
@@ -62,6 +65,10 @@ def build_graph(args: argparse.Namespace) -> tuple[vs.VideoNode, vs.VideoNode]:
         if getattr(args, name) is not None:
             kwargs[name] = getattr(args, name)
     styles = args.style if len(args.style) > 1 else args.style[0]
+    if args.projection == "equirect":
+        if args.method != "optim":
+            raise SystemExit("vsstylize run: --projection equirect works with --method optim")
+        return rgb, vsstylize.stylize_spherical(rgb, styles, face_size=args.face_size, overlap=args.overlap, **kwargs)
     if args.method == "multipass":
         for name in ("num_iterations", "init", "flow_relative_indices"):
             kwargs.pop(name)
@@ -147,6 +154,10 @@ def _run_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--frames", help="frame range A:B (B exclusive)")
     p.add_argument("--method", default="optim", choices=["optim", "multipass"],
                    help="optim: single pass with the temporal loss; multipass: Ruder et al.'s multi-pass algorithm")
+    p.add_argument("--projection", default="planar", choices=["planar", "equirect"],
+                   help="equirect: a 360 video, stylized on cube faces with border consistency (stylize_spherical)")
+    p.add_argument("--face-size", type=int, help="equirect: cube-face side in pixels (default width / pi, even)")
+    p.add_argument("--overlap", type=int, help="equirect: overlap margin per face side in pixels (default face / 10)")
     p.add_argument("--num-passes", type=int, default=15, help="multipass: passes (artistic-videos 15)")
     p.add_argument("--use-temporal-loss-after", type=int, default=8, help="multipass: first pass with the temporal loss")
     p.add_argument("--blend-weight", type=float, default=1.0, help="multipass: delta of eq. 13/14 in [0, 1]")
