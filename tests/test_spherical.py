@@ -308,3 +308,21 @@ def test_bad_input_errors() -> None:
         vsstylize.stylize_spherical(equi, str(STYLE), output="dice")
     with pytest.raises(vs.Error, match=r"vsstylize.stylize_spherical: num_iterations must be >= 1"):
         vsstylize.stylize_spherical(equi, str(STYLE), face_size=32, overlap=4, num_iterations=0)
+
+
+def test_run_projection_equirect_builds_a_spherical_graph(tmp_path) -> None:
+    import argparse
+
+    from vsstylize.cli import _run_parser, build_graph
+
+    parser = argparse.ArgumentParser()
+    _run_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["run", str(DATA / "videos" / "bikes.mp4"), "--style", str(STYLE), "-o", str(tmp_path / "o.mp4"),
+                              "--width", "98", "--frames", "0:2", "--projection", "equirect", "--face-size", "24",
+                              "--overlap", "4", "--iterations", "12,2", "--init", "image,prevWarped", "--matrix", "170m"])
+    rgb, out = build_graph(args)
+    assert (rgb.width, rgb.height) == (96, 48) and (out.width, out.height) == (96, 48)  # 2:1, even height
+    assert float((_frame(out) - _frame(rgb)).abs().mean()) > 0.03  # stylized
+    args.method = "multipass"
+    with pytest.raises(SystemExit, match="--projection equirect works with --method optim"):
+        build_graph(args)
