@@ -40,7 +40,11 @@ from vsstylize.spherical.projection import (
     faces_to_equirect,
     strip_to_faces,
 )
-from vsstylize.spherical.seams import cube_edge_e_gradient, prior_edge_e_gradient
+from vsstylize.spherical.seams import (
+    cube_edge_e_gradient,
+    face_cut_e_gradient,
+    prior_edge_e_gradient,
+)
 from vsstylize.spherical.stylize import face_clip
 from vsstylize.spherical.video import array_clip, yaw_sequence
 
@@ -111,7 +115,8 @@ def run_still(args: argparse.Namespace, geom: CubeGeometry, height: int) -> dict
     results: dict[str, Any] = {}
     rows, stitched = [], [_to_png(torch.from_numpy(content))]
     content_faces = _faces(vsstylize.equirect_to_cube(clip, face_size=geom.face_size, overlap=geom.overlap), 0)
-    results["content"] = {"e_gradient_cube_edges": cube_edge_e_gradient(faces_to_equirect(content_faces[None], geom, height)[0])}
+    results["content"] = {"e_gradient_cube_edges": cube_edge_e_gradient(faces_to_equirect(content_faces[None], geom, height)[0]),
+                          "e_gradient_cut_edges_face_planes": face_cut_e_gradient(content_faces, geom)}
     for name, mode in STILL_MODES.items():
         t0 = time.perf_counter()
         cube = vsstylize.stylize_spherical(clip, str(args.style), num_iterations=args.iterations, init="image",
@@ -120,6 +125,7 @@ def run_still(args: argparse.Namespace, geom: CubeGeometry, height: int) -> dict
         seconds = time.perf_counter() - t0
         equi = faces_to_equirect(faces[None], geom, height)[0]
         results[name] = {"e_gradient_cube_edges": cube_edge_e_gradient(equi),
+                         "e_gradient_cut_edges_face_planes": face_cut_e_gradient(faces, geom),
                          "e_gradient_prior_inner_edges": prior_edge_e_gradient(faces, geom),
                          "seconds": seconds}
         _log(f"still {name}: {results[name]}")
@@ -147,6 +153,7 @@ def run_video(args: argparse.Namespace, geom: CubeGeometry, height: int) -> dict
     valid = seq.face_valid[None, :, 0].expand(args.frames, -1, -1, -1)
     per_face = np.stack([temporal_error(faces[:, k], flow[:, k], valid[:, k]) for k in range(6)])  # (6, T-1)
     e_grad = [cube_edge_e_gradient(faces_to_equirect(faces[n:n + 1], geom, height)[0]) for n in range(args.frames)]
+    e_grad_planes = [face_cut_e_gradient(faces[n], geom) for n in range(args.frames)]
     # planar reference: the front face as an ordinary video, same settings and exact flow
     t0 = time.perf_counter()
     front = face_clip(vsstylize.equirect_to_cube(seq.clip(), face_size=geom.face_size, overlap=geom.overlap), 0)
@@ -167,16 +174,19 @@ def run_video(args: argparse.Namespace, geom: CubeGeometry, height: int) -> dict
         "temporal_error_planar_front_face": float(np.mean(planar_err)),
         "temporal_error_planar_per_frame": planar_err.tolist(),
         "e_gradient_cube_edges_per_frame": e_grad,
+        "e_gradient_cut_edges_face_planes_per_frame": e_grad_planes,
         "seconds_spherical": sph_seconds, "seconds_planar": planar_seconds,
     }
 
 
 def _fmt_still(still: dict[str, Any]) -> list[str]:
-    lines = ["| faces | E_gradient cube edges (2 px) | E_gradient prior inner edges (4 px) | seconds |", "|---|---|---|---|"]
+    head = ("| faces | E_gradient cut edges, face planes (2 px) | E_gradient cube edges, equirectangular (2 px) | "
+            "E_gradient prior inner edges (4 px) | seconds |")
+    lines = [head, "|---|---|---|---|---|"]
     for name, r in still.items():
         inner = r.get("e_gradient_prior_inner_edges")
-        lines.append(f"| {name} | {r['e_gradient_cube_edges']:.3f} | {'' if inner is None else f'{inner:.3f}'} | "
-                     f"{r.get('seconds', 0):.0f} |")
+        lines.append(f"| {name} | {r['e_gradient_cut_edges_face_planes']:.3f} | {r['e_gradient_cube_edges']:.3f} | "
+                     f"{'' if inner is None else f'{inner:.3f}'} | {r.get('seconds', 0):.0f} |")
     return lines
 
 
@@ -193,7 +203,9 @@ def _fmt_video(v: dict[str, Any]) -> list[str]:
         "per face: " + ", ".join(f"{k} {e:.5f}" for k, e in v["temporal_error_spherical_per_face"].items()),
         "",
         f"| frame | {frames} |", "|---" * (v["frames"] + 1) + "|",
-        "| E_gradient cube edges | " + " | ".join(f"{e:.3f}" for e in v["e_gradient_cube_edges_per_frame"]) + " |",
+        "| E_gradient cut edges, face planes | "
+        + " | ".join(f"{e:.3f}" for e in v.get("e_gradient_cut_edges_face_planes_per_frame", [])) + " |",
+        "| E_gradient cube edges, equirectangular | " + " | ".join(f"{e:.3f}" for e in v["e_gradient_cube_edges_per_frame"]) + " |",
         "",
         f"Run time: spherical {v['seconds_spherical']:.0f} s, planar front face {v['seconds_planar']:.0f} s.",
     ]
@@ -209,9 +221,12 @@ def write_report(args: argparse.Namespace, results: dict[str, Any]) -> None:
     if "still" in results:
         text += ["## Spherical image (petra_equirect.jpg)", "",
                  (f"{args.iterations} iterations per face. E_gradient = appendix A.9 eq. 23 (1 = the region has the image's "
-                 "average gradient). Cube edges on the stitched equirectangular image (each pixel from the face owning its "
-                 "direction); prior inner edges in the stylized faces. `content` = the unstylized photo through the same "
-                 "projection."), "", *_fmt_still(results["still"]), "",
+                 "average gradient). Cut edges in the face planes: each extended face shows its inner square and, in its "
+                 "margin, the owning neighbours reprojected (what a viewer of the stitched sphere sees), measured at the "
+                 "inner square's border; the same on the stitched equirectangular image, where the cube map's own change "
+                 "of scale (a face pixel at a cube edge spans half the angle of one at the centre) raises the gradients "
+                 "of any face-sized texture near the edges, the unstylized photo included. Prior inner edges in the "
+                 "stylized faces. `content` = the unstylized photo through the same projection."), "", *_fmt_still(results["still"]), "",
                  ("`petra_stitched.png`: content, then the three stitched results (top to bottom, order of the table). "
                  "`petra_cube_faces.png`: the six extended faces (F R B L U D) of each mode."), ""]
     if "video" in results:

@@ -83,16 +83,55 @@ def cube_edge_e_gradient(equirect: torch.Tensor | np.ndarray, width: int = 2) ->
     return e_gradient(equirect, region_x, region_y)
 
 
+def stitched_face_views(faces: torch.Tensor, geom: CubeGeometry) -> torch.Tensor:
+    """What a viewer of the stitched sphere sees through each extended face: the face's own inner square,
+    and in its margin the pixels of the faces that own those directions, reprojected into its plane
+    (:func:`~.borders.border_prior` from all other faces). The cut edges lie on the inner square's border.
+
+    :param faces: ``(6, C, S, S)`` extended faces.
+    :returns: ``(6, C, S, S)``.
+    """
+    m, s = geom.overlap, geom.face_size
+    inner = torch.zeros(geom.size, geom.size, dtype=torch.bool)
+    inner[m:m + s, m:m + s] = True
+    views = []
+    for k in range(6):
+        others, _ = border_prior(faces, [j for j in range(6) if j != k], k, geom)
+        views.append(torch.where(inner, faces[k], others[0]))
+    return torch.stack(views)
+
+
+def face_cut_e_gradient(faces: torch.Tensor, geom: CubeGeometry, width: int = 2) -> float:
+    """E_gradient at the cut edges measured in the cube-face planes (:func:`stitched_face_views`), each
+    face relative to its own gradients, averaged weighted by region size. Unlike the equirectangular
+    measure (:func:`cube_edge_e_gradient`) it does not see the cube map's own change of scale (a face
+    pixel near a cube edge covers half the angle of one at the centre, so a texture of constant size in
+    the faces has larger gradients near the edges once resampled to equirectangular)."""
+    if geom.overlap < 2:
+        raise ValueError(f"measuring in the face planes needs overlap >= 2 pixels, got {geom.overlap}")
+    views = stitched_face_views(faces, geom)
+    labels = torch.zeros(geom.size, geom.size, dtype=torch.int64)
+    labels[geom.overlap:geom.overlap + geom.face_size, geom.overlap:geom.overlap + geom.face_size] = 1
+    regions = crossing_regions(labels, width)
+    return _weighted_over_faces(views, [regions] * 6)
+
+
+def _weighted_over_faces(faces: torch.Tensor | np.ndarray,
+                         regions: Sequence[tuple[torch.Tensor, torch.Tensor] | None]) -> float:
+    """eq. 23 per face, averaged weighted by the region sizes (``||s||_1``) over the faces."""
+    total, count = 0.0, 0.0
+    for k, reg in enumerate(regions):
+        if reg is None:
+            continue
+        n = float(reg[0][:, :-1].sum() + reg[1][:-1, :].sum())
+        total += n * e_gradient(faces[k], *reg)
+        count += n
+    return total / count
+
+
 def prior_edge_e_gradient(faces: torch.Tensor | np.ndarray, geom: CubeGeometry,
                           order: Sequence[int] = DEFAULT_ORDER, width: int = 4) -> float:
     """E_gradient at the inner edges of the border priors, in the stylized extended faces ``(6, 3, S, S)``:
     each face's ratio relative to that face's own gradients, averaged weighted by the region sizes (the
     ``||s||_1`` weighting of eq. 23 carried over the faces)."""
-    total, count = 0.0, 0.0
-    for k, regions in enumerate(prior_edge_regions(geom, order, width)):
-        if regions is None:
-            continue
-        n = float(regions[0][:, :-1].sum() + regions[1][:-1, :].sum())
-        total += n * e_gradient(faces[k], *regions)
-        count += n
-    return total / count
+    return _weighted_over_faces(faces, prior_edge_regions(geom, order, width))
