@@ -224,6 +224,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .bench.report import add_bench_parser, bench_command
 
     add_bench_parser(sub)
+    from .train.cli import add_train_parser, train_command
+
+    add_train_parser(sub)
     sub.add_parser("download", help="download standard weights (VGG-19, RAFT) with checksum verification",
                    add_help=False)
     args, rest = parser.parse_known_args(argv)
@@ -235,6 +238,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "bench":
         return bench_command(args, argv)
+    if args.command == "train":
+        return train_command(args, argv)
     try:
         return _demo(args) if args.command == "demo" else _run(args)
     except vs.Error as exc:

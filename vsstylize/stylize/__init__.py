@@ -9,19 +9,21 @@ import vapoursynth as vs
 
 from ..errors import error
 from ..losses import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
+from .network_filter import HYBRID_ITERATIONS, NETWORK_METHODS, stylize_network
 from .optim_filter import stylize_optim
 from .style import StyleSource
 
-__all__ = ["stylize", "METHODS"]
+__all__ = ["METHODS", "stylize"]
 
-METHODS: tuple[str, ...] = ("optim",)
+METHODS: tuple[str, ...] = ("optim", *NETWORK_METHODS)
 
 
-def stylize(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource], /, method: str = "optim", *,
+def stylize(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource] | None = None, /, method: str = "optim", *,
+            network: str | os.PathLike[str] | None = None,
             content_weight: float | None = None, style_weight: float | None = None,
             temporal_weight: float | None = None, tv_weight: float | None = None,
             loss_weights: str = "artistic-videos", temporal_loss_criterion: str = "mse",
-            num_iterations: int | Sequence[int] | str = (2000, 1000),
+            num_iterations: int | Sequence[int] | str | None = None,
             init: str | Sequence[str] = ("random", "prevWarped"),
             optimizer: str = "lbfgs", learning_rate: float = 1e1,
             tol_loss_relative: float = 1e-4, tol_loss_relative_interval: int = 50,
@@ -40,6 +42,21 @@ def stylize(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource], /, m
             device: str | None = None, matrix: int | str | None = None) -> vs.VideoNode:
     """Stylize ``clip`` in the style of ``style`` with temporal consistency.
 
+    Methods (all temporally consistent except per-frame ``"flowfree"`` with an image network):
+
+    * ``"optim"`` (default): optimization, below; seconds to minutes per frame, the best quality.
+    * ``"network"``: Ruder et al. 2018 sec. 5.2 prior-image network (eq. 15: frame, previous output warped
+      along the flow and masked by its reliability, mask); needs flow; ``network`` = a ``"prior"`` model.
+    * ``"flowfree"``: Huang et al. 2017 network trained with a temporal loss; no flow, each frame on its own;
+      ``network`` = a ``"flowfree"`` model; an ``"image"`` model or a ``"prior"`` model (empty prior on every
+      frame) gives per-frame processing, the papers' baseline.
+    * ``"hybrid"``: the network's output initialises ``num_iterations`` (default 30) iterations of the
+      optimization with the temporal loss (fast-artistic-videos); every optimization option applies.
+
+    Network models: a ``.safetensors`` file written by ``vsstylize train`` or a shipped name from
+    ``models/`` (e.g. ``"starry_night-prior"``, ``"starry_night-flowfree"``); the style is the model's
+    (``style`` is only used by ``"hybrid"`` and ``"optim"``).
+
     ``method="optim"``: the optimization-based method of Ruder et al. (2016, 2018 sec. 4): each frame
     minimises ``alpha L_content + beta L_style + gamma sum_j L_temporal(x, omega(x^(n-j)), c_long) + tv L_tv``
     (eq. 9/11) with L-BFGS or Adam, initialised with the previous stylized frame warped along the flow.
@@ -55,7 +72,9 @@ def stylize(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource], /, m
         its own size (resize first). Output: RGBS, same size, length and frame properties, plus
         ``StylizeChainStart``.
     :param style: image file path, a clip (first frame used; RGB or YUV), or a list of them (blended).
-    :param method: ``"optim"``.
+    :param method: ``"optim"``, ``"network"``, ``"flowfree"`` or ``"hybrid"``.
+    :param network: model of the network methods (file or shipped name); a model of the wrong kind, a
+        truncated or corrupted file raise :class:`vs.Error` naming ``network``.
     :param content_weight: alpha (default 5, or the paper's per-resolution value with
         ``loss_weights="resolution"``).
     :param style_weight: beta (default 100).
@@ -64,7 +83,8 @@ def stylize(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource], /, m
     :param loss_weights: ``"artistic-videos"`` defaults, or ``"resolution"``: the papers' weights for the
         clip's size (Ruder et al. 2016 appendix table 2; :func:`vsstylize.losses.default_loss_weights`).
     :param temporal_loss_criterion: ``"mse"`` or ``"smoothl1"``.
-    :param num_iterations: maximum iterations for the first and for later frames (one value = both).
+    :param num_iterations: maximum iterations for the first and for later frames (one value = both);
+        default 2000,1000 (``"optim"``) or 30 (``"hybrid"``).
     :param init: initialisation for the first and for later frames: ``random``/``image`` and
         ``random``/``image``/``prev``/``prevWarped``.
     :param optimizer: ``"lbfgs"`` or ``"adam"``; ``learning_rate`` is Adam's step in 0..255 pixel units.
@@ -96,9 +116,13 @@ def stylize(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource], /, m
     """
     if method not in METHODS:
         raise error("stylize", f"method must be one of {', '.join(METHODS)}, got {method!r}")
-    return stylize_optim(
-        clip, style, flows=flows, weights=weights, flow_method=flow_method, flow_preset=flow_preset,
-        flow_cache=flow_cache, cache_dir=cache_dir, device=device, matrix=matrix,
+    if num_iterations is None:
+        num_iterations = HYBRID_ITERATIONS if method == "hybrid" else (2000, 1000)
+    if method == "hybrid" and init == ("random", "prevWarped"):
+        init = ("image", "prevWarped")  # unused by hybrid (the network output is the init), valid for the checks
+    common = dict(
+        flows=flows, weights=weights, flow_method=flow_method, flow_preset=flow_preset, flow_cache=flow_cache,
+        cache_dir=cache_dir, device=device, matrix=matrix,
         content_weight=content_weight, style_weight=style_weight, temporal_weight=temporal_weight,
         tv_weight=tv_weight, loss_weights=loss_weights, temporal_loss_criterion=temporal_loss_criterion,
         num_iterations=num_iterations, init=init, optimizer=optimizer, learning_rate=learning_rate,
@@ -108,3 +132,8 @@ def stylize(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource], /, m
         model_weights=model_weights, original_colors=original_colors, seed=seed, scales=scales,
         precision=precision, lbfgs_history=lbfgs_history,
     )
+    if method in NETWORK_METHODS:
+        return stylize_network(clip, style, method=method, network=network, **common)
+    if style is None:
+        raise error("stylize", "style is required for method='optim' (an image file, a clip, or a list of them)")
+    return stylize_optim(clip, style, **common)

@@ -6,6 +6,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
+from typing import Protocol
 
 import torch
 import vapoursynth as vs
@@ -146,7 +147,14 @@ def _as_list(value: vs.VideoNode | Sequence[vs.VideoNode] | None) -> list[vs.Vid
     return [value] if isinstance(value, vs.VideoNode) else list(value)
 
 
-def _flows_and_weights(func: str, rgb: vs.VideoNode, opts: OptimOptions, flows: list[vs.VideoNode] | None,
+class FlowIndices(Protocol):
+    """Options that name the set J of frame distances (``flow_relative_indices``)."""
+
+    @property
+    def flow_relative_indices(self) -> tuple[int, ...]: ...
+
+
+def _flows_and_weights(func: str, rgb: vs.VideoNode, opts: FlowIndices, flows: list[vs.VideoNode] | None,
                        weights: list[vs.VideoNode] | None, flow_method: str, flow_preset: str,
                        flow_cache: str | os.PathLike[str] | None) -> tuple[dict[int, vs.VideoNode], dict[int, vs.VideoNode]]:
     indices = opts.flow_relative_indices

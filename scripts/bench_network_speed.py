@@ -1,0 +1,71 @@
+#!/usr/bin/env python
+"""End-to-end speed of the network methods in VapourSynth (issue 6 speed targets).
+
+Decodes a real clip (BestSource), resizes it to each size, runs ``vsstylize.stylize`` with the flow-free
+network and with the prior-image network (DIS flow both ways, reliability, warping, the network), converts
+the result to YUV420P8 as for an encoder, and times pulling the frames in order (after ``--warmup`` frames).
+Prints frames/s and s/frame per method and size, and the peak RSS.
+
+Targets on the 2-core CPU at 640x360: flow-free Res48 >= 5 frames/s, prior-image network <= 1 s/frame.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import torch
+import vapoursynth as vs
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import vsstylize
+from vsstylize.metrics import PeakMemory
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--clip", default=str(REPO.parent / "shared" / "data" / "videos" / "bikes.mp4"))
+    p.add_argument("--sizes", default="640x360", help="comma-separated WxH, e.g. 640x360,1024x436,1920x1080")
+    p.add_argument("--style", default="starry_night")
+    p.add_argument("--frames", type=int, default=30)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--device", help="torch device (default: cuda when available)")
+    p.add_argument("--methods", default="flowfree,network")
+    args = p.parse_args()
+    warnings.simplefilter("ignore", UserWarning)
+    core = vs.core
+    src = core.bs.VideoSource(args.clip)
+    while src.num_frames < args.frames + args.warmup:
+        src = src + src
+    src = src[: args.frames + args.warmup]
+    models = {"flowfree": f"{args.style}-flowfree", "network": f"{args.style}-prior"}
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    print(f"device {device}, {torch.get_num_threads()} torch threads, clip {Path(args.clip).name}")
+    for size in args.sizes.split(","):
+        w, h = (int(v) for v in size.split("x"))
+        clip = core.resize.Bicubic(src, w, h)
+        for method in args.methods.split(","):
+            out = vsstylize.stylize(clip, method=method, network=models[method], device=device)
+            out = core.resize.Bicubic(out, format=vs.YUV420P8, matrix_s="709")
+            for n in range(args.warmup):
+                out.get_frame(n)
+            with PeakMemory() as mem:
+                t = time.perf_counter()
+                for n in range(args.warmup, out.num_frames):
+                    out.get_frame(n)
+                if device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                dt = (time.perf_counter() - t) / args.frames
+            rss = mem.peak_rss_delta_bytes
+            print(f"{size} {method:9s} {1 / dt:7.2f} frames/s  {dt:.3f} s/frame  "
+                  f"(peak RSS +{(rss or 0) / 2**20:.0f} MiB)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

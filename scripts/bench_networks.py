@@ -1,0 +1,132 @@
+#!/usr/bin/env python
+"""Bench of the feed-forward methods (issue 6): temporal error, relative losses, hybrid vs optimization.
+
+For one style (its shipped ``<style>-prior`` and ``<style>-flowfree`` models) on generated sequences with
+exact flow (temporal error of Ruder et al.) and a real clip (warping error with DIS flow):
+
+* ``perframe``: the prior-image network with an empty prior on every frame (its image mode; independent
+  per-frame processing, the baseline of Ruder Table 5 / Huang Table 2);
+* ``network``: the prior-image network (Ruder eq. 15), recursive;
+* ``flowfree``: Huang et al.'s network, per frame, no flow;
+* ``hybrid``: the prior-image network's output refined by a few optimization iterations with the temporal
+  loss (fast-artistic-videos);
+* ``optim``: the optimization method with the temporal loss (Ruder et al. 2016), prevWarped init.
+
+Content and style losses are relative to ``perframe`` (Table 5; VGG-16 loss network, relu4_2 content).
+Writes ``report.md`` and ``results.json`` into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import torch
+import vapoursynth as vs
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from vsstylize.bench.runner import (
+    add_relative_losses,
+    estimate_truth,
+    evaluate,
+    evaluate_clip,
+    format_table,
+)
+from vsstylize.bench.sequences import make_sequence
+from vsstylize.cache import atomic_write
+
+
+def _methods(style: str, optim_its: tuple[int, int], hybrid_its: int) -> dict[str, dict]:
+    prior, flowfree = f"{style}-prior", f"{style}-flowfree"
+    opt = {"model": "vgg16", "tol_loss_relative": 0.0}
+    return {
+        "perframe": {"method": "flowfree", "network": prior},
+        "network": {"method": "network", "network": prior},
+        "flowfree": {"method": "flowfree", "network": flowfree},
+        "hybrid": {"method": "hybrid", "network": prior, "num_iterations": hybrid_its, **opt},
+        "optim": {"method": "optim", "num_iterations": optim_its, "init": ("image", "prevWarped"), **opt},
+    }
+
+
+def _rows(results: dict) -> dict[str, dict[str, float]]:
+    return {name: {"temporal_error": r.mean_temporal_error, "e_temporal": r.e_temporal,
+                   "seconds_per_frame": r.seconds_per_frame, **{k: float(v) for k, v in r.extra.items()}}
+            for name, r in results.items()}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--style", default="starry_night", help="style name of the shipped models")
+    p.add_argument("--style-image", help="style image for hybrid/optim (default: ../shared/data/styles/<style>.jpg)")
+    p.add_argument("--size", default="256x192")
+    p.add_argument("--frames", type=int, default=5)
+    p.add_argument("--sequences", default="slow_pan,fast_pan_zoom,large_occluder")
+    p.add_argument("--clip", default=str(REPO.parent / "shared" / "data" / "videos" / "bikes.mp4"))
+    p.add_argument("--optim-iterations", default="150,75")
+    p.add_argument("--hybrid-iterations", type=int, default=15)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=REPO / "bench" / "networks")
+    args = p.parse_args()
+    warnings.simplefilter("ignore", UserWarning)
+    w, h = (int(v) for v in args.size.split("x"))
+    style_image = args.style_image or str(REPO.parent / "shared" / "data" / "styles" / f"{args.style}.jpg")
+    optim_its = tuple(int(v) for v in args.optim_iterations.split(","))
+    methods = _methods(args.style, optim_its, args.hybrid_iterations)  # type: ignore[arg-type]
+    t0 = time.perf_counter()
+    tables: dict[str, dict] = {}
+    results_json: dict[str, dict] = {}
+    for i, preset in enumerate(s for s in args.sequences.split(",") if s):
+        seq = make_sequence(preset, num_frames=args.frames, size=(w, h), seed=args.seed + i)
+        res = evaluate(seq, style_image, methods)
+        add_relative_losses(res, seq.frames, style_image, baseline="perframe", model="vgg16")
+        tables[seq.name] = res
+        results_json[seq.name] = _rows(res)
+        print(f"{seq.name}: " + ", ".join(f"{n} {r.mean_temporal_error:.5f}" for n, r in res.items()), flush=True)
+    if args.clip:
+        core = vs.core
+        src = core.bs.VideoSource(args.clip)[: args.frames]
+        rgb = core.resize.Bicubic(src, w, int(round(src.height * w / src.width / 2)) * 2, format=vs.RGBS, matrix_in_s="709")
+        truth = estimate_truth(rgb, Path(args.clip).stem)
+        res = evaluate_clip(truth, style_image, methods)
+        add_relative_losses(res, truth.frames, style_image, baseline="perframe", model="vgg16")
+        tables[truth.name] = res
+        results_json[truth.name] = _rows(res)
+        print(f"{truth.name}: " + ", ".join(f"{n} {r.mean_temporal_error:.5f}" for n, r in res.items()), flush=True)
+    wall = time.perf_counter() - t0
+    rel_rows = ["| method | " + " | ".join(f"{s} content / style" for s in tables) + " |",
+                "|---" * (len(tables) + 1) + "|"]
+    for name in methods:
+        cells = [f"{tables[s][name].extra['content_relative']:.0%} / {tables[s][name].extra['style_relative']:.0%}"
+                 for s in tables]
+        rel_rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+    cmd = "python scripts/bench_networks.py " + " ".join(sys.argv[1:])
+    report = "\n".join([
+        f"# Network methods — style {args.style}", "",
+        f"Command: `{cmd}`  ", f"Machine: {machine}; wall time {wall / 60:.1f} min.  ",
+        f"Sequences: {args.frames} frames at {w}x{h} (exact flow); real clip: {Path(args.clip).name} (DIS flow, "
+        "reliability-weighted warping error).  ",
+        f"optim: {optim_its} iterations, prevWarped init, temporal loss; hybrid: {args.hybrid_iterations} iterations "
+        "from the prior-image network's output.", "",
+        "## Temporal error (mean over frames; ratio to per-frame processing)", "",
+        format_table(tables, baseline="perframe"), "",
+        "## Content / style loss relative to per-frame processing (Ruder Table 5)", "", *rel_rows, "",
+    ])
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = f"report-{args.style}"
+    data = json.dumps({"command": cmd, "machine": machine, "wall_seconds": wall, "results": results_json}, indent=2)
+    atomic_write(args.out / f"{stem}.md", lambda tmp: tmp.write_text(report))
+    atomic_write(args.out / f"{stem}.json", lambda tmp: tmp.write_text(data + "\n"))
+    print(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""Stylization networks: architectures, model files (safetensors + card), bad files, and the network
+methods of ``stylize`` (prior-image network, flow-free network, hybrid) on a real VapourSynth core."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import vapoursynth as vs
+
+import vsstylize
+from vsstylize.networks.io import META_KEY, NetworkFileError, load_network, save_network
+from vsstylize.networks.models import ARCHITECTURES, StylizationNetwork, network_input
+
+from .conftest import DATA, clip_from_arrays
+
+STYLE = DATA / "styles" / "starry_night.jpg"
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Random-init networks of each kind written as model files (shape/plumbing tests only)."""
+    folder = tmp_path_factory.mktemp("models")
+    out = {}
+    for arch in ("ruder-prior-48", "huang-res48", "johnson"):
+        torch.manual_seed(0)
+        out[ARCHITECTURES[arch].kind] = str(save_network(folder / arch, StylizationNetwork(ARCHITECTURES[arch]),
+                                                         {"note": "random init"}))
+    return out
+
+
+@pytest.fixture(scope="module")
+def frames(photo: np.ndarray) -> list[np.ndarray]:
+    """Five frames of a real photo panning right by 2 px per frame, 56x40."""
+    import cv2
+
+    small = cv2.resize(photo, (120, 80), interpolation=cv2.INTER_AREA)
+    return [np.ascontiguousarray(small[20:60, 2 * t : 2 * t + 56]) for t in range(5)]
+
+
+def _arrays(clip: vs.VideoNode, order: list[int] | None = None) -> np.ndarray:
+    order = order if order is not None else list(range(clip.num_frames))
+    got = {n: np.stack([np.asarray(clip.get_frame(n)[p]) for p in range(3)]) for n in order}
+    return np.stack([got[n] for n in range(clip.num_frames)])
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_architectures_any_size_rgb_output(arch: str) -> None:
+    spec = ARCHITECTURES[arch]
+    net = StylizationNetwork(spec).eval()
+    x = torch.rand(2, spec.in_channels, 29, 37)
+    with torch.no_grad():
+        y = net(x)
+    assert y.shape == (2, 3, 29, 37)
+    assert float(y.min()) >= 0.0 and float(y.max()) <= 1.0
+    with pytest.raises(ValueError, match="expects"):
+        net(torch.rand(1, spec.in_channels + 1, 16, 16))
+
+
+def test_huang_res48_is_small() -> None:
+    n = sum(p.numel() for p in StylizationNetwork(ARCHITECTURES["huang-res48"]).parameters())
+    assert n * 4 < 1.5e6  # Huang: "353-Res48" models are ~1 MB
+
+
+def test_network_input_layout() -> None:
+    f = torch.rand(1, 3, 8, 8)
+    prior, mask = torch.rand(1, 3, 8, 8), (torch.rand(1, 1, 8, 8) > 0.5).float()
+    x = network_input(f, prior, mask)
+    assert x.shape == (1, 7, 8, 8)
+    assert torch.equal(x[:, 3:6], prior * mask) and torch.equal(x[:, 6:], mask)
+    assert torch.equal(network_input(f)[:, 3:], torch.zeros(1, 4, 8, 8))
+    with pytest.raises(ValueError, match="mask"):
+        network_input(f, prior)
+
+
+def test_save_load_round_trip(tmp_path, models) -> None:
+    net, card = load_network(models["flowfree"])
+    x = torch.rand(1, 3, 24, 32)
+    again = StylizationNetwork(ARCHITECTURES["huang-res48"])
+    again.load_state_dict(net.state_dict())
+    path = save_network(tmp_path / "copy", again.eval(), {"style_images": ["x.jpg"]})
+    loaded, card2 = load_network(path)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), net(x))
+    assert card2["style_images"] == ["x.jpg"] and card2["architecture"]["arch"] == "huang-res48"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.json", "copy.safetensors"]  # no temp files left
+    assert card["note"] == "random init"
+
+
+def test_bad_model_files(tmp_path, models) -> None:
+    from safetensors.torch import save_file
+
+    with pytest.raises(NetworkFileError, match="flowfree.*needs a 'prior'"):
+        load_network(models["flowfree"], "prior")
+    blob = Path(models["prior"]).read_bytes()
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(NetworkFileError, match="truncated or corrupted"):
+        load_network(truncated)
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"\x00\x01not a safetensors file at all")
+    with pytest.raises(NetworkFileError):
+        load_network(garbage)
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.zeros(3)}, str(foreign))
+    with pytest.raises(NetworkFileError, match="not a vsstylize stylization network"):
+        load_network(foreign)
+    # weights of one architecture declared as another
+    spec = json.dumps(ARCHITECTURES["huang-res128"].to_json())
+    state = {k: v.contiguous() for k, v in StylizationNetwork(ARCHITECTURES["huang-res48"]).state_dict().items()}
+    mismatched = tmp_path / "mismatched.safetensors"
+    save_file(state, str(mismatched), metadata={META_KEY: spec})
+    with pytest.raises(NetworkFileError, match="do not fit architecture 'huang-res128'"):
+        load_network(mismatched)
+    with pytest.raises(NetworkFileError, match="no model file"):
+        load_network(tmp_path / "missing")
+
+
+def test_stylize_rejects_bad_networks(models, frames, tmp_path) -> None:
+    clip = clip_from_arrays(frames)
+    with pytest.raises(vs.Error, match=r"vsstylize\.stylize: network: .*needs a 'prior'"):
+        vsstylize.stylize(clip, method="network", network=models["flowfree"])
+    with pytest.raises(vs.Error, match="needs network="):
+        vsstylize.stylize(clip, method="flowfree")
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(Path(models["prior"]).read_bytes()[:1000])
+    with pytest.raises(vs.Error, match="network: .*truncated"):
+        vsstylize.stylize(clip, method="network", network=str(bad))
+    with pytest.raises(vs.Error, match="style is required"):
+        vsstylize.stylize(clip)
+
+
+def test_flowfree_is_per_frame_network(models, frames) -> None:
+    clip = clip_from_arrays(frames)
+    out = vsstylize.stylize(clip, method="flowfree", network=models["flowfree"])
+    net, _ = load_network(models["flowfree"])
+    got = _arrays(out, [3, 0, 4, 1, 2])
+    with torch.no_grad():
+        want = net(torch.from_numpy(np.stack(frames).transpose(0, 3, 1, 2))).numpy()
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_prior_network_chain(models, frames) -> None:
+    clip = clip_from_arrays(frames)
+    net, _ = load_network(models["prior"])
+    a = _arrays(vsstylize.stylize(clip, method="network", network=models["prior"]))
+    order = list(range(len(frames)))
+    random.Random(1).shuffle(order)
+    b = _arrays(vsstylize.stylize(clip, method="network", network=models["prior"]), order)
+    np.testing.assert_array_equal(a, b)  # same result whatever the request order
+    with torch.no_grad():
+        first = net(network_input(torch.from_numpy(frames[0].transpose(2, 0, 1))[None]))[0].numpy()
+    np.testing.assert_allclose(a[0], first, atol=1e-5)  # chain start: empty prior
+    per_frame = np.stack([net(network_input(torch.from_numpy(f.transpose(2, 0, 1))[None]))[0].detach().numpy()
+                          for f in frames])
+    assert np.abs(a[1:] - per_frame[1:]).mean() > 1e-3  # later frames use the prior
+
+
+def test_hybrid_refines_network_output(models, frames) -> None:
+    clip = clip_from_arrays(frames[:3])
+    common = dict(network=models["flowfree"], model="vgg16", num_iterations=4)
+    hybrid = _arrays(vsstylize.stylize(clip, str(STYLE), method="hybrid", **common))
+    net_only = _arrays(vsstylize.stylize(clip, method="flowfree", network=models["flowfree"]))
+    assert np.isfinite(hybrid).all()
+    assert np.abs(hybrid - net_only).mean() > 1e-3
+    with pytest.raises(vs.Error, match="needs style"):
+        vsstylize.stylize(clip, method="hybrid", **common)

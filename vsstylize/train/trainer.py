@@ -1,0 +1,335 @@
+"""Training of the stylization networks, resumable from checkpoints.
+
+* ``kind="image"``: perceptual loss only (Johnson et al. 2016).
+* ``kind="prior"`` (Ruder et al. 2018 sec. 5.2): the network gets the frame, the previous output warped
+  along the backward flow and masked by the reliability, and the mask (eq. 15). **Multi-frame training**
+  (sec. 5.2.2): frames ``1 .. T-1`` of a tuple are stylized recursively without gradient (the first with an
+  empty prior), and the loss of frame ``T`` — perceptual loss plus the temporal loss against its prior — is
+  back-propagated ("back-propagating only one frame already improves the quality"); ``T`` follows the
+  schedule 2 -> 3 -> 5 (Table 1 / Fig. A.6: 0–5/12 of the iterations 2 frames, to 1/2 3 frames, then 5).
+  **Mixed training** (sec. 5.2.1, eq. 18): a share ``mixed_fraction`` of the samples gets an empty prior
+  (prior and mask zero, no temporal loss); the temporal weight is divided by ``1 - mixed_fraction`` so the
+  expected consistency pressure stays the same.
+* ``kind="flowfree"`` (Huang et al. 2017 sec. 3, eq. 1): two-frame synergic training — two consecutive frames
+  go through the network, both get the perceptual (spatial) loss, and the temporal loss ties the second
+  output to the first warped along the flow. No flow at inference.
+
+The batch of iteration ``i`` is a pure function of ``(seed, i)`` (:meth:`TrainingData.batch`), and a
+checkpoint holds the network, the Adam state and the loss history, written atomically every
+``checkpoint_every`` iterations; a run killed at any moment resumes from its last checkpoint with no other
+loss of progress. At the end the network and its model card are written (:func:`save_network`) with a PNG
+of the loss curves.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..cache import atomic_write, digest
+from ..losses import LossWeights
+from ..networks.io import save_network
+from ..networks.models import ARCHITECTURES, StylizationNetwork, network_input
+from ..vgg import load_loss_network
+from ..warp import warp
+from .data import TrainingData
+from .loss import HUANG_LAYERS, RUDER_LAYERS, TrainingObjective
+
+__all__ = ["TrainError", "TrainSettings", "frames_for_iteration", "train"]
+
+log = logging.getLogger("vsstylize")
+
+#: Ruder et al. 2018 Fig. A.6: (fraction of the iterations from which it applies, tuple length).
+MULTI_FRAME_SCHEDULE: tuple[tuple[float, int], ...] = ((0.0, 2), (5 / 12, 3), (0.5, 5))
+
+
+class TrainError(ValueError):
+    """Bad training settings (names the option)."""
+
+
+@dataclass
+class TrainSettings:
+    """Options of :func:`train` (``vsstylize train``).
+
+    :ivar arch: network architecture, a key of :data:`vsstylize.networks.ARCHITECTURES`.
+    :ivar styles: style image files (blended with equal weights).
+    :ivar data: dataset files/folders of images and videos (:class:`TrainingData`).
+    :ivar out: output model path (``.safetensors``; the model card goes beside it as ``.json``).
+    :ivar size: side in pixels of the square training crops.
+    :ivar batch_size: samples per iteration.
+    :ivar iterations: Adam iterations in total.
+    :ivar learning_rate: Adam step (1e-3 in both papers).
+    :ivar content_weight: / :ivar style_weight: / :ivar temporal_weight: / :ivar tv_weight: loss weights
+        (neural-style normalisation, temporal loss on 0..255 pixels).
+    :ivar mixed_fraction: share of empty-prior samples (prior networks; Ruder: 0.5).
+    :ivar multi_frame: use the 2 -> 3 -> 5 multi-frame schedule (prior networks); else 2 frames throughout.
+    :ivar style_scale: style image size relative to the crop size.
+    :ivar checkpoint_every: iterations between checkpoints.
+    :ivar seed: seed of the data order and the initial weights.
+    :ivar loss_model: / :ivar loss_model_weights: loss network (``vgg16`` as in both papers' training
+        setups here; weights as :func:`vsstylize.vgg.load_loss_network`).
+    :ivar device: torch device (default CUDA when available).
+    """
+
+    arch: str
+    styles: list[str]
+    data: list[str]
+    out: str
+    size: int = 128
+    batch_size: int = 4
+    iterations: int = 2000
+    learning_rate: float = 1e-3
+    content_weight: float = 1.0
+    style_weight: float = 10.0
+    temporal_weight: float = 50.0
+    tv_weight: float = 1e-5
+    mixed_fraction: float = 0.5
+    multi_frame: bool = True
+    style_scale: float = 1.0
+    checkpoint_every: int = 50
+    seed: int = 0
+    loss_model: str = "vgg16"
+    loss_model_weights: str | None = None
+    device: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def check(self) -> None:
+        """:raises TrainError: an option out of range or a missing style image (names the option)."""
+        if self.arch not in ARCHITECTURES:
+            raise TrainError(f"arch must be one of {', '.join(ARCHITECTURES)}, got {self.arch!r}")
+        if not self.styles:
+            raise TrainError("style: at least one style image is needed for training")
+        for s in self.styles:
+            if not Path(s).is_file():
+                raise TrainError(f"style: no such style image {s}")
+        for name in ("size", "batch_size", "iterations", "checkpoint_every"):
+            if int(getattr(self, name)) < 1:
+                raise TrainError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.size < 16:
+            raise TrainError(f"size must be >= 16 pixels, got {self.size}")
+        if not 0.0 <= self.mixed_fraction < 1.0:
+            raise TrainError(f"mixed_fraction must be in [0, 1), got {self.mixed_fraction}")
+        for name in ("learning_rate", "content_weight", "style_weight", "temporal_weight", "tv_weight", "style_scale"):
+            v = float(getattr(self, name))
+            if not np.isfinite(v) or v < 0 or (name in ("learning_rate", "style_scale") and v == 0):
+                raise TrainError(f"{name} must be a finite number {'> 0' if name in ('learning_rate', 'style_scale') else '>= 0'}, got {v}")
+
+    @property
+    def kind(self) -> str:
+        return ARCHITECTURES[self.arch].kind
+
+    def identity(self) -> str:
+        """Digest of everything that determines the trained weights except the iteration count (a
+        checkpoint of the same identity can be resumed, also with more iterations)."""
+        d = asdict(self)
+        for k in ("iterations", "checkpoint_every", "out", "device", "extra"):
+            d.pop(k)
+        hashes = [digest(Path(s).read_bytes()) for s in self.styles]
+        return digest(json.dumps(d, sort_keys=True), *hashes)
+
+
+def frames_for_iteration(settings: TrainSettings, iteration: int) -> int:
+    """Tuple length at ``iteration``: 2 for image/flow-free networks and without multi-frame training,
+    else :data:`MULTI_FRAME_SCHEDULE` over ``settings.iterations``."""
+    if settings.kind != "prior" or not settings.multi_frame:
+        return 2
+    frac = iteration / settings.iterations
+    length = 2
+    for start, n in MULTI_FRAME_SCHEDULE:
+        if frac >= start:
+            length = n
+    return length
+
+
+def _machine(device: torch.device) -> str:
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.processor() or platform.machine()} CPU"
+    return f"{name}, {os.cpu_count()} cores, torch {torch.__version__}"
+
+
+class _Run:
+    """One training run: network, optimizer, objective, data and the step of each network kind."""
+
+    def __init__(self, s: TrainSettings, device: torch.device) -> None:
+        from ..stylize.style import load_styles
+
+        self.s = s
+        self.device = device
+        torch.manual_seed(s.seed)
+        self.net = StylizationNetwork(ARCHITECTURES[s.arch]).to(device)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=s.learning_rate)
+        self.loss_net = load_loss_network(s.loss_model, s.loss_model_weights, device=device)  # type: ignore[arg-type]
+        content_layers, style_layers = HUANG_LAYERS if s.kind == "flowfree" else RUDER_LAYERS
+        weights = LossWeights(content=s.content_weight, style=s.style_weight, temporal=s.temporal_weight, tv=s.tv_weight)
+        styles = load_styles("train", list(s.styles))
+        self.objective = TrainingObjective(self.loss_net, [st.to(device) for st in styles], (s.size, s.size), weights,
+                                           content_layers, style_layers, s.style_scale)
+        length = max(n for _, n in MULTI_FRAME_SCHEDULE) if s.kind == "prior" and s.multi_frame else 2
+        self.data = TrainingData(s.data, (s.size, s.size), length=length)
+
+    def step(self, iteration: int) -> dict[str, float]:
+        s = self.s
+        length = frames_for_iteration(s, iteration)
+        frames, flows, masks = (t.to(self.device) for t in self.data.batch(s.seed, iteration, s.batch_size, length))
+        self.net.train()
+        if s.kind == "image":
+            parts = self.objective.spatial(self.net(frames[:, -1]), frames[:, -1])
+        elif s.kind == "flowfree":
+            parts = self._flowfree(frames, flows, masks)
+        else:
+            parts = self._prior(iteration, frames, flows, masks)
+        total = self.objective.total(parts)
+        self.opt.zero_grad(set_to_none=True)
+        total.backward()
+        self.opt.step()
+        out = {k: float(v.detach()) for k, v in parts.items()}
+        out["total"] = float(total.detach())
+        out["frames"] = float(length)
+        return out
+
+    def _flowfree(self, frames: torch.Tensor, flows: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:
+        b = frames.shape[0]
+        pair = torch.cat((frames[:, -2], frames[:, -1]))
+        out = self.net(pair)
+        parts = self.objective.spatial(out, pair)
+        parts = {k: 2.0 * v for k, v in parts.items()}  # Huang eq. 1 sums the spatial loss of both frames
+        prior = warp(out[:b], flows[:, -1])
+        parts["temporal"] = self.objective.temporal(out[b:], prior, masks[:, -1])
+        return parts
+
+    def _prior(self, iteration: int, frames: torch.Tensor, flows: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:
+        s = self.s
+        n = frames.shape[1]
+        with torch.no_grad():
+            self.net.eval()
+            x = self.net(network_input(frames[:, 0]))
+            for t in range(1, n - 1):
+                x = self.net(network_input(frames[:, t], warp(x, flows[:, t]), masks[:, t]))
+            self.net.train()
+        prior = warp(x, flows[:, -1])
+        c = masks[:, -1].clone()
+        if s.mixed_fraction > 0:
+            rng = np.random.default_rng([s.seed, iteration, 1])
+            empty = torch.from_numpy(rng.random(frames.shape[0]) < s.mixed_fraction).to(self.device)
+            c[empty] = 0.0
+        out = self.net(network_input(frames[:, -1], prior, c))
+        parts = self.objective.spatial(out, frames[:, -1])
+        parts["temporal"] = self.objective.temporal(out, prior, c) / (1.0 - s.mixed_fraction)
+        return parts
+
+
+def _checkpoint_path(out: Path) -> Path:
+    return out.with_suffix(".ckpt")
+
+
+def _plot_losses(history: Sequence[dict[str, float]], path: Path, title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    its = np.arange(1, len(history) + 1)
+    window = max(1, len(history) // 50)
+    for key in ("total", "content", "style", "temporal", "tv"):
+        vals = np.array([h.get(key, np.nan) for h in history], dtype=np.float64)
+        if np.all(np.isnan(vals)):
+            continue
+        smooth = np.convolve(np.nan_to_num(vals), np.ones(window) / window, mode="valid")
+        ax.plot(its[window - 1 :], smooth, label=key)
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel(f"weighted loss (moving average of {window})")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=90))
+    plt.close(fig)
+    return path
+
+
+def train(settings: TrainSettings, progress: bool = True,
+          on_checkpoint: Callable[[int], None] | None = None) -> Path:
+    """Train (or resume training) a stylization network; see the module docstring for the procedures.
+
+    :param settings: :class:`TrainSettings`.
+    :param progress: show a tqdm progress bar.
+    :param on_checkpoint: called with the iteration count after each checkpoint is written.
+    :returns: the written model path (``settings.out``, ``.safetensors``); beside it ``.json`` (model
+        card) and ``.losses.png``; the checkpoint ``.ckpt`` is kept so training can be extended.
+    :raises TrainError: bad settings, or a checkpoint from different settings.
+    :raises vsstylize.train.data.DatasetError: no usable training data.
+    """
+    from tqdm import tqdm
+
+    settings.check()
+    device = torch.device(settings.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    out = Path(settings.out)
+    if out.suffix != ".safetensors":
+        out = out.with_name(out.name + ".safetensors")
+    ckpt = _checkpoint_path(out)
+    run = _Run(settings, device)
+    identity = settings.identity()
+    history: list[dict[str, float]] = []
+    start, wall = 0, 0.0
+    if ckpt.is_file():
+        state = torch.load(ckpt, map_location=device, weights_only=False)
+        if state.get("identity") != identity:
+            raise TrainError(f"checkpoint {ckpt} was made with other settings; delete it to start over")
+        run.net.load_state_dict(state["net"])
+        run.opt.load_state_dict(state["opt"])
+        history, start, wall = state["history"], int(state["iteration"]), float(state["wall"])
+        log.info("resuming %s from iteration %d", ckpt, start)
+
+    def save_checkpoint(iteration: int, elapsed: float) -> None:
+        state = {"identity": identity, "net": run.net.state_dict(), "opt": run.opt.state_dict(),
+                 "history": history, "iteration": iteration, "wall": elapsed}
+        atomic_write(ckpt, lambda tmp: torch.save(state, tmp))
+        if on_checkpoint is not None:
+            on_checkpoint(iteration)
+
+    t0 = time.perf_counter() - wall
+    bar = tqdm(total=settings.iterations, initial=start, desc=f"train {out.stem}", disable=not progress, unit="it")
+    for it in range(start, settings.iterations):
+        parts = run.step(it)
+        history.append(parts)
+        bar.update(1)
+        bar.set_postfix(loss=f"{parts['total']:.3g}", frames=int(parts["frames"]))
+        if (it + 1) % settings.checkpoint_every == 0 and it + 1 < settings.iterations:
+            save_checkpoint(it + 1, time.perf_counter() - t0)
+    bar.close()
+    elapsed = time.perf_counter() - t0
+    save_checkpoint(settings.iterations, elapsed)
+    card = {
+        "kind": settings.kind,
+        "style_images": [Path(s).name for s in settings.styles],
+        "loss_network": f"{settings.loss_model} ({run.loss_net.weights_name})",
+        "content_layers": list(run.objective.content_layers),
+        "style_layers": list(run.objective.style_layers),
+        "weights": {"content": settings.content_weight, "style": settings.style_weight,
+                    "temporal": settings.temporal_weight, "tv": settings.tv_weight},
+        "training": {"procedure": {"prior": "Ruder et al. 2018 multi-frame" + (" + mixed" if settings.mixed_fraction else ""),
+                                   "flowfree": "Huang et al. 2017 two-frame synergic",
+                                   "image": "Johnson et al. 2016 perceptual loss"}[settings.kind],
+                     "data": run.data.sources, "iterations": settings.iterations, "batch_size": settings.batch_size,
+                     "crop_size": settings.size, "learning_rate": settings.learning_rate,
+                     "mixed_fraction": settings.mixed_fraction if settings.kind == "prior" else None,
+                     "multi_frame_schedule": [list(p) for p in MULTI_FRAME_SCHEDULE] if settings.kind == "prior" and settings.multi_frame else None,
+                     "seed": settings.seed, "wall_seconds": round(elapsed, 1), "machine": _machine(device),
+                     "final_loss": {k: float(np.mean([h[k] for h in history[-50:] if k in h]))
+                                    for k in ("total", "content", "style", "temporal", "tv") if k in history[-1]}},
+        **settings.extra,
+    }
+    run.net.eval()
+    path = save_network(out, run.net, card)
+    _plot_losses(history, out.with_suffix(".losses.png"), f"{out.stem} ({settings.arch}, {settings.kind})")
+    return path
