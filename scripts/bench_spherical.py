@@ -78,7 +78,9 @@ def _to_png(img: torch.Tensor) -> Image.Image:
 
 
 def _save_png(image: Image.Image, path: Path) -> None:
-    atomic_write(path, lambda p: image.save(p, format="PNG", optimize=True))
+    """A 256-colour PNG (small files for the repository), written atomically."""
+    small = image.quantize(256, method=Image.Quantize.MEDIANCUT)
+    atomic_write(path, lambda p: small.save(p, format="PNG", optimize=True))
 
 
 def _stack(images: list[Image.Image], gap: int = 4) -> Image.Image:
@@ -226,7 +228,8 @@ def write_report(args: argparse.Namespace, results: dict[str, Any]) -> None:
                  "inner square's border; the same on the stitched equirectangular image, where the cube map's own change "
                  "of scale (a face pixel at a cube edge spans half the angle of one at the centre) raises the gradients "
                  "of any face-sized texture near the edges, the unstylized photo included. Prior inner edges in the "
-                 "stylized faces. `content` = the unstylized photo through the same projection."), "", *_fmt_still(results["still"]), "",
+                 "stylized faces. `content` = the unstylized photo through the same projection (below 1 in the face planes: "
+                 "the reprojected margin is bilinearly resampled, a little softer than the inner square)."), "", *_fmt_still(results["still"]), "",
                  ("`petra_stitched.png`: content, then the three stitched results (top to bottom, order of the table). "
                  "`petra_cube_faces.png`: the six extended faces (F R B L U D) of each mode."), ""]
     if "video" in results:
