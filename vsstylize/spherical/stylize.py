@@ -208,7 +208,8 @@ def stylize_spherical(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSou
     unknown = sorted(set(options) - set(_OPTION_DEFAULTS))
     if unknown:
         raise error(func, f"unknown option(s) {', '.join(unknown)}; see vsstylize.stylize for the options")
-    opts = _options(func, geom.size, geom.size, {**_OPTION_DEFAULTS, **options})
+    given = {k: v for k, v in options.items() if v is not None}  # None = the default, as in stylize()
+    opts = _options(func, geom.size, geom.size, {**_OPTION_DEFAULTS, **given})
     if border_consistency and opts.temporal_weight <= 0:
         raise error(func, "border_consistency needs temporal_weight > 0 (the border prior is a temporal-loss term)")
     settings = SphericalSettings(geom, bool(border_consistency), float(border_feather), bool(border_blend))
