@@ -8,12 +8,15 @@
    printed for the content frames and for per-frame stylization too (``--reference-iterations`` from the
    content image, each frame independent: no drift possible), and each method's ratio is also given
    *relative to per-frame stylization* (method ratio / per-frame ratio, 1 = the border keeps the contrast
-   per-frame stylization gives it).
+   per-frame stylization gives it; :func:`vsstylize.bench.report.relative_border_contrast`). With
+   ``--stationary P`` the background (and the object) is a random-phase texture of the photo without
+   structures longer than ``P`` frame pixels (:func:`vsstylize.bench.sequences.stationary_texture`), so that
+   the content's own band/centre ratio stays near 1 and the raw ratio is meaningful too.
 2. Long-term consistency (Fig. 9): an ``occluder_pass`` sequence (an object covers part of the background
    and leaves) stylized with J = {1} and J = {1, 10, 20, 40}; the long-term error between frames t and t-k
    over the formerly occluded background only (:meth:`vsstylize.bench.Sequence.occluded_between`).
 
-Usage: ``python scripts/bench_multipass.py [--size 128x96] [--frames 16] [--lt-frames 30]``
+Usage: ``python scripts/bench_multipass.py [--size 128x96] [--frames 16] [--stationary 12] [--lt-frames 30]``
 """
 
 from __future__ import annotations
@@ -27,9 +30,14 @@ import vapoursynth as vs
 
 import vsstylize
 from vsstylize import metrics
-from vsstylize.bench.report import border_band
+from vsstylize.bench.report import border_band, relative_border_contrast
 from vsstylize.bench.runner import _to_array
-from vsstylize.bench.sequences import make_sequence
+from vsstylize.bench.sequences import (
+    MAX_SOURCE_SCALE,
+    Sequence,
+    make_sequence,
+    stationary_texture,
+)
 
 
 def _net(args: argparse.Namespace) -> dict[str, object]:
@@ -43,10 +51,27 @@ def _render(clip: vs.VideoNode) -> tuple[np.ndarray, float]:
     return frames, time.perf_counter() - t0
 
 
+def pan_sequence(args: argparse.Namespace, w: int, h: int) -> Sequence:
+    """The ``fast_pan`` sequence; with ``--stationary P`` its background and object are random-phase textures
+    of the photos with periods up to ``P`` frame pixels. The texture is made at the size the sequence
+    generator resizes the photo to (``source_resized_size`` of a first sequence from the photo: the camera
+    path depends on the seed only), where one frame pixel spans ``MAX_SOURCE_SCALE`` texture pixels."""
+    kw = {"num_frames": args.frames, "size": (w, h), "seed": args.seed, "long_steps": ()}
+    seq = make_sequence("fast_pan", args.image, texture=args.texture, **kw)
+    if args.stationary is None:
+        return seq
+    size = tuple(seq.metadata["params"]["source_resized_size"])
+    period = args.stationary * MAX_SOURCE_SCALE
+    background = stationary_texture(seq.metadata["image"], size, period, seed=args.seed)
+    obj = stationary_texture(seq.metadata["texture"], size, period, seed=args.seed + 1)
+    print(f"[border] stationary random-phase textures {size[0]}x{size[1]} of {seq.metadata['image']} (background) "
+          f"and {seq.metadata['texture']} (object), periods up to {args.stationary:g} frame px", flush=True)
+    return make_sequence("fast_pan", background, texture=obj, **kw)
+
+
 def border_part(args: argparse.Namespace, style: str) -> None:
     w, h = (int(v) for v in args.size.split("x"))
-    seq = make_sequence("fast_pan", args.image, num_frames=args.frames, size=(w, h), seed=args.seed, long_steps=(),
-                        texture=args.texture)
+    seq = pan_sequence(args, w, h)
     side, band = border_band(seq)
     clip = seq.to_clips(vs.core).frames
     first, later = args.iterations
@@ -71,8 +96,9 @@ def border_part(args: argparse.Namespace, style: str) -> None:
         err = metrics.temporal_error(frames, seq.flow_backward, seq.mask_backward)
         print(f"[border] {name:11s}: {sec / args.frames:6.2f} s/frame, temporal error {np.nanmean(err):.5f}", flush=True)
     half = args.frames // 2
+    relative = relative_border_contrast(contrast, "per-frame")
     for name in ("single-pass", "multi-pass"):
-        raw, rel = contrast[name], contrast[name] / contrast["per-frame"]
+        raw, rel = contrast[name], relative[name]
         print(f"[border] {name:11s}: border/centre std first {raw[0]:.3f} last {raw[-1]:.3f}, mean over the last half "
               f"{np.mean(raw[half:]):.3f}, frames within 10 % of the centre {np.mean(np.abs(raw - 1) <= 0.1):.0%}; "
               f"relative to per-frame: mean over the first half {np.mean(rel[:half]):.3f}, last half {np.mean(rel[half:]):.3f}, "
@@ -81,7 +107,7 @@ def border_part(args: argparse.Namespace, style: str) -> None:
           "per-frame (single-pass | multi-pass):")
     for t in range(args.frames):
         print(f"[border] t={t:3d}: " + " | ".join(f"{contrast[n][t]:.3f}" for n in contrast) + "  rel: "
-              + " | ".join(f"{contrast[n][t] / contrast['per-frame'][t]:.3f}" for n in ("single-pass", "multi-pass")))
+              + " | ".join(f"{relative[n][t]:.3f}" for n in ("single-pass", "multi-pass")))
 
 
 def longterm_part(args: argparse.Namespace, style: str) -> None:
@@ -111,6 +137,8 @@ def main() -> None:
     parser.add_argument("--style", default="examples/starry_night.jpg")
     parser.add_argument("--image", default=None, help="background photo (default: drawn from the shared photos)")
     parser.add_argument("--texture", default=None, help="photo the foreground object is cut from")
+    parser.add_argument("--stationary", type=float, default=None, metavar="P",
+                        help="border part: random-phase textures of the photos, periods up to P frame pixels")
     parser.add_argument("--model", default="vgg19")
     parser.add_argument("--model-weights", default=None, help="loss-network weights (name or file)")
     parser.add_argument("--precision", default="fp32")

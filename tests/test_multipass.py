@@ -262,8 +262,62 @@ def test_bench_report_has_border_contrast_for_multipass_and_longterm(tmp_path) -
     names = ["content", "random", "prev", "prevWarped", "temporal", "multipass", "longterm_paper"]
     assert "| t | " + " | ".join(names) + " |" in report
     rows = [line for line in report.splitlines() if line.startswith(("| 0 |", "| 1 |", "| 2 |"))]
-    assert len(rows) == 3 and all(len(r.split("|")) == len(names) + 3 for r in rows)
+    # the raw table (content and every method), then the relative one (without the content and the reference)
+    assert len(rows) == 6 and all(len(r.split("|")) == len(names) + 3 for r in rows[:3])
+    assert all(len(r.split("|")) == len(names) + 1 for r in rows[3:])
     assert "](border_contrast_fast_pan-0.png)" in report and (cfg.out / "border_contrast_fast_pan-0.png").is_file()
-    ratios = json.loads((cfg.out / "results.json").read_text())["sequences"]["fast_pan-0"]["border_contrast"]
+    seq_json = json.loads((cfg.out / "results.json").read_text())["sequences"]["fast_pan-0"]
+    ratios = seq_json["border_contrast"]
     assert sorted(ratios) == sorted(names) and all(len(v) == 3 for v in ratios.values())
     assert all(np.isfinite(v).all() and min(v) > 0 for v in ratios.values())
+    # relative to the per-frame reference (`random`): every other method, frame by frame
+    relative = seq_json["border_contrast_relative"]
+    assert seq_json["border_contrast_reference"] == "random"
+    assert list(relative) == [n for n in names if n not in ("content", "random")]
+    for n, rel in relative.items():
+        np.testing.assert_allclose(rel, np.array(ratios[n]) / np.array(ratios["random"]), rtol=1e-9)
+    assert "| t | " + " | ".join(relative) + " |" in report and "relative to those of per-frame `random`" in report
+    assert report.count("| frames within 10 % |") == 2
+
+
+def test_relative_border_contrast_divides_by_the_per_frame_reference() -> None:
+    import numpy as np
+
+    from vsstylize.bench.report import relative_border_contrast
+
+    ratios = {"content": np.array([2.0, 2.0]), "per-frame": np.array([0.5, 2.0]), "single": np.array([0.5, 1.0]),
+              "multi": np.array([1.0, 2.2])}
+    rel = relative_border_contrast(ratios, "per-frame")
+    assert list(rel) == ["single", "multi"]
+    np.testing.assert_allclose(rel["single"], [1.0, 0.5])
+    np.testing.assert_allclose(rel["multi"], [2.0, 1.1])
+    with pytest.raises(KeyError, match="'image'"):
+        relative_border_contrast(ratios, "image")
+
+
+def test_stationary_texture_has_the_same_contrast_everywhere() -> None:
+    """The random-phase texture keeps the photo's colour statistics while its local contrast (std of 32 px
+    tiles) is the same everywhere, unlike the photo's (sky vs facades): content for the border test."""
+    import cv2
+    import numpy as np
+
+    from vsstylize.bench.sequences import load_image, stationary_texture
+
+    from .conftest import DATA
+
+    image = DATA / "content" / "tubingen.jpg"
+
+    def tile_std(img: np.ndarray) -> np.ndarray:
+        return np.array([img[y:y + 32, x:x + 32].std(axis=(0, 1)).mean() for y in range(0, 192, 32)
+                         for x in range(0, 256, 32)])
+
+    photo = cv2.resize(load_image(image), (256, 192), interpolation=cv2.INTER_AREA)
+    tex = stationary_texture(image, (256, 192), 8.0, seed=3)
+    assert tex.shape == (192, 256, 3) and tex.dtype == np.float32 and 0.0 <= tex.min() and tex.max() <= 1.0
+    np.testing.assert_allclose(tex.mean(axis=(0, 1)), photo.mean(axis=(0, 1)), atol=0.01)
+    np.testing.assert_allclose(tex.std(axis=(0, 1)), photo.std(axis=(0, 1)), rtol=0.05)
+    t, p = tile_std(tex), tile_std(photo)
+    assert t.min() / t.max() > 0.75 and p.min() / p.max() < 0.2, (t.min() / t.max(), p.min() / p.max())
+    assert not np.allclose(tex, stationary_texture(image, (256, 192), 8.0, seed=4))  # the seed picks the phase
+    with pytest.raises(ValueError, match="max_period"):
+        stationary_texture(image, (256, 192), 0.0)

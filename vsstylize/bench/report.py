@@ -45,7 +45,7 @@ from .runner import BASELINES, MATCHED_ITERATIONS, MethodResult
 
 __all__ = ["SETTINGS", "LONG_TERM_K", "BenchConfig", "BenchInputError", "ClipSpec", "add_bench_parser",
            "config_from_args", "run_bench", "bench_command", "format_report_table", "error_maps", "border_band",
-           "format_border_table", "plot_border_contrast"]
+           "relative_border_contrast", "format_border_table", "plot_border_contrast"]
 
 #: Named settings (``vsstylize.stylize`` keyword arguments) selectable with ``--methods``; the four
 #: baselines of :data:`vsstylize.bench.runner.BASELINES` are always run.
@@ -327,6 +327,10 @@ class SequenceReport:
     #: ``{"content" or method: (T,) border/centre std ratio}`` for sequences with an entering side
     #: (:func:`border_band`), else empty.
     border_contrast: dict[str, np.ndarray] = field(default_factory=dict)
+    #: ``{method: (T,) ratio / the per-frame reference's ratio}`` (:func:`relative_border_contrast`) and
+    #: the name of that reference; empty / ``""`` without an entering side.
+    border_contrast_relative: dict[str, np.ndarray] = field(default_factory=dict)
+    border_reference: str = ""
 
 
 def border_band(seq: Any) -> tuple[str, int] | None:
@@ -338,6 +342,30 @@ def border_band(seq: Any) -> tuple[str, int] | None:
     side = seq.metadata["params"]["entering_side"]
     w, h = seq.size
     return side, max(1, (w if side in ("left", "right") else h) // 8)
+
+
+def relative_border_contrast(ratios: Mapping[str, np.ndarray], reference: str) -> dict[str, np.ndarray]:
+    """Border/centre std ratios relative to those of per-frame stylization, frame by frame.
+
+    The raw ratio (:func:`vsstylize.metrics.border_contrast`) follows the content: a photo's entering band
+    can hold a sky while the centre holds a facade. Stylizing every frame independently (``reference``, e.g.
+    per-frame processing from the content image) cannot lose contrast over time, so
+    ``(std_band / std_centre)_method / (std_band / std_centre)_reference`` isolates what a method does to the
+    entering content (Ruder et al. 2018 Fig. 10): 1 = the border keeps the contrast a fresh stylization
+    gives it; single-pass drifting below 1 is the paper's contrast loss.
+
+    :param ratios: ``{name: (T,) ratio}``, holding ``reference``; a ``"content"`` entry (the input frames)
+        is skipped, as is the reference itself.
+    :param reference: the per-frame method's name.
+    :returns: ``{name: (T,) float64 relative ratio}`` for the other methods, in the input order.
+    :raises KeyError: ``reference`` is not in ``ratios``.
+    """
+    if reference not in ratios:
+        raise KeyError(f"border contrast: the per-frame reference {reference!r} was not measured "
+                       f"(have {', '.join(ratios)})")
+    ref = np.asarray(ratios[reference], dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {n: np.asarray(r, dtype=np.float64) / ref for n, r in ratios.items() if n not in ("content", reference)}
 
 
 def error_maps(frames: np.ndarray, flow_backward: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -367,14 +395,16 @@ def _measure_sequence(cfg: BenchConfig, seq: Any, methods: Mapping[str, Mapping[
     add_relative_losses(results, seq.frames, cfg.style, baseline=cfg.reference)
     _log(f"{seq.name}: done in {time.perf_counter() - t0:.0f} s")
     border: dict[str, np.ndarray] = {}
+    relative: dict[str, np.ndarray] = {}
     band = border_band(seq)
     if band is not None:
         from ..metrics import border_contrast
 
         border = {name: border_contrast(frames, *band)
                   for name, frames in {"content": seq.frames, **{n: r.frames for n, r in results.items()}}.items()}
+        relative = relative_border_contrast(border, cfg.reference)
     return SequenceReport(seq.name, "ground truth", seq.frames, seq.flow_backward, seq.mask_backward, results, desc,
-                          border)
+                          border, relative, cfg.reference if band is not None else "")
 
 
 def _measure_clip(cfg: BenchConfig, spec: ClipSpec, methods: Mapping[str, Mapping[str, Any]]) -> SequenceReport:
@@ -542,35 +572,45 @@ def plot_temporal_error(rep: SequenceReport, path: Path) -> Path:
 
 def plot_border_contrast(rep: SequenceReport, path: Path) -> Path:
     """Border/centre standard deviation ratio per frame (Ruder et al. 2018 Fig. 10), one line per method
-    and the content frames' ratio dashed."""
+    and the content frames' ratio dashed; beside it each method's ratio relative to the per-frame
+    reference's (:func:`relative_border_contrast`)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    for name, ratio in rep.border_contrast.items():
-        ax.plot(np.arange(len(ratio)), ratio, marker="o", markersize=3, label=name,
-                **({"linestyle": "--", "color": "grey"} if name == "content" else {}))
-    ax.axhspan(0.9, 1.1, color="green", alpha=0.1, label="within 10 % of the centre")
-    ax.set_xlabel("frame t")
-    ax.set_ylabel("std in the entering band / std in the centre")
-    ax.set_title(f"{rep.name}: border contrast")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    panels = [(rep.border_contrast, "std in the entering band / std in the centre", "raw")]
+    if rep.border_contrast_relative:
+        panels.append((rep.border_contrast_relative, f"ratio / ratio of per-frame `{rep.border_reference}`",
+                       f"relative to per-frame {rep.border_reference}"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.4 * len(panels), 4.0), squeeze=False)
+    for ax, (ratios, ylabel, title) in zip(axes[0], panels):
+        for name, ratio in ratios.items():
+            ax.plot(np.arange(len(ratio)), ratio, marker="o", markersize=3, label=name,
+                    **({"linestyle": "--", "color": "grey"} if name == "content" else {}))
+        ax.axhspan(0.9, 1.1, color="green", alpha=0.1, label="within 10 %")
+        ax.set_xlabel("frame t")
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{rep.name}: border contrast, {title}")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     return _save_fig(fig, path)
 
 
-def format_border_table(rep: SequenceReport) -> str:
-    """Markdown table: per frame, each method's border/centre std ratio (and the content's)."""
-    names = list(rep.border_contrast)
+def format_border_table(ratios: Mapping[str, np.ndarray]) -> str:
+    """Markdown table: per frame, each entry's border/centre std ratio (``rep.border_contrast``: the content's
+    and each method's; ``rep.border_contrast_relative``: relative to per-frame), then the mean over the last
+    half and the share of frames within 10 % of 1."""
+    names = list(ratios)
     lines = ["| t | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-    t_count = len(next(iter(rep.border_contrast.values())))
+    t_count = len(next(iter(ratios.values())))
     for t in range(t_count):
-        lines.append(f"| {t} | " + " | ".join(_fmt(float(rep.border_contrast[n][t]), ".3f") for n in names) + " |")
+        lines.append(f"| {t} | " + " | ".join(_fmt(float(ratios[n][t]), ".3f") for n in names) + " |")
     lines.append("| mean, last half | " + " | ".join(
-        _fmt(float(np.mean(rep.border_contrast[n][t_count // 2:])), ".3f") for n in names) + " |")
+        _fmt(float(np.mean(ratios[n][t_count // 2:])), ".3f") for n in names) + " |")
+    lines.append("| frames within 10 % | " + " | ".join(
+        f"{np.mean(np.abs(np.asarray(ratios[n]) - 1.0) <= 0.1):.0%}" for n in names) + " |")
     return "\n".join(lines)
 
 
@@ -668,7 +708,13 @@ def _render_report(cfg: BenchConfig, reports: Seq[SequenceReport], plots: Mappin
                        "border (an eighth of the frame) divided by that in the image centre, per frame "
                        "(`vsstylize.metrics.border_contrast`); 1 = as much contrast as the centre. The `content` "
                        "column is the input frames' ratio: the scene itself is not uniform."), "",
-                      format_border_table(rep), ""]
+                      format_border_table(rep.border_contrast), ""]
+            if rep.border_contrast_relative:
+                lines += [(f"The same ratios relative to those of per-frame `{rep.border_reference}` (each frame "
+                           "stylized independently, so no contrast can drift away over time), frame by frame "
+                           "(`vsstylize.bench.report.relative_border_contrast`): independent of the content; 1 = "
+                           "the entering band keeps the contrast a fresh stylization gives it, below 1 = Ruder's "
+                           "contrast loss."), "", format_border_table(rep.border_contrast_relative), ""]
         for p in plots.get(rep.name, ()):
             lines += [f"![{p}]({p})", ""]
     return "\n".join(lines) + "\n"
@@ -691,7 +737,10 @@ def _results_json(cfg: BenchConfig, reports: Seq[SequenceReport], machine: Mappi
                     "seconds_per_frame": num(r.seconds_per_frame), "peak_rss_bytes": r.peak_rss_bytes,
                     **{k: num(v) for k, v in r.extra.items()}}
                 for n, r in rep.results.items()},
-                "border_contrast": {n: [num(float(v)) for v in ratio] for n, ratio in rep.border_contrast.items()}}
+                "border_contrast": {n: [num(float(v)) for v in ratio] for n, ratio in rep.border_contrast.items()},
+                "border_contrast_reference": rep.border_reference,
+                "border_contrast_relative": {n: [num(float(v)) for v in ratio]
+                                             for n, ratio in rep.border_contrast_relative.items()}}
             for rep in reports},
     }
     return json.dumps(data, indent=1) + "\n"

@@ -58,6 +58,7 @@ __all__ = [
     "make_sequence",
     "load_sequence",
     "load_image",
+    "stationary_texture",
     "default_sources",
 ]
 
@@ -188,6 +189,41 @@ def _array_image(arr: np.ndarray, param: str) -> np.ndarray:
     if np.issubdtype(arr.dtype, np.floating):
         return np.clip(arr, 0.0, 1.0).astype(np.float32)
     raise ValueError(f"{param}: expected uint8 or float pixels, got {arr.dtype}")
+
+
+def stationary_texture(source: ImageSource, size: tuple[int, int], max_period: float, seed: int = 0) -> np.ndarray:
+    """A texture with the colours and fine structure of a photo but the same statistics everywhere.
+
+    Random-phase synthesis (Galerne et al. 2011): the photo (resized to ``size``, ``INTER_AREA``) keeps the
+    amplitude spectrum of each colour channel, one random phase field is added to all channels (so colours
+    stay correlated), and a fourth-order high-pass ``1 / (1 + (f0 / f)^4)`` with ``f0 = 1 / max_period``
+    (cycles per pixel) removes the structures longer than ``max_period`` pixels (skies, shadows), which make
+    a photo's local contrast differ between regions. The local standard deviation of windows a few
+    ``max_period`` wide is then about the same everywhere: content for the border-contrast test of the
+    multi-pass algorithm (Ruder et al. 2018 Fig. 10) whose band/centre std ratio is ~1 by construction.
+
+    :param source: photo (see :func:`load_image`).
+    :param size: ``(W, H)`` of the texture, each >= 16.
+    :param max_period: longest period kept, in texture pixels, > 0.
+    :param seed: seed of the random phase.
+    :returns: ``(H, W, 3)`` float32 RGB in [0, 1], each channel with the photo's mean and standard deviation
+        (before clipping to [0, 1]).
+    :raises ValueError: bad ``size`` or ``max_period``, or a bad image.
+    """
+    w, h = _check_size(size)
+    if not max_period > 0:
+        raise ValueError(f"max_period must be > 0 pixels, got {max_period!r}")
+    src = cv2.resize(load_image(source), (w, h), interpolation=cv2.INTER_AREA).astype(np.float64)
+    mean, std = src.mean(axis=(0, 1)), src.std(axis=(0, 1))
+    spectrum = np.fft.fft2(src - mean, axes=(0, 1))
+    # the phase of white noise's spectrum is Hermitian-symmetric, so the synthesis stays real
+    phase = np.angle(np.fft.fft2(np.random.default_rng(int(seed)).standard_normal((h, w))))
+    freq = np.hypot(np.fft.fftfreq(h)[:, None], np.fft.fftfreq(w)[None, :])
+    with np.errstate(divide="ignore"):
+        high_pass = 1.0 / (1.0 + (1.0 / (max_period * freq)) ** 4)  # 0 at f = 0
+    out = np.real(np.fft.ifft2(spectrum * (np.exp(1j * phase) * high_pass)[..., None], axes=(0, 1)))
+    out *= std / np.maximum(out.std(axis=(0, 1)), 1e-12)
+    return np.clip(out + mean, 0.0, 1.0).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------------------
@@ -644,9 +680,7 @@ def _check_args(preset: str, num_frames: int, size: tuple[int, int], seed: int,
         raise ValueError(f"preset: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     if not isinstance(num_frames, (int, np.integer)) or num_frames < 2:
         raise ValueError(f"num_frames must be an integer >= 2, got {num_frames!r}")
-    if (not isinstance(size, (tuple, list)) or len(size) != 2
-            or not all(isinstance(v, (int, np.integer)) and v >= 16 for v in size)):
-        raise ValueError(f"size must be (W, H) integers >= 16, got {size!r}")
+    w, h = _check_size(size)
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     if long_steps is None:
@@ -656,7 +690,15 @@ def _check_args(preset: str, num_frames: int, size: tuple[int, int], seed: int,
         bad = [k for k in steps if not 2 <= k < num_frames]
         if bad:
             raise ValueError(f"long_steps: each k must satisfy 2 <= k < num_frames ({num_frames}), got {bad}")
-    return PRESETS[preset], int(size[0]), int(size[1]), steps
+    return PRESETS[preset], w, h, steps
+
+
+def _check_size(size: tuple[int, int]) -> tuple[int, int]:
+    """``(W, H)`` as ints, each >= 16; :raises ValueError: otherwise."""
+    if (not isinstance(size, (tuple, list)) or len(size) != 2
+            or not all(isinstance(v, (int, np.integer)) and v >= 16 for v in size)):
+        raise ValueError(f"size must be (W, H) integers >= 16, got {size!r}")
+    return int(size[0]), int(size[1])
 
 
 def _pick_sources(image: ImageSource | None, texture: ImageSource | None,
