@@ -73,22 +73,29 @@ def border_part(args: argparse.Namespace, style: str) -> None:
     w, h = (int(v) for v in args.size.split("x"))
     seq = pan_sequence(args, w, h)
     side, band = border_band(seq)
-    clip = seq.to_clips(vs.core).frames
+    clips = seq.to_clips(vs.core)
+    clip = clips.frames
     first, later = args.iterations
+    # --true-flow: the methods get the exact flow and disocclusion mask instead of DIS flow and its consistency
+    # check (DIS can fail on the fine random-phase textures of --stationary)
+    single_flow = ({"flows": clips.flow_backward, "weights": clips.reliability_backward} if args.true_flow else {})
+    multi_flow = ({"flows": (clips.flow_backward, clips.flow_forward),
+                   "weights": (clips.reliability_backward, clips.reliability_forward)} if args.true_flow else {})
     runs = {
         "per-frame": vsstylize.stylize(clip, style, num_iterations=args.reference_iterations, init=("image", "image"),
                                        temporal_weight=0.0, tol_loss_relative=0, seed=args.seed, **_net(args)),
         "single-pass": vsstylize.stylize(clip, style, num_iterations=(first, later), init=("image", "prevWarped"),
-                                         tol_loss_relative=0, seed=args.seed, **_net(args)),
+                                         tol_loss_relative=0, seed=args.seed, **single_flow, **_net(args)),
         "multi-pass": vsstylize.multipass(clip, style, num_passes=args.passes, use_temporal_loss_after=args.temporal_after,
                                           blend_weight=args.blend, num_iterations=args.pass_iterations, init="image",
                                           max_shot_length=max(2, args.frames), tol_loss_relative=0, seed=args.seed,
-                                          **_net(args)),
+                                          **multi_flow, **_net(args)),
     }
     print(f"[border] fast_pan {w}x{h}, {args.frames} frames, background {seq.metadata['image']}, new content from the "
           f"{side}, band {band} px; per-frame {args.reference_iterations} iterations from the content image; "
           f"single-pass {first},{later} iterations; multi-pass {args.passes} passes x {args.pass_iterations} "
-          f"iterations, temporal loss from pass {args.temporal_after}, delta {args.blend}", flush=True)
+          f"iterations, temporal loss from pass {args.temporal_after}, delta {args.blend}; "
+          f"{'exact flow and masks' if args.true_flow else 'DIS flow'} for the methods", flush=True)
     contrast = {"content": metrics.border_contrast(seq.frames, side, band)}
     for name, out in runs.items():
         frames, sec = _render(out)
@@ -139,6 +146,8 @@ def main() -> None:
     parser.add_argument("--texture", default=None, help="photo the foreground object is cut from")
     parser.add_argument("--stationary", type=float, default=None, metavar="P",
                         help="border part: random-phase textures of the photos, periods up to P frame pixels")
+    parser.add_argument("--true-flow", action="store_true",
+                        help="border part: the methods get the exact flow and masks instead of DIS flow")
     parser.add_argument("--model", default="vgg19")
     parser.add_argument("--model-weights", default=None, help="loss-network weights (name or file)")
     parser.add_argument("--precision", default="fp32")
