@@ -124,19 +124,24 @@ def longterm_part(args: argparse.Namespace, style: str) -> None:
     clip = seq.to_clips(vs.core).frames
     first, later = args.iterations
     print(f"[long-term] occluder_pass {w}x{h}, {args.lt_frames} frames, iterations {first},{later}", flush=True)
+    errors: dict[str, dict[int, float]] = {}
     for name, js in (("J={1}", (1,)), ("J={1,10,20,40}", (1, 10, 20, 40))):
         out = vsstylize.stylize(clip, style, num_iterations=(first, later), init=("image", "prevWarped"),
                                 flow_relative_indices=js, tol_loss_relative=0, seed=args.seed, **_net(args))
         frames, sec = _render(out)
-        parts = []
+        parts, errors[name] = [], {}
         for k in (k for k in (5, 10) if k in seq.long_flows):
             region = np.stack([np.zeros((h, w), bool)] * k
                               + [seq.occluded_between(t, k) for t in range(k, seq.num_frames)])
             err = metrics.long_term_error(frames, seq.long_flows[k], seq.long_masks[k], k, region=region)
-            parts.append(f"k={k}: {np.nanmean(err):.5f} ({int(region.sum())} px-frames)")
+            errors[name][k] = float(np.nanmean(err))
+            parts.append(f"k={k}: {errors[name][k]:.5f} ({int(region.sum())} px-frames)")
         short = np.nanmean(metrics.temporal_error(frames, seq.flow_backward, seq.mask_backward))
         print(f"[long-term] {name:15s}: {sec / args.lt_frames:6.2f} s/frame, short-term {short:.5f}, "
               f"long-term error over the formerly occluded background: {'; '.join(parts)}", flush=True)
+    short_j, long_j = errors.values()
+    print("[long-term] J={1} / J={1,10,20,40}: " + "; ".join(f"k={k}: {short_j[k] / long_j[k]:.2f}x" for k in short_j),
+          flush=True)
 
 
 def main() -> None:
