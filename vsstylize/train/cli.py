@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from ..networks.io import NetworkFileError, load_network
 from ..networks.models import ARCHITECTURES
 from .data import DatasetError
 from .trainer import TrainError, TrainSettings, train
@@ -17,9 +18,9 @@ def add_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     """Register the ``train`` sub-command."""
     d = TrainSettings(arch="", styles=[], data=[], out="")
     p = sub.add_parser("train", help="train a feed-forward stylization network (resumes from its checkpoint)")
-    p.add_argument("--arch", required=True, choices=sorted(ARCHITECTURES),
+    p.add_argument("--arch", choices=sorted(ARCHITECTURES),
                    help="ruder-prior*: prior-image network (Ruder et al.); huang-res*: flow-free (Huang et al.); "
-                        "johnson: image network")
+                        "johnson: image network (required unless --init-from gives it)")
     p.add_argument("--style", action="append", required=True, help="style image (repeat to blend)")
     p.add_argument("--data", action="append", required=True,
                    help="folder or file of training images/videos (repeat); videos give real frame tuples with "
@@ -33,6 +34,11 @@ def add_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
         p.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(d, name))
     p.add_argument("--no-multi-frame", dest="multi_frame", action="store_false",
                    help="prior networks: two-frame training instead of the 2 -> 3 -> 5 schedule")
+    p.add_argument("--init-from", help="fine-tune: start from this model (file or shipped name, e.g. "
+                                       "models/starry_night-prior); its architecture is the default --arch")
+    p.add_argument("--border-fraction", type=float, default=d.border_fraction,
+                   help="prior networks: share of the iterations on border samples of cube faces from the still "
+                        "images (Ruder et al. 2018 sec. 6.2), for stylize_spherical(method='network')")
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--loss-model", default=d.loss_model, choices=["vgg16", "vgg19"])
@@ -44,13 +50,24 @@ def add_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
 
 def train_command(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
     """Run ``vsstylize train``; returns the exit status (1 with a message on bad input)."""
+    arch = args.arch
+    if arch is None:
+        if args.init_from is None:
+            print("vsstylize train: --arch is required (or --init-from, whose architecture is then used)", file=sys.stderr)
+            return 1
+        try:
+            arch = load_network(args.init_from)[0].spec.arch
+        except NetworkFileError as exc:
+            print(f"vsstylize train: init_from: {exc}", file=sys.stderr)
+            return 1
     settings = TrainSettings(
-        arch=args.arch, styles=list(args.style), data=list(args.data), out=args.out, size=args.size,
+        arch=arch, styles=list(args.style), data=list(args.data), out=args.out, size=args.size,
         batch_size=args.batch_size, iterations=args.iterations, learning_rate=args.learning_rate,
         content_weight=args.content_weight, style_weight=args.style_weight, temporal_weight=args.temporal_weight,
         tv_weight=args.tv_weight, mixed_fraction=args.mixed_fraction, multi_frame=args.multi_frame,
         style_scale=args.style_scale, checkpoint_every=args.checkpoint_every, seed=args.seed,
         loss_model=args.loss_model, loss_model_weights=args.loss_model_weights, device=args.device,
+        init_from=args.init_from, border_fraction=args.border_fraction,
         extra={"command": "vsstylize " + " ".join(argv if argv is not None else sys.argv[1:])},
     )
     try:

@@ -14,6 +14,14 @@
   go through the network, both get the perceptual (spatial) loss, and the temporal loss ties the second
   output to the first warped along the flow. No flow at inference.
 
+**Fine-tuning** (sec. 6.2 / 7.2.2: "for spherical image fine-tuning, we started from the trained multi-frame
+model"): ``init_from`` starts from the weights of an existing model of the same architecture, and with
+``border_fraction`` a share of the iterations trains a prior-image network on *border samples*
+(:mod:`vsstylize.train.border_data`): a still-image crop as the frame, a stylized, perspective-transformed
+neighbouring cube face along one to four of its borders as prior (the network itself stylizes the
+neighbours), and the temporal loss against that prior weighted by its mask. The other iterations are the
+video iterations above.
+
 The batch of iteration ``i`` is a pure function of ``(seed, i)`` (:meth:`TrainingData.batch`), and a
 checkpoint holds the network, the Adam state and the loss history, written atomically every
 ``checkpoint_every`` iterations; a run killed at any moment resumes from its last checkpoint with no other
@@ -38,11 +46,12 @@ import torch
 
 from ..cache import atomic_write, digest
 from ..losses import LossWeights
-from ..networks.io import save_network
+from ..networks.io import NetworkFileError, load_network, resolve_model, save_network
 from ..networks.models import ARCHITECTURES, StylizationNetwork, network_input
 from ..vgg import load_loss_network
 from ..warp import warp
-from .data import TrainingData
+from .border_data import BorderSamples
+from .data import DatasetError, TrainingData
 from .loss import HUANG_LAYERS, RUDER_LAYERS, TrainingObjective
 
 __all__ = ["TrainError", "TrainSettings", "frames_for_iteration", "train"]
@@ -79,6 +88,10 @@ class TrainSettings:
     :ivar loss_model: / :ivar loss_model_weights: loss network (``vgg16`` as in both papers' training
         setups here; weights as :func:`vsstylize.vgg.load_loss_network`).
     :ivar device: torch device (default CUDA when available).
+    :ivar init_from: start from this model's weights (file or shipped name; same architecture) instead of
+        random ones (fine-tuning); ``None``: random initialisation.
+    :ivar border_fraction: share of the iterations (prior networks) trained on border samples of cube faces
+        (Ruder sec. 6.2, :mod:`vsstylize.train.border_data`) instead of video tuples; 0: none.
     """
 
     arch: str
@@ -101,6 +114,8 @@ class TrainSettings:
     loss_model: str = "vgg16"
     loss_model_weights: str | None = None
     device: str | None = None
+    init_from: str | None = None
+    border_fraction: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:
@@ -123,6 +138,27 @@ class TrainSettings:
             v = float(getattr(self, name))
             if not np.isfinite(v) or v < 0 or (name in ("learning_rate", "style_scale") and v == 0):
                 raise TrainError(f"{name} must be a finite number {'> 0' if name in ('learning_rate', 'style_scale') else '>= 0'}, got {v}")
+        if not 0.0 <= float(self.border_fraction) <= 1.0:
+            raise TrainError(f"border_fraction must be in [0, 1], got {self.border_fraction}")
+        if self.border_fraction > 0 and self.kind != "prior":
+            raise TrainError(f"border_fraction needs a prior-image network (arch ruder-prior*), got {self.arch!r}")
+        if self.init_from is not None:
+            path = self._init_path()
+            try:
+                spec = load_network(path)[0].spec
+            except NetworkFileError as exc:
+                raise TrainError(f"init_from: {exc}") from exc
+            if spec != ARCHITECTURES[self.arch]:
+                raise TrainError(f"init_from: {path} is a {spec.arch!r} network, not arch {self.arch!r}")
+            out = Path(self.out) if self.out.endswith(".safetensors") else Path(self.out + ".safetensors")
+            if out.resolve() == path.resolve():
+                raise TrainError(f"out must differ from init_from ({path})")
+
+    def _init_path(self) -> Path:
+        try:
+            return resolve_model(str(self.init_from))
+        except NetworkFileError as exc:
+            raise TrainError(f"init_from: {exc}") from exc
 
     @property
     def kind(self) -> str:
@@ -134,6 +170,13 @@ class TrainSettings:
         d = asdict(self)
         for k in ("iterations", "checkpoint_every", "out", "device", "extra"):
             d.pop(k)
+        # fine-tuning options enter only when used (identities of earlier checkpoints stay the same)
+        if self.init_from is None:
+            d.pop("init_from")
+        else:
+            d["init_from"] = digest(self._init_path().read_bytes())
+        if not self.border_fraction:
+            d.pop("border_fraction")
         hashes = [digest(Path(s).read_bytes()) for s in self.styles]
         return digest(json.dumps(d, sort_keys=True), *hashes)
 
@@ -166,6 +209,10 @@ class _Run:
         self.device = device
         torch.manual_seed(s.seed)
         self.net = StylizationNetwork(ARCHITECTURES[s.arch]).to(device)
+        self.init_card: dict[str, Any] = {}
+        if s.init_from is not None:
+            start, self.init_card = load_network(s._init_path(), device=device)
+            self.net.load_state_dict(start.state_dict())
         self.opt = torch.optim.Adam(self.net.parameters(), lr=s.learning_rate)
         self.loss_net = load_loss_network(s.loss_model, s.loss_model_weights, device=device)  # type: ignore[arg-type]
         content_layers, style_layers = HUANG_LAYERS if s.kind == "flowfree" else RUDER_LAYERS
@@ -175,18 +222,32 @@ class _Run:
                                            content_layers, style_layers, s.style_scale)
         length = max(n for _, n in MULTI_FRAME_SCHEDULE) if s.kind == "prior" and s.multi_frame else 2
         self.data = TrainingData(s.data, (s.size, s.size), length=length)
+        self.border: BorderSamples | None = None
+        if s.border_fraction > 0:
+            if not self.data.stills:
+                raise DatasetError(f"data: border samples need still images or video frames in {', '.join(s.data)}")
+            self.border = BorderSamples(self.data.stills, s.size)
+
+    def is_border(self, iteration: int) -> bool:
+        """Whether ``iteration`` trains on border samples (a pure function of the seed and the iteration)."""
+        return self.border is not None and \
+            float(np.random.default_rng([self.s.seed, iteration, 2]).random()) < self.s.border_fraction
 
     def step(self, iteration: int) -> dict[str, float]:
         s = self.s
-        length = frames_for_iteration(s, iteration)
-        frames, flows, masks = (t.to(self.device) for t in self.data.batch(s.seed, iteration, s.batch_size, length))
-        self.net.train()
-        if s.kind == "image":
-            parts = self.objective.spatial(self.net(frames[:, -1]), frames[:, -1])
-        elif s.kind == "flowfree":
-            parts = self._flowfree(frames, flows, masks)
+        border = self.is_border(iteration)
+        length = 1 if border else frames_for_iteration(s, iteration)
+        if border:
+            parts = self._border(iteration)
         else:
-            parts = self._prior(iteration, frames, flows, masks)
+            frames, flows, masks = (t.to(self.device) for t in self.data.batch(s.seed, iteration, s.batch_size, length))
+            self.net.train()
+            if s.kind == "image":
+                parts = self.objective.spatial(self.net(frames[:, -1]), frames[:, -1])
+            elif s.kind == "flowfree":
+                parts = self._flowfree(frames, flows, masks)
+            else:
+                parts = self._prior(iteration, frames, flows, masks)
         total = self.objective.total(parts)
         self.opt.zero_grad(set_to_none=True)
         total.backward()
@@ -194,7 +255,28 @@ class _Run:
         out = {k: float(v.detach()) for k, v in parts.items()}
         out["total"] = float(total.detach())
         out["frames"] = float(length)
+        if self.border is not None:
+            out["border"] = float(border)
         return out
+
+    def _border(self, iteration: int) -> dict[str, torch.Tensor]:
+        """Border samples (sec. 6.2): the neighbouring views stylized by the network itself (empty prior, no
+        gradient), then the frame with the border prior; perceptual loss plus the temporal loss against the
+        prior weighted by its mask."""
+        assert self.border is not None
+
+        def stylize_view(view: torch.Tensor) -> torch.Tensor:
+            return self.net(network_input(view.to(self.device))).cpu()
+
+        self.net.eval()
+        with torch.no_grad():
+            frames, priors, masks = (t.to(self.device) for t in
+                                     self.border.batch(self.s.seed, iteration, self.s.batch_size, stylize_view))
+        self.net.train()
+        out = self.net(network_input(frames, priors, masks))
+        parts = self.objective.spatial(out, frames)
+        parts["temporal"] = self.objective.temporal(out, priors, masks)
+        return parts
 
     def _flowfree(self, frames: torch.Tensor, flows: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:
         b = frames.shape[0]
@@ -319,12 +401,22 @@ def train(settings: TrainSettings, progress: bool = True,
                     "temporal": settings.temporal_weight, "tv": settings.tv_weight},
         "training": {"procedure": {"prior": "Ruder et al. 2018 multi-frame" + (" + mixed" if settings.mixed_fraction else ""),
                                    "flowfree": "Huang et al. 2017 two-frame synergic",
-                                   "image": "Johnson et al. 2016 perceptual loss"}[settings.kind],
+                                   "image": "Johnson et al. 2016 perceptual loss"}[settings.kind]
+                     + (" + border samples of cube faces (sec. 6.2)" if settings.border_fraction else ""),
+                     **({"init_from": {"model": settings._init_path().name,
+                                       "sha": digest(settings._init_path().read_bytes())}} if settings.init_from else {}),
+                     **({"border_fraction": settings.border_fraction,
+                         "border_iterations": int(sum(h.get("border", 0.0) for h in history)),
+                         "border_geometry": {"face_size": run.border.geom.face_size, "overlap": run.border.geom.overlap,
+                                             "feather": run.border.feather, "view": run.border.view}}
+                        if run.border is not None else {}),
                      "data": run.data.sources, "iterations": settings.iterations, "batch_size": settings.batch_size,
                      "crop_size": settings.size, "learning_rate": settings.learning_rate,
                      "mixed_fraction": settings.mixed_fraction if settings.kind == "prior" else None,
                      "multi_frame_schedule": [list(p) for p in MULTI_FRAME_SCHEDULE] if settings.kind == "prior" and settings.multi_frame else None,
                      "seed": settings.seed, "wall_seconds": round(elapsed, 1), "machine": _machine(device),
+                     **({"init_from_card": {"training": run.init_card.get("training"),
+                                            "weights": run.init_card.get("weights")}} if settings.init_from else {}),
                      "final_loss": {k: float(np.mean([h[k] for h in history[-50:] if k in h]))
                                     for k in ("total", "content", "style", "temporal", "tv") if k in history[-1]}},
         **settings.extra,
