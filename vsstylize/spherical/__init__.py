@@ -5,6 +5,8 @@
 * :mod:`.borders` — border priors (prior image + mask) of cube faces, usable by any method;
 * :mod:`.stylize` — :func:`stylize_spherical`, border-consistent (and, for video, temporally consistent)
   stylization with the optimization method;
+* :mod:`.network` — ``stylize_spherical(method="network")``: the same with the prior-image network, the border
+  prior as its prior input (fine-tuned on border samples: :mod:`vsstylize.train.border_data`);
 * :mod:`.seams` — the E_gradient regions of appendix A.9 (cube edges, inner edges of the prior).
 """
 

@@ -56,6 +56,9 @@ from .projection import CubeGeometry, faces_to_strip, strip_to_faces
 __all__ = ["CubeStylizer", "SphericalSettings", "face_clip", "stylize_spherical"]
 
 OUTPUTS: tuple[str, ...] = ("equirect", "cube")
+#: ``optim``: the optimization method per face (this module); ``network``: the prior-image network
+#: (:mod:`.network`).
+SPHERICAL_METHODS: tuple[str, ...] = ("optim", "network")
 
 #: stylize()'s defaults of the optimization options (one place defines them).
 _OPTION_NAMES = tuple(f.name for f in fields(OptimOptions)) + ("loss_weights",)
@@ -152,7 +155,8 @@ def _face_flows(cube: vs.VideoNode, indices: Sequence[int], method: str, preset:
     return bw, rel
 
 
-def stylize_spherical(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource], /, *,
+def stylize_spherical(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource] | None = None, /, *,
+                      method: str = "optim", network: str | os.PathLike[str] | None = None,
                       face_size: int | None = None, overlap: int | None = None,
                       border_consistency: bool = True, border_feather: float | None = None,
                       border_blend: bool = True, temporal: bool = True,
@@ -165,7 +169,13 @@ def stylize_spherical(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSou
     2018 sec. 6) and, for video, temporal consistency per cube face (sec. 6.3).
 
     :param clip: equirectangular clip (``W = 2 H``, even ``H``), any constant format.
-    :param style: as :func:`vsstylize.stylize`.
+    :param style: as :func:`vsstylize.stylize` (required by ``method="optim"``, unused by ``"network"``).
+    :param method: ``"optim"``: the optimization method per face, the border prior as a temporal-loss term;
+        ``"network"``: the prior-image network ``network`` (Ruder sec. 6), one forward pass per face with the
+        border prior (video: combined with the warped previous face, sec. 6.3) as its prior input
+        (:mod:`vsstylize.spherical.network`); best with a model fine-tuned on border samples
+        (``vsstylize train --border-fraction``), e.g. ``"starry_night-prior-cube"``.
+    :param network: ``method="network"``: a prior-image model file or shipped name.
     :param face_size: inner cube-face side in pixels (even; default ``W / pi``). Each face is optimised at
         ``face_size + 2 overlap`` pixels.
     :param overlap: margin in pixels on every side of every face, ``< face_size / 2`` (default a tenth of
@@ -188,7 +198,7 @@ def stylize_spherical(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSou
         of ``flow_relative_indices``, e.g. exact flows of a camera rotation
         (:func:`~.projection.rotation_flow`); default: per-face flow with ``flow_method``/``flow_preset``.
     :param weights: reliability strips matching ``flows``.
-    :param options: every option of the optimization method of :func:`vsstylize.stylize` (``num_iterations``,
+    :param options: (``method="optim"`` only) every option of the optimization method of :func:`vsstylize.stylize` (``num_iterations``,
         ``init``, ``content_weight``, ``style_weight``, ``temporal_weight``, ``model``, ``scales`` ...) with
         the same defaults; sizes (``style_scale``, ``loss_weights="resolution"``) refer to one extended face.
     :raises vs.Error: a clip that is not 2:1 or has an odd height, a bad face size or an overlap of half a
@@ -200,6 +210,8 @@ def stylize_spherical(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSou
     geom = cube_geometry_for(func, clip.height, face_size, overlap)
     if output not in OUTPUTS:
         raise error(func, f"output must be one of {', '.join(OUTPUTS)}, got {output!r}")
+    if method not in SPHERICAL_METHODS:
+        raise error(func, f"method must be one of {', '.join(SPHERICAL_METHODS)}, got {method!r}")
     if border_feather is None:
         border_feather = geom.overlap / 2
     if not isinstance(border_feather, (int, float)) or not 0 <= border_feather <= geom.overlap:
@@ -208,6 +220,21 @@ def stylize_spherical(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSou
     unknown = sorted(set(options) - set(_OPTION_DEFAULTS))
     if unknown:
         raise error(func, f"unknown option(s) {', '.join(unknown)}; see vsstylize.stylize for the options")
+    if method == "network":
+        from .network import stylize_spherical_network
+
+        given_opts = sorted(k for k, v in options.items() if v is not None)
+        if given_opts:
+            raise error(func, f"option(s) {', '.join(given_opts)} belong to method='optim', not 'network'")
+        settings = SphericalSettings(geom, bool(border_consistency), float(border_feather), bool(border_blend))
+        cube = equirect_to_cube(clip, face_size=geom.face_size, overlap=geom.overlap, matrix=matrix)
+        out = stylize_spherical_network(func, cube, settings, network, bool(temporal), flows, weights, flow_method,
+                                        flow_preset, flow_cache, cache_dir, device)
+        return out if output == "cube" else cube_to_equirect(out, overlap=geom.overlap, height=clip.height)
+    if style is None:
+        raise error(func, "style is required for method='optim' (an image file, a clip, or a list of them)")
+    if network is not None:
+        raise error(func, "network is used by method='network' only")
     given = {k: v for k, v in options.items() if v is not None}  # None = the default, as in stylize()
     opts = _options(func, geom.size, geom.size, {**_OPTION_DEFAULTS, **given})
     if border_consistency and opts.temporal_weight <= 0:

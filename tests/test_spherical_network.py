@@ -1,0 +1,125 @@
+"""stylize_spherical(method="network"): the prior-image network stylizes the cube faces in order, each with the
+border prior of the faces before it (Ruder et al. 2018 sec. 6.1), for video combined with the warped previous
+face (sec. 6.3); feathered blend; errors. A tiny random network (the machinery, not quality)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import vapoursynth as vs
+
+import vsstylize
+from vsstylize.frames import frame_to_tensor
+from vsstylize.networks.io import save_network
+from vsstylize.networks.models import ARCHITECTURES, StylizationNetwork
+from vsstylize.spherical.borders import DEFAULT_ORDER, border_prior, combine_priors
+from vsstylize.spherical.projection import (
+    CubeGeometry,
+    equirect_directions,
+    strip_to_faces,
+)
+from vsstylize.spherical.video import array_clip, yaw_sequence
+from vsstylize.stylize.network_filter import apply_network
+from vsstylize.warp import warp
+
+from .conftest import DATA
+
+GEOM = CubeGeometry(16, 4)
+KW = {"face_size": 16, "overlap": 4, "output": "cube"}
+
+
+@pytest.fixture(scope="module")
+def net_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(1)
+    net = StylizationNetwork(ARCHITECTURES["ruder-prior-48"]).eval()
+    return save_network(tmp_path_factory.mktemp("net") / "tiny-prior", net, {"kind": "prior"})
+
+
+def _equirect(height: int = 26) -> np.ndarray:
+    """(3, H, 2H) float32: smooth colours plus a texture, a function of the viewing direction."""
+    v = equirect_directions(height, 2 * height).float().permute(2, 0, 1)
+    return ((v + 1) / 2 * 0.7 + 0.1 + 0.1 * torch.sin(9 * v[0] + 7 * v[1] + 5 * v[2])).clamp(0, 1).numpy()
+
+
+def _faces(clip: vs.VideoNode, n: int = 0) -> torch.Tensor:
+    return strip_to_faces(frame_to_tensor(clip.get_frame(n)))[0]
+
+
+def _content(clip: vs.VideoNode, n: int = 0) -> torch.Tensor:
+    return _faces(vsstylize.equirect_to_cube(clip, face_size=GEOM.face_size, overlap=GEOM.overlap), n)
+
+
+def test_faces_get_the_border_prior_of_the_faces_before_them(net_file: Path) -> None:
+    from vsstylize.networks.io import load_network
+
+    net, _ = load_network(net_file)
+    clip = array_clip([_equirect()])
+    content = _content(clip)
+    feather = 2.0
+    out = _faces(vsstylize.stylize_spherical(clip, method="network", network=str(net_file), border_blend=False,
+                                             border_feather=feather, **KW))
+    for i, k in enumerate(DEFAULT_ORDER):
+        if i == 0:
+            expected = apply_network(net, content[k:k + 1])
+        else:
+            prior, mask = border_prior(out, DEFAULT_ORDER[:i], k, GEOM, feather)
+            assert float(mask.mean()) > 0.1
+            expected = apply_network(net, content[k:k + 1], prior, mask)
+        torch.testing.assert_close(out[k:k + 1], expected, atol=2e-5, rtol=0, msg=f"face {k}")
+    alone = _faces(vsstylize.stylize_spherical(clip, method="network", network=str(net_file),
+                                               border_consistency=False, **KW))
+    for k in range(6):
+        torch.testing.assert_close(alone[k:k + 1], apply_network(net, content[k:k + 1]), atol=2e-5, rtol=0)
+    assert torch.equal(alone[0], out[0]) and float((alone[1:] - out[1:]).abs().max()) > 1e-3  # the prior matters
+    # the default blend: the face continues its neighbours exactly where the border mask is 1
+    blended = _faces(vsstylize.stylize_spherical(clip, method="network", network=str(net_file), **KW))
+    for i, k in enumerate(DEFAULT_ORDER[1:], start=1):
+        prior, mask = border_prior(blended, DEFAULT_ORDER[:i], k, GEOM, GEOM.overlap / 2)
+        full = mask[0, 0] == 1
+        torch.testing.assert_close(blended[k][:, full], prior[0][:, full], atol=2e-5, rtol=0)
+
+
+def test_video_combines_border_prior_and_warped_previous_face(net_file: Path) -> None:
+    from vsstylize.networks.io import load_network
+
+    net, _ = load_network(net_file)
+    seq = yaw_sequence(_equirect(), 2, 2, GEOM)
+    flows, weights = seq.flow_clips()
+    cube = vsstylize.stylize_spherical(seq.clip(), method="network", network=str(net_file), border_blend=False,
+                                       flows=flows, weights=weights, **KW)
+    first, second = _faces(cube, 0), _faces(cube, 1)
+    content = _content(seq.clip(), 1)
+    warped = warp(first.contiguous(), seq.face_flow)
+    for i, k in enumerate(DEFAULT_ORDER):
+        terms = [border_prior(second, DEFAULT_ORDER[:i], k, GEOM, GEOM.overlap / 2)] if i else []
+        terms.append((warped[k:k + 1], seq.face_valid[k:k + 1]))
+        prior, mask = combine_priors(terms)
+        torch.testing.assert_close(second[k:k + 1], apply_network(net, content[k:k + 1], prior, mask),
+                                   atol=2e-5, rtol=0, msg=f"face {k}")
+    still = vsstylize.stylize_spherical(seq.clip(), method="network", network=str(net_file), border_blend=False,
+                                        temporal=False, **KW)
+    assert float((_faces(still, 1) - second).abs().max()) > 1e-3
+
+
+def test_bad_network_input(net_file: Path, tmp_path: Path) -> None:
+    equi = array_clip([_equirect()])
+    with pytest.raises(vs.Error, match=r"vsstylize.stylize_spherical: method must be one of optim, network"):
+        vsstylize.stylize_spherical(equi, method="fast", **KW)
+    with pytest.raises(vs.Error, match=r"vsstylize.stylize_spherical: method='network' needs network="):
+        vsstylize.stylize_spherical(equi, method="network", **KW)
+    with pytest.raises(vs.Error, match=r"stylize_spherical: network: no model file"):
+        vsstylize.stylize_spherical(equi, method="network", network=str(tmp_path / "none"), **KW)
+    flowfree = save_network(tmp_path / "ff", StylizationNetwork(ARCHITECTURES["huang-res48"]))
+    with pytest.raises(vs.Error, match=r"network: .*a 'flowfree' network"):
+        vsstylize.stylize_spherical(equi, method="network", network=str(flowfree), **KW)
+    with pytest.raises(vs.Error, match=r"option\(s\) num_iterations belong to method='optim'"):
+        vsstylize.stylize_spherical(equi, method="network", network=str(net_file), num_iterations=5, **KW)
+    with pytest.raises(vs.Error, match=r"style is required for method='optim'"):
+        vsstylize.stylize_spherical(equi, **KW)
+    with pytest.raises(vs.Error, match=r"network is used by method='network' only"):
+        vsstylize.stylize_spherical(equi, str(DATA / "styles" / "starry_night.jpg"), network=str(net_file), **KW)
+    with pytest.raises(vs.Error, match=r"border_feather must be"):
+        vsstylize.stylize_spherical(equi, method="network", network=str(net_file), border_feather=5, **KW)
