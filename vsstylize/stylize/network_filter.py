@@ -79,7 +79,6 @@ def stylize_network(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSourc
     rgb = to_rgbs(clip, func, matrix=matrix)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     net, net_digest = _load(func, method, network, dev)
-    prior_net = net.spec.kind == "prior"
     cache = DiskCache(cache_dir, func, "stylize", ".npz") if cache_dir is not None else None
     size = f"{rgb.width}x{rgb.height}"
 
@@ -106,7 +105,7 @@ def stylize_network(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSourc
         chain = RecursiveFilter(func, rgb, indices, bw, rel, compute, dev, cache, params)
         return chain.out
 
-    if prior_net:
+    if method == "network":
         bw, rel = _flows_and_weights(func, rgb, _PriorOptions(), _as_list(flows), _as_list(weights), flow_method,
                                      flow_preset, flow_cache)
 
