@@ -581,13 +581,15 @@ def plot_border_contrast(rep: SequenceReport, path: Path) -> Path:
 
     panels = [(rep.border_contrast, "std in the entering band / std in the centre", "raw")]
     if rep.border_contrast_relative:
-        panels.append((rep.border_contrast_relative, f"ratio / ratio of per-frame `{rep.border_reference}`",
+        panels.append((rep.border_contrast_relative, f"ratio / ratio of per-frame {rep.border_reference}",
                        f"relative to per-frame {rep.border_reference}"))
     fig, axes = plt.subplots(1, len(panels), figsize=(6.4 * len(panels), 4.0), squeeze=False)
+    methods = [n for n in rep.border_contrast if n != "content"]
+    colour = {n: f"C{i % 10}" for i, n in enumerate(methods)}  # one colour per method in both panels
     for ax, (ratios, ylabel, title) in zip(axes[0], panels):
         for name, ratio in ratios.items():
             ax.plot(np.arange(len(ratio)), ratio, marker="o", markersize=3, label=name,
-                    **({"linestyle": "--", "color": "grey"} if name == "content" else {}))
+                    **({"linestyle": "--", "color": "grey"} if name == "content" else {"color": colour[name]}))
         ax.axhspan(0.9, 1.1, color="green", alpha=0.1, label="within 10 %")
         ax.set_xlabel("frame t")
         ax.set_ylabel(ylabel)
