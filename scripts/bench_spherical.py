@@ -9,6 +9,11 @@ inner edges of the border priors in the faces (4 px); a stitched PNG and a cube-
 same optimization on the planar front-face video (same settings, same exact flow): temporal error, and
 E_gradient at the cube edges per frame (Table 7).
 
+``network``: the same still with prior-image networks (sec. 6, Table 6's columns): per model (``--network``,
+repeatable: video-trained models; ``--network-ft``: fine-tuned on border samples, sec. 6.2) independent faces,
+border priors as the network's prior input, and border priors + feathered blend; one set per face geometry
+(``--face-size``/``--overlap``), written to ``network.md``.
+
 Numbers and PNGs go to ``--out`` (``README.md``, ``results.json``; written atomically).
 Run with ``nice -n 10``: ``python scripts/bench_spherical.py --part still`` then ``--part video``.
 """
@@ -21,6 +26,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +55,13 @@ from vsstylize.spherical.stylize import face_clip
 from vsstylize.spherical.video import array_clip, yaw_sequence
 
 SHARED = Path(os.environ.get("VSSTYLIZE_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data"
+
+#: (name, stylize_spherical options) of the network part, run for every model.
+NETWORK_MODES: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("independent faces", {"border_consistency": False}),
+    ("border priors", {"border_blend": False}),
+    ("border priors + blend", {}),
+)
 
 STILL_MODES: dict[str, dict[str, Any]] = {
     "independent": {"border_consistency": False},
@@ -111,7 +124,10 @@ def _common(args: argparse.Namespace) -> dict[str, Any]:
             "output": "cube", "seed": 0}
 
 
-def run_still(args: argparse.Namespace, geom: CubeGeometry, height: int) -> dict[str, Any]:
+def _measure_still(args: argparse.Namespace, geom: CubeGeometry, height: int,
+                   runs: list[tuple[str, Callable[[vs.VideoNode], vs.VideoNode]]], label: str, png: str) -> dict[str, Any]:
+    """E_gradient of the content and of each ``(name, clip -> stylized cube strip)`` run on the still;
+    ``{png}_stitched.png`` and ``{png}_cube_faces.png`` (none when ``png`` is empty)."""
     content = _equirect(args.image, height)
     clip = array_clip([content])
     results: dict[str, Any] = {}
@@ -119,23 +135,40 @@ def run_still(args: argparse.Namespace, geom: CubeGeometry, height: int) -> dict
     content_faces = _faces(vsstylize.equirect_to_cube(clip, face_size=geom.face_size, overlap=geom.overlap), 0)
     results["content"] = {"e_gradient_cube_edges": cube_edge_e_gradient(faces_to_equirect(content_faces[None], geom, height)[0]),
                           "e_gradient_cut_edges_face_planes": face_cut_e_gradient(content_faces, geom)}
-    for name, mode in STILL_MODES.items():
+    for name, make in runs:
         t0 = time.perf_counter()
-        cube = vsstylize.stylize_spherical(clip, str(args.style), num_iterations=args.iterations, init="image",
-                                           **mode, **_common(args))
-        faces = _faces(cube, 0)
+        faces = _faces(make(clip), 0)
         seconds = time.perf_counter() - t0
         equi = faces_to_equirect(faces[None], geom, height)[0]
         results[name] = {"e_gradient_cube_edges": cube_edge_e_gradient(equi),
                          "e_gradient_cut_edges_face_planes": face_cut_e_gradient(faces, geom),
                          "e_gradient_prior_inner_edges": prior_edge_e_gradient(faces, geom),
                          "seconds": seconds}
-        _log(f"still {name}: {results[name]}")
+        _log(f"{label} {name}: {results[name]}")
         rows.append(_row(faces))
         stitched.append(_to_png(equi))
-    _save_png(_stack(stitched), args.out / "petra_stitched.png")
-    _save_png(_stack(rows), args.out / "petra_cube_faces.png")
+    if png:
+        _save_png(_stack(stitched), args.out / f"{png}_stitched.png")
+        _save_png(_stack(rows), args.out / f"{png}_cube_faces.png")
     return results
+
+
+def run_still(args: argparse.Namespace, geom: CubeGeometry, height: int) -> dict[str, Any]:
+    runs = [(name, lambda clip, mode=mode: vsstylize.stylize_spherical(
+        clip, str(args.style), num_iterations=args.iterations, init="image", **mode, **_common(args)))
+        for name, mode in STILL_MODES.items()]
+    return _measure_still(args, geom, height, runs, "still", "petra")
+
+
+def run_network(args: argparse.Namespace, geom: CubeGeometry, height: int) -> dict[str, Any]:
+    """The still with the prior-image networks, :data:`NETWORK_MODES` per model (one forward pass per face)."""
+    models = [*(args.network or ["starry_night-prior"]), args.network_ft]
+    runs = [(f"{model}: {name}", lambda clip, model=model, mode=mode: vsstylize.stylize_spherical(
+        clip, method="network", network=model, face_size=geom.face_size, overlap=geom.overlap, output="cube", **mode))
+        for model in models for name, mode in NETWORK_MODES]
+    png = f"petra_network_{geom.face_size}+{geom.overlap}" if args.pngs else ""
+    results = _measure_still(args, geom, height, runs, "network", png)
+    return {"models": {"video": models[:-1], "fine_tuned": args.network_ft}, "pngs": bool(args.pngs), **results}
 
 
 def run_video(args: argparse.Namespace, geom: CubeGeometry, height: int) -> dict[str, Any]:
@@ -181,14 +214,14 @@ def run_video(args: argparse.Namespace, geom: CubeGeometry, height: int) -> dict
     }
 
 
-def _fmt_still(still: dict[str, Any]) -> list[str]:
+def _fmt_still(still: dict[str, Any], seconds_digits: int = 0) -> list[str]:
     head = ("| faces | E_gradient cut edges, face planes (2 px) | E_gradient cube edges, equirectangular (2 px) | "
             "E_gradient prior inner edges (4 px) | seconds |")
     lines = [head, "|---|---|---|---|---|"]
     for name, r in still.items():
         inner = r.get("e_gradient_prior_inner_edges")
         lines.append(f"| {name} | {r['e_gradient_cut_edges_face_planes']:.3f} | {r['e_gradient_cube_edges']:.3f} | "
-                     f"{'' if inner is None else f'{inner:.3f}'} | {r.get('seconds', 0):.0f} |")
+                     f"{'' if inner is None else f'{inner:.3f}'} | {r.get('seconds', 0):.{seconds_digits}f} |")
     return lines
 
 
@@ -213,6 +246,40 @@ def _fmt_video(v: dict[str, Any]) -> list[str]:
     ]
 
 
+def _fmt_network(key: str, r: dict[str, Any]) -> list[str]:
+    face, overlap = key.split("_", 1)[1].split("+")
+    rows = {k: v for k, v in r.items() if isinstance(v, dict) and "e_gradient_cube_edges" in v}
+    sheets = ((f"`petra_network_{face}+{overlap}_stitched.png`: content, then the stitched results (order of the table). "
+               f"`petra_network_{face}+{overlap}_cube_faces.png`: the six extended faces (F R B L U D) of each mode.")
+              if r.get("pngs", True) else "")
+    return [f"## Faces {face} px + {overlap} px overlap (equirectangular {2 * r['height']}x{r['height']})", "",
+            (f"Models: {', '.join(f'`{m}`' for m in r['models']['video'])} (video-trained), `{r['models']['fine_tuned']}` "
+            "(fine-tuned on border samples)."),
+            "", *_fmt_still(rows, seconds_digits=2), "", sheets, ""]
+
+
+def write_network_report(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    """``network.md``: every ``network_<face>+<overlap>`` part of ``results``."""
+    networks = sorted(k for k in results if k.startswith("network_"))
+    text = ["# Spherical image with the prior-image network (Ruder et al. 2018 sec. 6.1-6.2, Table 6)", "",
+            *(f"Command ({k}): `nice -n 10 {results['commands'][k]}`" for k in networks if k in results.get("commands", {})),
+            "",
+            ("petra_equirect.jpg, style of the models (starry_night.jpg). One forward pass per face, faces in the order "
+             "F R B L U D; with border priors each face's prior input is its stylized neighbours reprojected into its "
+             "plane (eq. 22), mask feathered over overlap / 2 px; `+ blend`: the face is then blended with its prior by "
+             "the mask (as the optimization rows of `README.md`). E_gradient (appendix A.9, eq. 23; 1 = the image's "
+             "average gradient) at the cut edges in the face planes (2 px), at the cube edges of the stitched "
+             "equirectangular image (2 px; raised by the cube map's change of scale for any texture, see `content`), and "
+             "at the inner edges of the border priors in the faces (4 px). Equirectangular height pi s / 2."), ""]
+    for k in networks:
+        text += _fmt_network(k, results[k])
+    if (args.out / "finetune.md").is_file():
+        text += ["## Fine-tuning", "", (args.out / "finetune.md").read_text().strip(), ""]
+    text += ["## Machine", "", *(f"- {k}: {v}" for k, v in results["machine"].items()), ""]
+    atomic_write(args.out / "network.md", lambda p: p.write_text("\n".join(text)))
+    atomic_write(args.out / "results.json", lambda p: p.write_text(json.dumps(results, indent=1)))
+
+
 def write_report(args: argparse.Namespace, results: dict[str, Any]) -> None:
     text = ["# Spherical images and videos: optimization method (Ruder et al. 2018 sec. 8)", "",
             *(f"Command ({part}): `nice -n 10 {cmd}`" for part, cmd in results["commands"].items()), "",
@@ -232,6 +299,9 @@ def write_report(args: argparse.Namespace, results: dict[str, Any]) -> None:
                  "the reprojected margin is bilinearly resampled, a little softer than the inner square)."), "", *_fmt_still(results["still"]), "",
                  ("`petra_stitched.png`: content, then the three stitched results (top to bottom, order of the table). "
                  "`petra_cube_faces.png`: the six extended faces (F R B L U D) of each mode."), ""]
+    if any(k.startswith("network_") for k in results):
+        text += ["## Prior-image network", "", ("The same still with the prior-image network, video-trained and "
+                 "fine-tuned on border samples (sec. 6.2): `network.md`."), ""]
     if "video" in results:
         text += ["## Spherical video (camera yaw over petra_equirect.jpg)", "",
                  (f"Iterations {args.iterations} (first frame) / {args.later_iterations} (later frames), init image / "
@@ -246,7 +316,8 @@ def write_report(args: argparse.Namespace, results: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--part", choices=["still", "video", "both"], default="both")
+    p.add_argument("--part", choices=["still", "video", "both", "network"], default="both",
+                   help="network: the still with the prior-image networks (--network, --network-ft)")
     p.add_argument("--image", type=Path, default=SHARED / "360" / "petra_equirect.jpg")
     p.add_argument("--style", type=Path, default=SHARED / "styles" / "starry_night.jpg")
     p.add_argument("--model", default="vgg16")
@@ -256,6 +327,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--later-iterations", type=int, default=30, help="video: later frames")
     p.add_argument("--frames", type=int, default=6)
     p.add_argument("--shift", type=int, default=2, help="video: equirectangular columns per frame")
+    p.add_argument("--network", action="append",
+                   help="network part: video-trained prior-image model (repeat; default starry_night-prior)")
+    p.add_argument("--network-ft", default="starry_night-prior-cube",
+                   help="network part: the model fine-tuned on border samples")
+    p.add_argument("--no-pngs", dest="pngs", action="store_false", help="network part: numbers only")
     p.add_argument("--out", type=Path, default=Path("bench/spherical"))
     args = p.parse_args(argv)
     command = "python scripts/bench_spherical.py " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -263,8 +339,15 @@ def main(argv: list[str] | None = None) -> int:
     height = 2 * round(math.pi * args.face_size / 4)
     previous = args.out / "results.json"
     results: dict[str, Any] = json.loads(previous.read_text()) if previous.is_file() else {}
+    part = f"network_{args.face_size}+{args.overlap}" if args.part == "network" else args.part
+    results.setdefault("commands", {})[part] = command
+    if args.part == "network":  # its own report; the optimization parts' settings stay as they were run
+        results.setdefault("machine", _machine())
+        results[part] = {"height": height, **run_network(args, geom, height)}
+        write_network_report(args, results)
+        print((args.out / "network.md").read_text())
+        return 0
     results.update({"height": height, "machine": _machine()})
-    results.setdefault("commands", {})[args.part] = command
     if args.part in ("still", "both"):
         results["still"] = run_still(args, geom, height)
         write_report(args, results)
