@@ -3,12 +3,14 @@
 #   stage 1: Starry Night networks from scratch (temporal weight 100 / 50) -> build/models-stage1/
 #   stage 2: fine-tuned with a 30x stronger temporal weight (stage 1 learnt to ignore the prior), and
 #            The Scream networks fine-tuned from the Starry Night stage-1 networks -> models/
-# Usage: scripts/train_models.sh [STAGE1_ITERATIONS] [STAGE2_ITERATIONS]   (each run resumes from its checkpoint)
+# Usage: scripts/train_models.sh [STAGE1_ITERATIONS] [STAGE2_ITERATIONS] [SCREAM_ITERATIONS]
+#        (each run resumes from its checkpoint)
 set -e
 cd "$(dirname "$0")/.."
 S=${SHARED:-../shared}/data
 IT1=${1:-600}
 IT2=${2:-300}
+IT3=${3:-200}
 run() { # out arch style iterations extra...
   local out=$1 arch=$2 style=$3 its=$4; shift 4
   /usr/bin/time -v .venv/bin/python -m vsstylize train --arch "$arch" --style "$S/styles/$style.jpg" \
@@ -22,7 +24,7 @@ run models/starry_night-flowfree huang-res48 starry_night "$IT2" --batch-size 2 
   --init-from $ST1/starry_night-flowfree
 run models/starry_night-prior ruder-prior-48 starry_night "$IT2" --batch-size 4 --temporal-weight 1500 \
   --init-from $ST1/starry_night-prior
-run models/the_scream-flowfree huang-res48 the_scream $((IT2 * 3 / 2)) --batch-size 2 --temporal-weight 1500 \
+run models/the_scream-flowfree huang-res48 the_scream "$IT3" --batch-size 2 --temporal-weight 1500 \
   --init-from $ST1/starry_night-flowfree
-run models/the_scream-prior ruder-prior-48 the_scream $((IT2 * 3 / 2)) --batch-size 4 --temporal-weight 1500 \
+run models/the_scream-prior ruder-prior-48 the_scream "$IT3" --batch-size 4 --temporal-weight 1500 \
   --init-from $ST1/starry_night-prior

@@ -370,6 +370,8 @@ def train(settings: TrainSettings, progress: bool = True,
         run.net.load_state_dict(state["net"])
         run.opt.load_state_dict(state["opt"])
         history, start, wall = state["history"], int(state["iteration"]), float(state["wall"])
+        if start > settings.iterations:
+            raise TrainError(f"checkpoint {ckpt} holds {start} iterations, more than iterations={settings.iterations}")
         log.info("resuming %s from iteration %d", ckpt, start)
 
     def save_checkpoint(iteration: int, elapsed: float) -> None:
