@@ -72,6 +72,7 @@ def main() -> int:
     p.add_argument("--optim-iterations", default="150,75")
     p.add_argument("--hybrid-iterations", type=int, default=15)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--only", help="comma-separated subset of the methods (report named report-<style>-<subset>)")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "networks")
     args = p.parse_args()
     warnings.simplefilter("ignore", UserWarning)
@@ -79,13 +80,16 @@ def main() -> int:
     style_image = args.style_image or str(REPO.parent / "shared" / "data" / "styles" / f"{args.style}.jpg")
     optim_its = tuple(int(v) for v in args.optim_iterations.split(","))
     methods = _methods(args.style, optim_its, args.hybrid_iterations)  # type: ignore[arg-type]
+    if args.only:
+        methods = {k: v for k, v in methods.items() if k in args.only.split(",")}
     t0 = time.perf_counter()
     tables: dict[str, dict] = {}
     results_json: dict[str, dict] = {}
     for i, preset in enumerate(s for s in args.sequences.split(",") if s):
         seq = make_sequence(preset, num_frames=args.frames, size=(w, h), seed=args.seed + i)
         res = evaluate(seq, style_image, methods)
-        add_relative_losses(res, seq.frames, style_image, baseline="perframe", model="vgg16")
+        if "perframe" in res:
+            add_relative_losses(res, seq.frames, style_image, baseline="perframe", model="vgg16")
         tables[seq.name] = res
         results_json[seq.name] = _rows(res)
         print(f"{seq.name}: " + ", ".join(f"{n} {r.mean_temporal_error:.5f}" for n, r in res.items()), flush=True)
@@ -95,7 +99,8 @@ def main() -> int:
         rgb = core.resize.Bicubic(src, w, int(round(src.height * w / src.width / 2)) * 2, format=vs.RGBS, matrix_in_s="709")
         truth = estimate_truth(rgb, Path(args.clip).stem)
         res = evaluate_clip(truth, style_image, methods)
-        add_relative_losses(res, truth.frames, style_image, baseline="perframe", model="vgg16")
+        if "perframe" in res:
+            add_relative_losses(res, truth.frames, style_image, baseline="perframe", model="vgg16")
         tables[truth.name] = res
         results_json[truth.name] = _rows(res)
         print(f"{truth.name}: " + ", ".join(f"{n} {r.mean_temporal_error:.5f}" for n, r in res.items()), flush=True)
@@ -104,7 +109,7 @@ def main() -> int:
                 "|---" * (len(tables) + 1) + "|"]
     for name in methods:
         cells = [f"{tables[s][name].extra['content_relative']:.0%} / {tables[s][name].extra['style_relative']:.0%}"
-                 for s in tables]
+                 if "content_relative" in tables[s][name].extra else "–" for s in tables]
         rel_rows.append(f"| {name} | " + " | ".join(cells) + " |")
     machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
     cmd = "python scripts/bench_networks.py " + " ".join(sys.argv[1:])
@@ -120,7 +125,7 @@ def main() -> int:
         "## Content / style loss relative to per-frame processing (Ruder Table 5)", "", *rel_rows, "",
     ])
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = f"report-{args.style}"
+    stem = f"report-{args.style}" + (f"-{args.only.replace(',', '-')}" if args.only else "")
     data = json.dumps({"command": cmd, "machine": machine, "wall_seconds": wall, "results": results_json}, indent=2)
     atomic_write(args.out / f"{stem}.md", lambda tmp: tmp.write_text(report))
     atomic_write(args.out / f"{stem}.json", lambda tmp: tmp.write_text(data + "\n"))

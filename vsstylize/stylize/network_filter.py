@@ -7,9 +7,11 @@
   independently (no flow at inference; every frame can be computed on its own). An ``"image"`` network
   (Johnson et al.) runs the same way, and so does a prior-image network, with an empty prior on every frame
   (the mixed-trained network's image mode, Ruder eq. 18) — per-frame processing, the baseline of both papers.
-* ``"hybrid"`` — the fast-artistic-videos recipe: the network's output is the initialisation of a few
-  iterations of the optimization method with the temporal loss (:class:`FrameOptimizer`). With a prior-image
-  network the network gets the previous *hybrid* result as its prior.
+* ``"hybrid"`` — the fast-artistic-videos recipe: the network's output initialises a few iterations of the
+  optimization method with the temporal loss (:class:`FrameOptimizer`). Later frames start from the previous
+  *hybrid* result warped along the flow where it is reliable and from the network's output elsewhere
+  (``c * warped + (1 - c) * network``, ``c`` the reliability; disocclusions get the network's stylization
+  instead of stretched border pixels); a prior-image network also gets the warped previous result as its prior.
 
 Frame order, seeking, determinism, caches and scene cuts follow :class:`RecursiveFilter` like the
 optimization method; previous outputs stay on the compute device.
@@ -98,6 +100,9 @@ def stylize_network(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSourc
                 js = sorted(warped)
                 temporal = [(warped[j], c) for j, c in zip(js, long_term_weights([inp.weights[j] for j in js]))]
             init = apply_network(net, inp.content, warped.get(1), inp.weights.get(1))
+            if 1 in warped:  # the warped previous result where it is reliable, the network's output elsewhere
+                c = inp.weights[1]
+                init = c * warped[1] + (1.0 - c) * init
             return frame_opt(inp.n, inp.content, init, temporal, opts.num_iterations[0 if not warped else 1])
 
         params = digest("hybrid", net_digest, repr(sorted(asdict(opts).items())), style_digest(frame_opt.styles),
