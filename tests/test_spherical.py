@@ -323,8 +323,11 @@ def test_run_projection_equirect_builds_a_spherical_graph(tmp_path) -> None:
     rgb, out = build_graph(args)
     assert (rgb.width, rgb.height) == (96, 48) and (out.width, out.height) == (96, 48)  # 2:1, even height
     assert float((_frame(out) - _frame(rgb)).abs().mean()) > 0.03  # stylized
+    args.method, args.network = "network", "starry_night-prior-cube"
+    rgb, out = build_graph(args)  # the prior-image network per cube face with border priors
+    assert (out.width, out.height) == (96, 48) and float((_frame(out) - _frame(rgb)).abs().mean()) > 0.03
     args.method = "multipass"
-    with pytest.raises(SystemExit, match="--projection equirect works with --method optim"):
+    with pytest.raises(SystemExit, match="--projection equirect works with --method optim or network"):
         build_graph(args)
 
 

@@ -70,8 +70,13 @@ def build_graph(args: argparse.Namespace) -> tuple[vs.VideoNode, vs.VideoNode]:
             kwargs[name] = getattr(args, name)
     styles = (args.style if len(args.style) > 1 else args.style[0]) if args.style else None
     if args.projection == "equirect":
-        if args.method != "optim":
-            raise SystemExit("vsstylize run: --projection equirect works with --method optim")
+        if args.method not in ("optim", "network"):
+            raise SystemExit("vsstylize run: --projection equirect works with --method optim or network")
+        if args.method == "network":  # prior-image network per cube face with the border prior (sec. 6)
+            return rgb, vsstylize.stylize_spherical(rgb, method="network", network=args.network,
+                                                    face_size=args.face_size, overlap=args.overlap,
+                                                    flow_method=args.flow_method, cache_dir=args.cache,
+                                                    flow_cache=args.cache)
         return rgb, vsstylize.stylize_spherical(rgb, styles, face_size=args.face_size, overlap=args.overlap, **kwargs)
     if args.method == "multipass":
         for name in ("num_iterations", "init", "flow_relative_indices"):
