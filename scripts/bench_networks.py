@@ -26,6 +26,7 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 import vapoursynth as vs
 
@@ -85,25 +86,24 @@ def main() -> int:
     t0 = time.perf_counter()
     tables: dict[str, dict] = {}
     results_json: dict[str, dict] = {}
+
+    def record(name: str, res: dict, content: np.ndarray) -> None:
+        """Add the relative losses (when the per-frame baseline ran), keep and print one input's results."""
+        if "perframe" in res:
+            add_relative_losses(res, content, style_image, baseline="perframe", model="vgg16")
+        tables[name] = res
+        results_json[name] = _rows(res)
+        print(f"{name}: " + ", ".join(f"{n} {r.mean_temporal_error:.5f}" for n, r in res.items()), flush=True)
+
     for i, preset in enumerate(s for s in args.sequences.split(",") if s):
         seq = make_sequence(preset, num_frames=args.frames, size=(w, h), seed=args.seed + i)
-        res = evaluate(seq, style_image, methods)
-        if "perframe" in res:
-            add_relative_losses(res, seq.frames, style_image, baseline="perframe", model="vgg16")
-        tables[seq.name] = res
-        results_json[seq.name] = _rows(res)
-        print(f"{seq.name}: " + ", ".join(f"{n} {r.mean_temporal_error:.5f}" for n, r in res.items()), flush=True)
+        record(seq.name, evaluate(seq, style_image, methods), seq.frames)
     if args.clip:
         core = vs.core
         src = core.bs.VideoSource(args.clip)[: args.frames]
         rgb = core.resize.Bicubic(src, w, int(round(src.height * w / src.width / 2)) * 2, format=vs.RGBS, matrix_in_s="709")
         truth = estimate_truth(rgb, Path(args.clip).stem)
-        res = evaluate_clip(truth, style_image, methods)
-        if "perframe" in res:
-            add_relative_losses(res, truth.frames, style_image, baseline="perframe", model="vgg16")
-        tables[truth.name] = res
-        results_json[truth.name] = _rows(res)
-        print(f"{truth.name}: " + ", ".join(f"{n} {r.mean_temporal_error:.5f}" for n, r in res.items()), flush=True)
+        record(truth.name, evaluate_clip(truth, style_image, methods), truth.frames)
     wall = time.perf_counter() - t0
     rel_rows = ["| method | " + " | ".join(f"{s} content / style" for s in tables) + " |",
                 "|---" * (len(tables) + 1) + "|"]

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from ..cache import atomic_write
@@ -85,17 +85,10 @@ def save_network(path: str | os.PathLike[str], net: StylizationNetwork, card: Ma
 
 def _read_spec(path: Path) -> NetworkSpec:
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(8)
-            if len(head) < 8:
-                raise NetworkFileError(f"{path}: truncated (not a safetensors file)")
-            n = int.from_bytes(head, "little")
-            if n <= 0 or n > 100_000_000:
-                raise NetworkFileError(f"{path}: corrupted safetensors header")
-            header = json.loads(fh.read(n))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+    except (SafetensorError, OSError) as exc:
         raise NetworkFileError(f"{path}: truncated or corrupted (cannot read the safetensors header: {exc})") from exc
-    meta = header.get("__metadata__") or {}
     if META_KEY not in meta:
         raise NetworkFileError(f"{path}: not a vsstylize stylization network (no {META_KEY!r} metadata)")
     try:

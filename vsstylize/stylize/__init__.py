@@ -118,8 +118,6 @@ def stylize(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource] | Non
         raise error("stylize", f"method must be one of {', '.join(METHODS)}, got {method!r}")
     if num_iterations is None:
         num_iterations = HYBRID_ITERATIONS if method == "hybrid" else (2000, 1000)
-    if method == "hybrid" and init == ("random", "prevWarped"):
-        init = ("image", "prevWarped")  # unused by hybrid (the network output is the init), valid for the checks
     common = dict(
         flows=flows, weights=weights, flow_method=flow_method, flow_preset=flow_preset, flow_cache=flow_cache,
         cache_dir=cache_dir, device=device, matrix=matrix,

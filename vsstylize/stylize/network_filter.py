@@ -29,12 +29,17 @@ import vapoursynth as vs
 from ..cache import DiskCache, digest
 from ..errors import error
 from ..frames import to_rgbs
-from ..losses import long_term_weights
 from ..networks.io import NetworkFileError, load_network, resolve_model
 from ..networks.models import StylizationNetwork, network_input
 from ..warp import warp
 from .chain import FrameInputs, RecursiveFilter
-from .optim_filter import FrameOptimizer, _as_list, _flows_and_weights, _options
+from .optim_filter import (
+    FrameOptimizer,
+    _as_list,
+    _flows_and_weights,
+    _options,
+    temporal_terms,
+)
 from .style import StyleSource, style_digest
 
 __all__ = ["HYBRID_ITERATIONS", "NETWORK_METHODS", "stylize_network"]
@@ -94,11 +99,7 @@ def stylize_network(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSourc
                                      flow_preset, flow_cache)
 
         def compute(inp: FrameInputs) -> torch.Tensor:
-            warped = {j: warp(inp.previous[j], inp.flows[j]) for j in sorted(inp.previous) if j in inp.flows}
-            temporal = []
-            if warped and opts.temporal_weight > 0:
-                js = sorted(warped)
-                temporal = [(warped[j], c) for j, c in zip(js, long_term_weights([inp.weights[j] for j in js]))]
+            warped, temporal = temporal_terms(inp, opts.temporal_weight)
             init = apply_network(net, inp.content, warped.get(1), inp.weights.get(1))
             if 1 in warped:  # the warped previous result where it is reliable, the network's output elsewhere
                 c = inp.weights[1]

@@ -30,7 +30,7 @@ from ..warp import warp
 from .chain import FrameInputs, RecursiveFilter
 from .style import StyleSource, load_styles, style_digest
 
-__all__ = ["stylize_optim", "OptimOptions", "FrameOptimizer"]
+__all__ = ["FrameOptimizer", "OptimOptions", "stylize_optim", "temporal_terms"]
 
 log = logging.getLogger("vsstylize")
 
@@ -245,6 +245,19 @@ class FrameOptimizer:
         return result
 
 
+def temporal_terms(inp: FrameInputs, temporal_weight: float) -> tuple[dict[int, torch.Tensor], list[tuple[torch.Tensor, torch.Tensor]]]:
+    """The previous stylized frames of ``inp`` warped into frame ``n`` and the temporal-loss terms.
+
+    :returns: ``({j: (1, 3, H, W) warped frame n - j}, [(warped, c_long)])`` — ``c_long`` the long-term
+        weights of eq. 12 over ``J`` (nearest frame first); no terms when ``temporal_weight`` is 0.
+    """
+    warped = {j: warp(inp.previous[j], inp.flows[j]) for j in sorted(inp.previous) if j in inp.flows}
+    if temporal_weight <= 0 or not warped:
+        return warped, []
+    js = sorted(warped)
+    return warped, list(zip((warped[j] for j in js), long_term_weights([inp.weights[j] for j in js])))
+
+
 def stylize_optim(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource], *, flows=None, weights=None,
                   flow_method: str = "dis", flow_preset: str = "medium", flow_cache: str | None = None,
                   cache_dir: str | os.PathLike[str] | None = None, device: str | None = None,
@@ -264,12 +277,7 @@ def stylize_optim(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource]
 
     def compute(inp: FrameInputs) -> torch.Tensor:
         first = not inp.previous
-        warped = {j: warp(inp.previous[j], inp.flows[j]) for j in sorted(inp.previous) if j in inp.flows}
-        temporal = []
-        if opts.temporal_weight > 0 and warped:
-            js = sorted(warped)
-            c_long = long_term_weights([inp.weights[j] for j in js])
-            temporal = [(warped[j], c) for j, c in zip(js, c_long)]
+        warped, temporal = temporal_terms(inp, opts.temporal_weight)
         kind = opts.init[0] if first else opts.init[1]
         init = make_init(kind, inp.content, prev=inp.previous.get(1), prev_warped=warped.get(1), seed=opts.seed + inp.n)
         return frame_opt(inp.n, inp.content, init, temporal, opts.num_iterations[0 if first else 1])

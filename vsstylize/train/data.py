@@ -139,12 +139,12 @@ class TrainingData:
             if len(frames) < self.length or min(frames[0].shape[:2]) < min(h, w):
                 continue
             self.stills += frames[:: max(1, len(frames) // 8)]
-            starts = range(0, len(frames) - self.length + 1, max(1, self.length // 2))
+            starts = list(range(0, len(frames) - self.length + 1, max(1, self.length // 2)))
             motion = [float(np.mean([np.square(frames[s + i + 1] - frames[s + i]).mean() for i in range(self.length - 1)]))
                       for s in starts]
             best = sorted(np.argsort(motion)[::-1][:tuples_per_clip])
             for i in best:
-                s = list(starts)[i]
+                s = starts[i]
                 self.real.append(_real_tuple(frames[s : s + self.length], estimator))
         if not self.stills and not self.real:
             raise DatasetError(
