@@ -4,11 +4,13 @@
 For one style (its shipped ``<style>-prior`` and ``<style>-flowfree`` models) on generated sequences with
 exact flow (temporal error of Ruder et al.) and a real clip (warping error with DIS flow):
 
-* ``perframe``: the prior-image network with an empty prior on every frame (its image mode; independent
-  per-frame processing, the baseline of Ruder Table 5 / Huang Table 2);
-* ``network``: the prior-image network (Ruder eq. 15), recursive;
+* ``perframe``: the image network (``<style>-image``, johnson-48 trained without temporal loss) on every
+  frame — independent per-frame processing, the baseline of Ruder Table 5 / Huang Table 2;
+* ``perframe-prior``: the prior-image network with an empty prior on every frame (its image mode);
+* ``network``: the prior-image network (Ruder eq. 15, ``<style>-prior``), recursive;
+* ``network-gated``: the same with the full-resolution prior gate (``<style>-prior-gated``);
 * ``flowfree``: Huang et al.'s network, per frame, no flow;
-* ``hybrid``: the prior-image network's output refined by a few optimization iterations with the temporal
+* ``hybrid``: the gated prior-image network's output refined by a few optimization iterations with the temporal
   loss (fast-artistic-videos);
 * ``optim``: the optimization method with the temporal loss (Ruder et al. 2016), prevWarped init.
 
@@ -42,18 +44,22 @@ from vsstylize.bench.runner import (
 )
 from vsstylize.bench.sequences import make_sequence
 from vsstylize.cache import atomic_write
+from vsstylize.networks.io import models_dir
 
 
 def _methods(style: str, optim_its: tuple[int, int], hybrid_its: int) -> dict[str, dict]:
-    prior, flowfree = f"{style}-prior", f"{style}-flowfree"
+    image, prior, gated, flowfree = (f"{style}-{k}" for k in ("image", "prior", "prior-gated", "flowfree"))
     opt = {"model": "vgg16", "tol_loss_relative": 0.0}
-    return {
-        "perframe": {"method": "flowfree", "network": prior},
+    methods = {
+        "perframe": {"method": "flowfree", "network": image},
+        "perframe-prior": {"method": "flowfree", "network": prior},
         "network": {"method": "network", "network": prior},
+        "network-gated": {"method": "network", "network": gated},
         "flowfree": {"method": "flowfree", "network": flowfree},
-        "hybrid": {"method": "hybrid", "network": prior, "num_iterations": hybrid_its, **opt},
+        "hybrid": {"method": "hybrid", "network": gated, "num_iterations": hybrid_its, **opt},
         "optim": {"method": "optim", "num_iterations": optim_its, "init": ("image", "prevWarped"), **opt},
     }
+    return methods
 
 
 def _rows(results: dict) -> dict[str, dict[str, float]]:
@@ -83,6 +89,10 @@ def main() -> int:
     methods = _methods(args.style, optim_its, args.hybrid_iterations)  # type: ignore[arg-type]
     if args.only:
         methods = {k: v for k, v in methods.items() if k in args.only.split(",")}
+    missing = sorted({m["network"] for m in methods.values() if "network" in m}
+                     - {f.stem for f in models_dir().glob("*.safetensors")})
+    if missing:
+        p.error(f"models missing in {models_dir()}: {', '.join(missing)} (scripts/train_models.sh trains them)")
     t0 = time.perf_counter()
     tables: dict[str, dict] = {}
     results_json: dict[str, dict] = {}
@@ -119,7 +129,8 @@ def main() -> int:
         f"Sequences: {args.frames} frames at {w}x{h} (exact flow); real clip: {Path(args.clip).name} (DIS flow, "
         "reliability-weighted warping error).  ",
         f"optim: {optim_its} iterations, prevWarped init, temporal loss; hybrid: {args.hybrid_iterations} iterations "
-        "from the prior-image network's output.", "",
+        "from the gated prior-image network's output. perframe: the image network (no temporal loss) on each frame; "
+        "perframe-prior: the prior-image network's image mode (empty prior) on each frame.", "",
         "## Temporal error (mean over frames; ratio to per-frame processing)", "",
         format_table(tables, baseline="perframe"), "",
         "## Content / style loss relative to per-frame processing (Ruder Table 5)", "", *rel_rows, "",

@@ -3,16 +3,22 @@
 #   stage 1: Starry Night networks from scratch (temporal weight 100 / 50) -> build/models-stage1/
 #   stage 2: fine-tuned with a 30x stronger temporal weight (stage 1 learnt to ignore the prior), and
 #            The Scream networks fine-tuned from the Starry Night stage-1 networks -> models/
-# Usage: scripts/train_models.sh [STAGE1_ITERATIONS] [STAGE2_ITERATIONS] [SCREAM_ITERATIONS]
-#        (each run resumes from its checkpoint)
+#   stage 3: the gated prior-image networks (full-resolution prior gate) fine-tuned from the stage-2 prior
+#            networks, and the per-frame image networks (johnson-48, no temporal loss: the papers' baseline)
+#            (gated: temporal weight 15000; at 1500 the gate stayed near 1/2 and fast pans did not improve)
+# Usage: scripts/train_models.sh [STAGE1_ITERATIONS] [STAGE2_ITERATIONS] [SCREAM_ITERATIONS] [GATED_ITERATIONS]
+#        (each run resumes from its checkpoint; ONLY="name ..." trains just those outputs, e.g.
+#        ONLY="starry_night-prior-gated starry_night-image")
 set -e
 cd "$(dirname "$0")/.."
 S=${SHARED:-../shared}/data
 IT1=${1:-600}
 IT2=${2:-300}
 IT3=${3:-200}
+IT4=${4:-200}
 run() { # out arch style iterations extra...
   local out=$1 arch=$2 style=$3 its=$4; shift 4
+  if [ -n "$ONLY" ] && [[ " $ONLY " != *" $(basename "$out") "* ]]; then return; fi
   /usr/bin/time -v .venv/bin/python -m vsstylize train --arch "$arch" --style "$S/styles/$style.jpg" \
     --data "$S/content" --data "$S/videos" -o "$out" --size 128 --content-weight 2 --style-weight 10 \
     --tv-weight 1e-4 --checkpoint-every 50 --iterations "$its" --quiet "$@" >> "bench/networks/train-$(basename "$out").log" 2>&1
@@ -28,3 +34,8 @@ run models/the_scream-flowfree huang-res48 the_scream "$IT3" --batch-size 2 --te
   --init-from $ST1/starry_night-flowfree
 run models/the_scream-prior ruder-prior-48 the_scream "$IT3" --batch-size 4 --temporal-weight 1500 \
   --init-from $ST1/starry_night-prior
+for style in starry_night the_scream; do
+  run models/$style-prior-gated ruder-prior-48-gated $style "$IT4" --batch-size 4 --temporal-weight 15000 \
+    --init-from models/$style-prior
+  run models/$style-image johnson-48 $style "$IT1" --batch-size 4 --temporal-weight 0
+done

@@ -14,7 +14,13 @@ import vapoursynth as vs
 
 import vsstylize
 from vsstylize.networks.io import META_KEY, NetworkFileError, load_network, save_network
-from vsstylize.networks.models import ARCHITECTURES, StylizationNetwork, network_input
+from vsstylize.networks.models import (
+    ARCHITECTURES,
+    NetworkSpec,
+    StylizationNetwork,
+    gate_base,
+    network_input,
+)
 
 from .conftest import DATA, clip_from_arrays
 
@@ -59,6 +65,43 @@ def test_architectures_any_size_rgb_output(arch: str) -> None:
     assert float(y.min()) >= 0.0 and float(y.max()) <= 1.0
     with pytest.raises(ValueError, match="expects"):
         net(torch.rand(1, spec.in_channels + 1, 16, 16))
+
+
+def test_prior_gate_blends_the_masked_prior_at_full_resolution() -> None:
+    """Gated prior network: with an empty prior (or a zero mask) it is its ungated base with the same
+    weights; a gate driven open returns the prior exactly where the mask is 1, the decoded image where 0."""
+    gated_spec = ARCHITECTURES["ruder-prior-48-gated"]
+    assert gate_base(gated_spec) == ARCHITECTURES["ruder-prior-48"] and gate_base(ARCHITECTURES["johnson"]).arch == "johnson"
+    torch.manual_seed(0)
+    base = StylizationNetwork(gate_base(gated_spec)).eval()
+    gated = StylizationNetwork(gated_spec).eval()
+    missing, unexpected = gated.load_state_dict(base.state_dict(), strict=False)
+    assert missing == ["gate.1.weight", "gate.1.bias"] and not unexpected
+    f, prior = torch.rand(1, 3, 30, 42), torch.rand(1, 3, 30, 42)
+    mask = torch.zeros(1, 1, 30, 42)
+    mask[..., :, :21] = 1.0
+    with torch.no_grad():
+        y = base(network_input(f))
+        torch.testing.assert_close(gated(network_input(f)), y)
+        torch.testing.assert_close(gated(network_input(f, prior, torch.zeros_like(mask))),
+                                   base(network_input(f, prior, torch.zeros_like(mask))))
+        half = gated(network_input(f, prior, mask))  # initial gate g = 1/2
+        y_masked = base(network_input(f, prior, mask))
+        torch.testing.assert_close(half[..., :21], 0.5 * (y_masked[..., :21] + prior[..., :21]))
+        gated.gate[1].bias.fill_(50.0)  # type: ignore[index]
+        out = gated(network_input(f, prior, mask))
+    torch.testing.assert_close(out[..., :21], prior[..., :21])
+    torch.testing.assert_close(out[..., 21:], y_masked[..., 21:])
+
+
+def test_spec_json_round_trip_and_old_files() -> None:
+    for spec in ARCHITECTURES.values():
+        assert NetworkSpec.from_json(spec.to_json()) == spec
+    old = ARCHITECTURES["ruder-prior-48"].to_json()
+    del old["prior_gate"]  # files written before the gate existed
+    assert NetworkSpec.from_json(old) == ARCHITECTURES["ruder-prior-48"]
+    with pytest.raises(ValueError, match="malformed"):
+        NetworkSpec.from_json({**ARCHITECTURES["huang-res48"].to_json(), "prior_gate": True})
 
 
 def test_huang_res48_is_small() -> None:

@@ -157,6 +157,31 @@ def test_fine_tuning_starts_from_the_model_and_trains_on_border_samples(tmp_path
     assert diff > 1e-3
 
 
+def test_gated_network_fine_tunes_from_its_ungated_base(tmp_path: Path, base_model: Path) -> None:
+    """A ruder-prior-48-gated run with init_from an ungated ruder-prior-48 model starts from all of its
+    weights, and its gate from g = 1/2 (zero weights); another base architecture is refused."""
+    base, _ = load_network(base_model)
+    path = train(_settings(tmp_path, arch="ruder-prior-48-gated", init_from=str(base_model), iterations=1,
+                           learning_rate=1e-9), progress=False)
+    tuned, card = load_network(path)
+    assert tuned.spec.prior_gate and card["architecture"]["prior_gate"] is True
+    state = tuned.state_dict()
+    for k, v in base.state_dict().items():
+        torch.testing.assert_close(state[k], v, atol=1e-6, rtol=0, msg=k)
+    assert sorted(set(state) - set(base.state_dict())) == ["gate.1.bias", "gate.1.weight"]
+    assert float(state["gate.1.weight"].abs().max()) < 1e-6
+    with pytest.raises(TrainError, match=r"not arch 'ruder-prior-48-gated' or 'ruder-prior-48'"):
+        train(_settings(tmp_path / "x", arch="ruder-prior-48-gated", init_from=str(_flowfree_model(tmp_path))),
+              progress=False)
+
+
+def _flowfree_model(tmp_path: Path) -> Path:
+    from vsstylize.networks.io import save_network
+    from vsstylize.networks.models import ARCHITECTURES, StylizationNetwork
+
+    return save_network(tmp_path / "ff", StylizationNetwork(ARCHITECTURES["huang-res48"]))
+
+
 def test_fine_tuning_resumes_equal_to_uninterrupted(tmp_path: Path, base_model: Path) -> None:
     kw = {"init_from": str(base_model), "border_fraction": 0.5, "iterations": 4}
     full = train(_settings(tmp_path / "a", **kw), progress=False)

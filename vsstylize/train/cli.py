@@ -19,8 +19,9 @@ def add_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     d = TrainSettings(arch="", styles=[], data=[], out="")
     p = sub.add_parser("train", help="train a feed-forward stylization network (resumes from its checkpoint)")
     p.add_argument("--arch", choices=sorted(ARCHITECTURES),
-                   help="ruder-prior*: prior-image network (Ruder et al.); huang-res*: flow-free (Huang et al.); "
-                        "johnson: image network (required unless --init-from gives it)")
+                   help="ruder-prior*: prior-image network (Ruder et al.; *-gated: with the full-resolution prior "
+                        "gate, fine-tunable from its ungated base); huang-res*: flow-free (Huang et al.); johnson*: "
+                        "image network (required unless --init-from gives it)")
     p.add_argument("--style", action="append", required=True, help="style image (repeat to blend)")
     p.add_argument("--data", action="append", required=True,
                    help="folder or file of training images/videos (repeat); videos give real frame tuples with "

@@ -47,7 +47,12 @@ import torch
 from ..cache import atomic_write, digest
 from ..losses import LossWeights
 from ..networks.io import NetworkFileError, load_network, resolve_model, save_network
-from ..networks.models import ARCHITECTURES, StylizationNetwork, network_input
+from ..networks.models import (
+    ARCHITECTURES,
+    StylizationNetwork,
+    gate_base,
+    network_input,
+)
 from ..vgg import load_loss_network
 from ..warp import warp
 from .border_data import BorderSamples
@@ -88,8 +93,9 @@ class TrainSettings:
     :ivar loss_model: / :ivar loss_model_weights: loss network (``vgg16`` as in both papers' training
         setups here; weights as :func:`vsstylize.vgg.load_loss_network`).
     :ivar device: torch device (default CUDA when available).
-    :ivar init_from: start from this model's weights (file or shipped name; same architecture) instead of
-        random ones (fine-tuning); ``None``: random initialisation.
+    :ivar init_from: start from this model's weights (file or shipped name; same architecture, or for a gated
+        arch its ungated base, :func:`~vsstylize.networks.models.gate_base`) instead of random ones
+        (fine-tuning); ``None``: random initialisation.
     :ivar border_fraction: share of the iterations (prior networks) trained on border samples of cube faces
         (Ruder sec. 6.2, :mod:`vsstylize.train.border_data`) instead of video tuples; 0: none.
     """
@@ -148,8 +154,10 @@ class TrainSettings:
                 spec = load_network(path)[0].spec
             except NetworkFileError as exc:
                 raise TrainError(f"init_from: {exc}") from exc
-            if spec != ARCHITECTURES[self.arch]:
-                raise TrainError(f"init_from: {path} is a {spec.arch!r} network, not arch {self.arch!r}")
+            target = ARCHITECTURES[self.arch]
+            if spec not in (target, gate_base(target)):
+                raise TrainError(f"init_from: {path} is a {spec.arch!r} network, not arch {self.arch!r}"
+                                 + (f" or {gate_base(target).arch!r}" if target.prior_gate else ""))
             out = Path(self.out) if self.out.endswith(".safetensors") else Path(self.out + ".safetensors")
             if out.resolve() == path.resolve():
                 raise TrainError(f"out must differ from init_from ({path})")
@@ -212,7 +220,9 @@ class _Run:
         self.init_card: dict[str, Any] = {}
         if s.init_from is not None:
             start, self.init_card = load_network(s._init_path(), device=device)
-            self.net.load_state_dict(start.state_dict())
+            # an ungated network initialises all of a gated one but the gate (which starts at g = 1/2)
+            missing, _ = self.net.load_state_dict(start.state_dict(), strict=start.spec == self.net.spec)
+            assert all(k.startswith("gate.") for k in missing), missing
         self.opt = torch.optim.Adam(self.net.parameters(), lr=s.learning_rate)
         self.loss_net = load_loss_network(s.loss_model, s.loss_model_weights, device=device)  # type: ignore[arg-type]
         content_layers, style_layers = HUANG_LAYERS if s.kind == "flowfree" else RUDER_LAYERS
