@@ -10,8 +10,8 @@ exact flow (temporal error of Ruder et al.) and a real clip (warping error with 
 * ``network``: the prior-image network (Ruder eq. 15, ``<style>-prior``), recursive;
 * ``network-gated``: the same with the full-resolution prior gate (``<style>-prior-gated``);
 * ``flowfree``: Huang et al.'s network, per frame, no flow;
-* ``hybrid``: the gated prior-image network's output refined by a few optimization iterations with the temporal
-  loss (fast-artistic-videos);
+* ``hybrid`` / ``hybrid-gated``: the (gated) prior-image network's output refined by a few optimization
+  iterations with the temporal loss (fast-artistic-videos);
 * ``optim``: the optimization method with the temporal loss (Ruder et al. 2016), prevWarped init.
 
 Content and style losses are relative to ``perframe`` (Table 5; VGG-16 loss network, relu4_2 content).
@@ -44,7 +44,7 @@ from vsstylize.bench.runner import (
 )
 from vsstylize.bench.sequences import make_sequence
 from vsstylize.cache import atomic_write
-from vsstylize.networks.io import models_dir
+from vsstylize.networks.io import models_dir, read_model_card, resolve_model
 
 
 def _methods(style: str, optim_its: tuple[int, int], hybrid_its: int) -> dict[str, dict]:
@@ -56,10 +56,38 @@ def _methods(style: str, optim_its: tuple[int, int], hybrid_its: int) -> dict[st
         "network": {"method": "network", "network": prior},
         "network-gated": {"method": "network", "network": gated},
         "flowfree": {"method": "flowfree", "network": flowfree},
-        "hybrid": {"method": "hybrid", "network": gated, "num_iterations": hybrid_its, **opt},
+        "hybrid": {"method": "hybrid", "network": prior, "num_iterations": hybrid_its, **opt},
+        "hybrid-gated": {"method": "hybrid", "network": gated, "num_iterations": hybrid_its, **opt},
         "optim": {"method": "optim", "num_iterations": optim_its, "init": ("image", "prevWarped"), **opt},
     }
     return methods
+
+
+def update_model_cards(data: dict, methods: dict[str, dict], report: Path) -> list[Path]:
+    """Write each measured network's scores into its model card (``"bench"``: per method that used it and per
+    sequence the temporal error, its ratio to ``perframe`` and the relative content / style losses)."""
+    written = []
+    for model in sorted({m["network"] for m in methods.values() if "network" in m}):
+        path = resolve_model(model)
+        card = read_model_card(path)
+        scores: dict[str, dict] = {}
+        for name, m in methods.items():
+            if m.get("network") != model:
+                continue
+            per_seq = {}
+            for seq, rows in data["results"].items():
+                r, base = rows[name], rows.get("perframe")
+                per_seq[seq] = {"temporal_error": round(r["temporal_error"], 6),
+                                **({"vs_perframe": round(r["temporal_error"] / base["temporal_error"], 3)} if base else {}),
+                                **{k: round(r[k], 3) for k in ("content_relative", "style_relative",
+                                                              "content_relative_last", "style_relative_last") if k in r}}
+            scores[name] = per_seq
+        card["bench"] = {"report": str(report.relative_to(REPO)) if report.is_relative_to(REPO) else str(report),
+                         "command": data["command"], "machine": data["machine"], "methods": scores}
+        text = json.dumps(card, indent=2) + "\n"
+        atomic_write(path.with_suffix(".json"), lambda tmp, text=text: tmp.write_text(text))
+        written.append(path.with_suffix(".json"))
+    return written
 
 
 def _rows(results: dict) -> dict[str, dict[str, float]]:
@@ -81,6 +109,8 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--only", help="comma-separated subset of the methods (report named report-<style>-<subset>)")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "networks")
+    p.add_argument("--cards-only", action="store_true",
+                   help="only copy the scores of an earlier run (the report's .json) into the model cards")
     args = p.parse_args()
     warnings.simplefilter("ignore", UserWarning)
     w, h = (int(v) for v in args.size.split("x"))
@@ -93,6 +123,14 @@ def main() -> int:
                      - {f.stem for f in models_dir().glob("*.safetensors")})
     if missing:
         p.error(f"models missing in {models_dir()}: {', '.join(missing)} (scripts/train_models.sh trains them)")
+    stem = f"report-{args.style}" + (f"-{args.only.replace(',', '-')}" if args.only else "")
+    if args.cards_only:
+        previous = args.out / f"{stem}.json"
+        if not previous.is_file():
+            p.error(f"--cards-only: no earlier results {previous}")
+        for card in update_model_cards(json.loads(previous.read_text()), methods, args.out / f"{stem}.md"):
+            print(f"updated {card}")
+        return 0
     t0 = time.perf_counter()
     tables: dict[str, dict] = {}
     results_json: dict[str, dict] = {}
@@ -118,8 +156,9 @@ def main() -> int:
     rel_rows = ["| method | " + " | ".join(f"{s} content / style" for s in tables) + " |",
                 "|---" * (len(tables) + 1) + "|"]
     for name in methods:
-        cells = [f"{tables[s][name].extra['content_relative']:.0%} / {tables[s][name].extra['style_relative']:.0%}"
-                 if "content_relative" in tables[s][name].extra else "–" for s in tables]
+        cells = [f"{e['content_relative']:.0%} / {e['style_relative']:.0%} (last {e['content_relative_last']:.0%} / "
+                 f"{e['style_relative_last']:.0%})" if "content_relative" in e else "–"
+                 for e in (tables[s][name].extra for s in tables)]
         rel_rows.append(f"| {name} | " + " | ".join(cells) + " |")
     machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
     cmd = "python scripts/bench_networks.py " + " ".join(sys.argv[1:])
@@ -129,18 +168,21 @@ def main() -> int:
         f"Sequences: {args.frames} frames at {w}x{h} (exact flow); real clip: {Path(args.clip).name} (DIS flow, "
         "reliability-weighted warping error).  ",
         f"optim: {optim_its} iterations, prevWarped init, temporal loss; hybrid: {args.hybrid_iterations} iterations "
-        "from the gated prior-image network's output. perframe: the image network (no temporal loss) on each frame; "
+        "from the prior-image network's output (hybrid-gated: the gated network's). perframe: the image network "
+        "(no temporal loss) on each frame; "
         "perframe-prior: the prior-image network's image mode (empty prior) on each frame.", "",
         "## Temporal error (mean over frames; ratio to per-frame processing)", "",
         format_table(tables, baseline="perframe"), "",
-        "## Content / style loss relative to per-frame processing (Ruder Table 5)", "", *rel_rows, "",
+        "## Content / style loss relative to per-frame processing (Ruder Table 5)", "",
+        f"Mean over the {args.frames} frames, in brackets the last frame (degeneration over time shows there).", "",
+        *rel_rows, "",
     ])
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = f"report-{args.style}" + (f"-{args.only.replace(',', '-')}" if args.only else "")
-    data = json.dumps({"command": cmd, "machine": machine, "wall_seconds": wall, "results": results_json}, indent=2)
+    data = {"command": cmd, "machine": machine, "wall_seconds": wall, "results": results_json}
     atomic_write(args.out / f"{stem}.md", lambda tmp: tmp.write_text(report))
-    atomic_write(args.out / f"{stem}.json", lambda tmp: tmp.write_text(data + "\n"))
+    atomic_write(args.out / f"{stem}.json", lambda tmp: tmp.write_text(json.dumps(data, indent=2) + "\n"))
     print(report)
+    update_model_cards(data, methods, args.out / f"{stem}.md")
     return 0
 
 

@@ -5,7 +5,8 @@
 #            The Scream networks fine-tuned from the Starry Night stage-1 networks -> models/
 #   stage 3: the gated prior-image networks (full-resolution prior gate) fine-tuned from the stage-2 prior
 #            networks, and the per-frame image networks (johnson-48, no temporal loss: the papers' baseline)
-#            (gated: temporal weight 15000; at 1500 the gate stayed near 1/2 and fast pans did not improve)
+#            (gated: temporal weight 5000; at 1500 the gate stayed near 1/2 and fast pans did not improve, at
+#            15000 the style loss grew to 1.9-2.4x of the image network over 5 frames, 1.1-1.9x at 5000)
 # Usage: scripts/train_models.sh [STAGE1_ITERATIONS] [STAGE2_ITERATIONS] [SCREAM_ITERATIONS] [GATED_ITERATIONS]
 #        (each run resumes from its checkpoint; ONLY="name ..." trains just those outputs, e.g.
 #        ONLY="starry_night-prior-gated starry_night-image")
@@ -35,7 +36,7 @@ run models/the_scream-flowfree huang-res48 the_scream "$IT3" --batch-size 2 --te
 run models/the_scream-prior ruder-prior-48 the_scream "$IT3" --batch-size 4 --temporal-weight 1500 \
   --init-from $ST1/starry_night-prior
 for style in starry_night the_scream; do
-  run models/$style-prior-gated ruder-prior-48-gated $style "$IT4" --batch-size 4 --temporal-weight 15000 \
+  run models/$style-prior-gated ruder-prior-48-gated $style "$IT4" --batch-size 4 --temporal-weight 5000 \
     --init-from models/$style-prior
   run models/$style-image johnson-48 $style "$IT1" --batch-size 4 --temporal-weight 0
 done

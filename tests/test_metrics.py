@@ -182,9 +182,14 @@ def test_e_gradient() -> None:
 
 
 def test_peak_memory_and_timing() -> None:
+    import mmap
+
+    size = 40 * 2**20
     with PeakMemory() as mem:
-        block = np.ones(40 * 2**20 // 8)  # 40 MiB, touched
-        del block
+        # fresh anonymous pages (a numpy block may reuse heap pages that earlier tests left resident)
+        block = mmap.mmap(-1, size)
+        block.write(b"\1" * size)
+        block.close()
     assert mem.peak_rss_bytes is not None and mem.peak_rss_bytes > 0
     if mem.rss_reset:
         assert mem.peak_rss_delta_bytes is not None and mem.peak_rss_delta_bytes > 30 * 2**20
@@ -216,3 +221,24 @@ def test_relative_losses() -> None:
     assert worse.content > 1.0
     with pytest.raises(ValueError, match="baseline"):
         relative_losses(stylized, stylized[:1], content, net, target, content_layers=("relu2_1",))
+
+
+def test_bench_relative_losses_report_the_last_frame() -> None:
+    """``add_relative_losses`` stores the mean ratio and the last frame's (degeneration over time): a method
+    equal to the baseline except for a washed-out last frame has mean ratios between 1 and its last ratio."""
+    from vsstylize.bench.runner import MethodResult, add_relative_losses
+
+    from .conftest import DATA
+
+    rng = np.random.default_rng(1)
+    content = rng.uniform(0, 1, (3, 3, 32, 32)).astype(np.float32)
+    base = np.clip(content + rng.normal(0, 0.1, content.shape), 0, 1).astype(np.float32)
+    late = base.copy()
+    late[-1] = 0.5 * late[-1] + 0.25  # contrast halved on the last frame
+    results = {name: MethodResult(name, frames, np.zeros(2), 0.0, 0.0) for name, frames in (("base", base), ("late", late))}
+    add_relative_losses(results, content, DATA / "styles" / "starry_night.jpg", baseline="base", model="vgg16")
+    b, e = results["base"].extra, results["late"].extra
+    assert b["style_relative"] == pytest.approx(1.0) and b["style_relative_last"] == pytest.approx(1.0)
+    assert e["style_relative_last"] > 1.0
+    assert e["style_relative"] == pytest.approx((2.0 + e["style_relative_last"]) / 3.0, rel=1e-4)
+    assert e["content_relative_last"] != pytest.approx(1.0)

@@ -211,7 +211,7 @@ def _demo_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
-DEMO_MODEL = "starry_night-prior"
+DEMO_MODEL = "starry_night-prior-gated"  # least flicker on real clips (bench/networks: 0.06x per-frame on bikes)
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -205,7 +205,9 @@ def evaluate_clip(truth: EstimatedTruth, style: str | Path, methods: Mapping[str
 def add_relative_losses(results: Mapping[str, MethodResult], content: np.ndarray, style: str | Path,
                         baseline: str = "random", model: str = "vgg19", model_weights: str | None = None) -> None:
     """Store Ruder et al.'s content and style loss relative to per-frame processing (Table 5) in each
-    result's ``extra["content_relative"]`` / ``extra["style_relative"]`` (1.0 = as per-frame ``baseline``).
+    result's ``extra["content_relative"]`` / ``extra["style_relative"]`` (1.0 = as per-frame ``baseline``;
+    mean over frames) and ``extra["content_relative_last"]`` / ``extra["style_relative_last"]`` (the last
+    frame alone, where a method that degenerates over time is worst).
 
     The loss network is the one ``stylize`` uses by default (:func:`vsstylize.vgg.load_loss_network`).
 
@@ -226,6 +228,9 @@ def add_relative_losses(results: Mapping[str, MethodResult], content: np.ndarray
         rel = metrics.relative_losses(r.frames, ref, content, net, target)
         r.extra["content_relative"] = rel.content
         r.extra["style_relative"] = rel.style
+        with np.errstate(divide="ignore", invalid="ignore"):  # the last frame: degeneration over time
+            r.extra["content_relative_last"] = float(rel.content_stylized[-1] / rel.content_baseline[-1])
+            r.extra["style_relative_last"] = float(rel.style_stylized[-1] / rel.style_baseline[-1])
 
 
 def format_table(rows: Mapping[str, Mapping[str, MethodResult]], baseline: str = "random") -> str:

@@ -1,0 +1,62 @@
+#!/usr/bin/env python
+"""Degeneration over time of prior-image networks (Ruder et al. 2018 Table 5, per frame).
+
+For each given prior-image network (``stylize(method="network")``, recursive over the frames) on generated
+sequences (the methods see DIS flow; temporal error with the exact flow) prints the mean temporal error and,
+per frame, the content and style loss relative to the per-frame image network (``--image``) — a network that
+degenerates over time shows ratios that grow with the frame index.
+
+Example (bench/networks/gated.md)::
+
+    python scripts/bench_network_degeneration.py starry_night-prior starry_night-prior-gated
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from vsstylize import metrics
+from vsstylize.bench.runner import evaluate
+from vsstylize.bench.sequences import make_sequence
+from vsstylize.losses import StyleTarget
+from vsstylize.stylize.style import load_styles
+from vsstylize.vgg import load_loss_network
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("networks", nargs="+", help="prior-image model files or shipped names")
+    p.add_argument("--image", default="starry_night-image", help="per-frame image network (the baseline)")
+    p.add_argument("--style-image", default=str(REPO.parent / "shared" / "data" / "styles" / "starry_night.jpg"))
+    p.add_argument("--sequences", default="slow_pan,fast_pan_zoom,large_occluder")
+    p.add_argument("--size", default="256x192")
+    p.add_argument("--frames", type=int, default=5)
+    args = p.parse_args()
+    warnings.simplefilter("ignore", UserWarning)
+    w, h = (int(v) for v in args.size.split("x"))
+    methods = {"image": {"method": "flowfree", "network": args.image}}
+    methods.update({n: {"method": "network", "network": n} for n in args.networks})
+    net = load_loss_network("vgg16")
+    target = StyleTarget(net, load_styles("bench", args.style_image), (h, w))
+    for i, preset in enumerate(args.sequences.split(",")):
+        seq = make_sequence(preset, num_frames=args.frames, size=(w, h), seed=i)
+        res = evaluate(seq, args.style_image, methods)
+        for name, r in res.items():
+            rel = metrics.relative_losses(r.frames, res["image"].frames, seq.frames, net, target)
+            style = np.round(rel.style_stylized / rel.style_baseline, 2)
+            content = np.round(rel.content_stylized / rel.content_baseline, 2)
+            print(f"{seq.name} {name}: temporal error {r.mean_temporal_error:.5f}; per frame style {style.tolist()} "
+                  f"content {content.tolist()}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
