@@ -72,6 +72,10 @@ def test_train_writes_model_card_and_curve(tmp_path: Path, arch: str) -> None:
     assert all(np.isfinite(v) for v in card["training"]["final_loss"].values())
     if arch == "ruder-prior-48":
         assert "temporal" in card["training"]["final_loss"]
+        assert card["training"]["procedure"] == "Ruder et al. 2018 multi-frame + mixed"
+        two = train(_settings(tmp_path / "two", arch, iterations=1, multi_frame=False, mixed_fraction=0.0), progress=False)
+        training = load_network(two)[1]["training"]
+        assert training["procedure"] == "Ruder et al. 2018 two-frame" and training["multi_frame_schedule"] is None
 
 
 def test_resume_equals_uninterrupted(tmp_path: Path) -> None:

@@ -411,7 +411,8 @@ def train(settings: TrainSettings, progress: bool = True,
         "style_layers": list(run.objective.style_layers),
         "weights": {"content": settings.content_weight, "style": settings.style_weight,
                     "temporal": settings.temporal_weight, "tv": settings.tv_weight},
-        "training": {"procedure": {"prior": "Ruder et al. 2018 multi-frame" + (" + mixed" if settings.mixed_fraction else ""),
+        "training": {"procedure": {"prior": "Ruder et al. 2018 " + ("multi-frame" if settings.multi_frame else "two-frame")
+                                            + (" + mixed" if settings.mixed_fraction else ""),
                                    "flowfree": "Huang et al. 2017 two-frame synergic",
                                    "image": "Johnson et al. 2016 perceptual loss"}[settings.kind]
                      + (" + border samples of cube faces (sec. 6.2)" if settings.border_fraction else ""),
