@@ -78,12 +78,14 @@ def test_write_and_read_clips_round_trip(tmp_path: Path) -> None:
 
 
 def test_warp_tensor_translation() -> None:
+    torch.manual_seed(0)
     img = torch.rand(1, 3, 20, 30)
     flow = torch.zeros(1, 2, 20, 30)
     flow[:, 0] = 2.0  # sample two pixels to the right
     out = warp_tensor(img, flow)
-    assert torch.allclose(out[..., :, :-2], img[..., :, 2:], atol=1e-6)
-    assert torch.allclose(out[..., :, -1], img[..., :, -1], atol=1e-6)  # border padding
+    # float32 round trip through grid_sample's normalised coordinates: up to ~2e-6 off an integer position
+    assert torch.allclose(out[..., :, :-2], img[..., :, 2:], atol=1e-5)
+    assert torch.allclose(out[..., :, -1], img[..., :, -1], atol=1e-5)  # border padding
     zeros = warp_tensor(img, flow, padding="zeros")
     assert torch.all(zeros[..., :, -1] == 0)
 
