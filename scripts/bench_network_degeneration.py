@@ -23,12 +23,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from vsstylize import metrics
-from vsstylize.bench.runner import evaluate
+from vsstylize.bench.runner import add_relative_losses, evaluate
 from vsstylize.bench.sequences import make_sequence
-from vsstylize.losses import StyleTarget
-from vsstylize.stylize.style import load_styles
-from vsstylize.vgg import load_loss_network
 
 
 def main() -> int:
@@ -44,13 +40,12 @@ def main() -> int:
     w, h = (int(v) for v in args.size.split("x"))
     methods = {"image": {"method": "flowfree", "network": args.image}}
     methods.update({n: {"method": "network", "network": n} for n in args.networks})
-    net = load_loss_network("vgg16")
-    target = StyleTarget(net, load_styles("bench", args.style_image), (h, w))
     for i, preset in enumerate(args.sequences.split(",")):
         seq = make_sequence(preset, num_frames=args.frames, size=(w, h), seed=i)
         res = evaluate(seq, args.style_image, methods)
+        relative = add_relative_losses(res, seq.frames, args.style_image, baseline="image", model="vgg16")
         for name, r in res.items():
-            rel = metrics.relative_losses(r.frames, res["image"].frames, seq.frames, net, target)
+            rel = relative[name]
             style = np.round(rel.style_stylized / rel.style_baseline, 2)
             content = np.round(rel.content_stylized / rel.content_baseline, 2)
             print(f"{seq.name} {name}: temporal error {r.mean_temporal_error:.5f}; per frame style {style.tolist()} "

@@ -236,8 +236,9 @@ def test_bench_relative_losses_report_the_last_frame() -> None:
     late = base.copy()
     late[-1] = 0.5 * late[-1] + 0.25  # contrast halved on the last frame
     results = {name: MethodResult(name, frames, np.zeros(2), 0.0, 0.0) for name, frames in (("base", base), ("late", late))}
-    add_relative_losses(results, content, DATA / "styles" / "starry_night.jpg", baseline="base", model="vgg16")
+    rel = add_relative_losses(results, content, DATA / "styles" / "starry_night.jpg", baseline="base", model="vgg16")
     b, e = results["base"].extra, results["late"].extra
+    assert e["style_relative_last"] == pytest.approx(rel["late"].style_stylized[-1] / rel["late"].style_baseline[-1])
     assert b["style_relative"] == pytest.approx(1.0) and b["style_relative_last"] == pytest.approx(1.0)
     assert e["style_relative_last"] > 1.0
     assert e["style_relative"] == pytest.approx((2.0 + e["style_relative_last"]) / 3.0, rel=1e-4)

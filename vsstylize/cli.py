@@ -40,6 +40,8 @@ def build_graph(args: argparse.Namespace) -> tuple[vs.VideoNode, vs.VideoNode]:
     """Source and stylized clips for the ``run`` options (source resized to ``--width``, even sizes)."""
     import vsstylize
 
+    from .stylize.network_filter import NETWORK_METHODS
+
     core = vs.core
     if not Path(args.input).is_file():
         raise SystemExit(f"vsstylize run: input {args.input!r} not found")
@@ -87,7 +89,7 @@ def build_graph(args: argparse.Namespace) -> tuple[vs.VideoNode, vs.VideoNode]:
                                   num_iterations=int(str(args.iterations or "2000,1000").split(",")[0]),
                                   init=str(args.init).split(",")[0], **kwargs)
     else:
-        if args.method in ("network", "flowfree", "hybrid"):
+        if args.method in NETWORK_METHODS:
             kwargs["network"] = args.network
         out = vsstylize.stylize(rgb, styles, method=args.method, **kwargs)
     return rgb, out

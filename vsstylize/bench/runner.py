@@ -203,7 +203,8 @@ def evaluate_clip(truth: EstimatedTruth, style: str | Path, methods: Mapping[str
 
 
 def add_relative_losses(results: Mapping[str, MethodResult], content: np.ndarray, style: str | Path,
-                        baseline: str = "random", model: str = "vgg19", model_weights: str | None = None) -> None:
+                        baseline: str = "random", model: str = "vgg19",
+                        model_weights: str | None = None) -> dict[str, metrics.RelativeLosses]:
     """Store Ruder et al.'s content and style loss relative to per-frame processing (Table 5) in each
     result's ``extra["content_relative"]`` / ``extra["style_relative"]`` (1.0 = as per-frame ``baseline``;
     mean over frames) and ``extra["content_relative_last"]`` / ``extra["style_relative_last"]`` (the last
@@ -212,6 +213,7 @@ def add_relative_losses(results: Mapping[str, MethodResult], content: np.ndarray
     The loss network is the one ``stylize`` uses by default (:func:`vsstylize.vgg.load_loss_network`).
 
     :param content: ``(T, 3, H, W)`` the content frames that were stylized.
+    :returns: ``{method: RelativeLosses}`` with the per-frame losses behind the stored ratios.
     :raises KeyError: ``baseline`` is not among ``results``.
     """
     from ..losses import StyleTarget
@@ -224,13 +226,15 @@ def add_relative_losses(results: Mapping[str, MethodResult], content: np.ndarray
     h, w = content.shape[-2:]
     target = StyleTarget(net, load_styles("bench", str(style)), (h, w))
     ref = results[baseline].frames
-    for r in results.values():
-        rel = metrics.relative_losses(r.frames, ref, content, net, target)
+    out = {}
+    for name, r in results.items():
+        rel = out[name] = metrics.relative_losses(r.frames, ref, content, net, target)
         r.extra["content_relative"] = rel.content
         r.extra["style_relative"] = rel.style
         with np.errstate(divide="ignore", invalid="ignore"):  # the last frame: degeneration over time
             r.extra["content_relative_last"] = float(rel.content_stylized[-1] / rel.content_baseline[-1])
             r.extra["style_relative_last"] = float(rel.style_stylized[-1] / rel.style_baseline[-1])
+    return out
 
 
 def format_table(rows: Mapping[str, Mapping[str, MethodResult]], baseline: str = "random") -> str:

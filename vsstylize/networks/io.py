@@ -32,6 +32,7 @@ __all__ = [
     "read_model_card",
     "resolve_model",
     "save_network",
+    "weights_path",
 ]
 
 META_KEY = "vsstylize.network"
@@ -64,6 +65,13 @@ def resolve_model(name: str | os.PathLike[str]) -> Path:
                            f"{', '.join(shipped) or 'none'})")
 
 
+def weights_path(path: str | os.PathLike[str]) -> Path:
+    """The weights file a model path names: ``path`` itself when it ends in ``.safetensors``, else ``path``
+    with ``.safetensors`` appended (``models/x`` and ``models/x.safetensors`` are the same model)."""
+    out = Path(path)
+    return out if out.suffix == ".safetensors" else out.with_name(out.name + ".safetensors")
+
+
 def save_network(path: str | os.PathLike[str], net: StylizationNetwork, card: Mapping[str, Any] | None = None) -> Path:
     """Write ``net`` to ``path`` (``.safetensors``) and its model card to ``path`` with ``.json``.
 
@@ -71,9 +79,7 @@ def save_network(path: str | os.PathLike[str], net: StylizationNetwork, card: Ma
     :returns: the weights path.
     :raises OSError: the folder is not writable (nothing is left half-written).
     """
-    out = Path(path)
-    if out.suffix != ".safetensors":
-        out = out.with_name(out.name + ".safetensors")
+    out = weights_path(path)
     state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in net.state_dict().items()}
     meta = {META_KEY: json.dumps(net.spec.to_json())}
     atomic_write(out, lambda tmp: save_file(state, str(tmp), metadata=meta))

@@ -46,7 +46,7 @@ import torch
 
 from ..cache import atomic_write, digest
 from ..losses import LossWeights
-from ..networks.io import NetworkFileError, load_network, resolve_model, save_network
+from ..networks.io import NetworkFileError, load_network, resolve_model, save_network, weights_path
 from ..networks.models import (
     ARCHITECTURES,
     StylizationNetwork,
@@ -158,8 +158,7 @@ class TrainSettings:
             if spec not in (target, gate_base(target)):
                 raise TrainError(f"init_from: {path} is a {spec.arch!r} network, not arch {self.arch!r}"
                                  + (f" or {gate_base(target).arch!r}" if target.prior_gate else ""))
-            out = Path(self.out) if self.out.endswith(".safetensors") else Path(self.out + ".safetensors")
-            if out.resolve() == path.resolve():
+            if weights_path(self.out).resolve() == path.resolve():
                 raise TrainError(f"out must differ from init_from ({path})")
 
     def _init_path(self) -> Path:
@@ -365,9 +364,7 @@ def train(settings: TrainSettings, progress: bool = True,
 
     settings.check()
     device = torch.device(settings.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    out = Path(settings.out)
-    if out.suffix != ".safetensors":
-        out = out.with_name(out.name + ".safetensors")
+    out = weights_path(settings.out)
     ckpt = _checkpoint_path(out)
     run = _Run(settings, device)
     identity = settings.identity()
