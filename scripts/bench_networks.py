@@ -47,7 +47,7 @@ from vsstylize.cache import atomic_write
 from vsstylize.networks.io import models_dir, read_model_card, resolve_model
 
 
-def _methods(style: str, optim_its: tuple[int, int], hybrid_its: int) -> dict[str, dict]:
+def _methods(style: str, optim_its: tuple[int, int], hybrid_its: tuple[int, int]) -> dict[str, dict]:
     image, prior, gated, flowfree = (f"{style}-{k}" for k in ("image", "prior", "prior-gated", "flowfree"))
     opt = {"model": "vgg16", "tol_loss_relative": 0.0}
     methods = {
@@ -92,8 +92,40 @@ def update_model_cards(data: dict, methods: dict[str, dict], report: Path) -> li
 
 def _rows(results: dict) -> dict[str, dict[str, float]]:
     return {name: {"temporal_error": r.mean_temporal_error, "e_temporal": r.e_temporal,
-                   "seconds_per_frame": r.seconds_per_frame, **{k: float(v) for k, v in r.extra.items()}}
+                   "seconds_per_frame": r.seconds_per_frame, "later_seconds_per_frame": r.later_seconds_per_frame,
+                   **{k: float(v) for k, v in r.extra.items()}}
             for name, r in results.items()}
+
+
+def _iterations(p: argparse.ArgumentParser, option: str, value: str) -> tuple[int, int]:
+    """``"first,later"`` (or one number for both) as a pair of positive ints; exits with a usage error else."""
+    try:
+        its = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        its = ()
+    if len(its) == 1:
+        its = its * 2
+    if len(its) != 2 or min(its) < 1:
+        p.error(f"{option}: expected FIRST,LATER positive iteration counts, got {value!r}")
+    return its  # type: ignore[return-value]
+
+
+def _hybrid_summary(tables: dict[str, dict]) -> list[str]:
+    """The fast-artistic-videos comparison: hybrid's temporal error and time per frame against optim's."""
+    lines = []
+    for name in ("hybrid", "hybrid-gated"):
+        if not all(name in t and "optim" in t for t in tables.values()):
+            continue
+        ratios = [t[name].mean_temporal_error / t["optim"].mean_temporal_error for t in tables.values()]
+        speed = [t["optim"].later_seconds_per_frame / t[name].later_seconds_per_frame for t in tables.values()]
+        mean_speed = [t["optim"].seconds_per_frame / t[name].seconds_per_frame for t in tables.values()]
+        lines.append(f"- `{name}` vs `optim`: temporal error " + " / ".join(f"{r:.2f}x" for r in ratios)
+                     + f" ({', '.join(tables)}; target <= 1.5x: {'met' if max(ratios) <= 1.5 else 'not met'}); "
+                     f"{np.mean(speed):.1f}x less time per frame after the first "
+                     f"({min(speed):.1f}–{max(speed):.1f}x; target >= 5x: {'met' if min(speed) >= 5 else 'not met'}), "
+                     f"{np.mean(mean_speed):.1f}x over all {len(next(iter(tables.values()))[name].frames)} frames "
+                     "including the first")
+    return lines
 
 
 def main() -> int:
@@ -105,7 +137,8 @@ def main() -> int:
     p.add_argument("--sequences", default="slow_pan,fast_pan_zoom,large_occluder")
     p.add_argument("--clip", default=str(REPO.parent / "shared" / "data" / "videos" / "bikes.mp4"))
     p.add_argument("--optim-iterations", default="150,75")
-    p.add_argument("--hybrid-iterations", type=int, default=15)
+    p.add_argument("--hybrid-iterations", default="30,10", help="first,later frames (the first frame of a chain "
+                   "gets more, like optim's; the speed comparison uses the later frames)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--only", help="comma-separated subset of the methods (report named report-<style>-<subset>)")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "networks")
@@ -115,8 +148,9 @@ def main() -> int:
     warnings.simplefilter("ignore", UserWarning)
     w, h = (int(v) for v in args.size.split("x"))
     style_image = args.style_image or str(REPO.parent / "shared" / "data" / "styles" / f"{args.style}.jpg")
-    optim_its = tuple(int(v) for v in args.optim_iterations.split(","))
-    methods = _methods(args.style, optim_its, args.hybrid_iterations)  # type: ignore[arg-type]
+    optim_its = _iterations(p, "--optim-iterations", args.optim_iterations)
+    hybrid_its = _iterations(p, "--hybrid-iterations", args.hybrid_iterations)
+    methods = _methods(args.style, optim_its, hybrid_its)
     if args.only:
         methods = {k: v for k, v in methods.items() if k in args.only.split(",")}
     missing = sorted({m["network"] for m in methods.values() if "network" in m}
@@ -167,12 +201,13 @@ def main() -> int:
         f"Command: `{cmd}`  ", f"Machine: {machine}; wall time {wall / 60:.1f} min.  ",
         f"Sequences: {args.frames} frames at {w}x{h} (exact flow); real clip: {Path(args.clip).name} (DIS flow, "
         "reliability-weighted warping error).  ",
-        f"optim: {optim_its} iterations, prevWarped init, temporal loss; hybrid: {args.hybrid_iterations} iterations "
+        f"optim: {optim_its} iterations, prevWarped init, temporal loss; hybrid: {hybrid_its} iterations "
         "from the prior-image network's output (hybrid-gated: the gated network's). perframe: the image network "
         "(no temporal loss) on each frame; "
         "perframe-prior: the prior-image network's image mode (empty prior) on each frame.", "",
         "## Temporal error (mean over frames; ratio to per-frame processing)", "",
         format_table(tables, baseline="perframe"), "",
+        *_hybrid_summary(tables), "",
         "## Content / style loss relative to per-frame processing (Ruder Table 5)", "",
         f"Mean over the {args.frames} frames, in brackets the last frame (degeneration over time shows there).", "",
         *rel_rows, "",

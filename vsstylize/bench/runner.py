@@ -54,6 +54,7 @@ class MethodResult:
     :ivar peak_rss_bytes: peak CPU resident set size of the process while stylizing (``None`` if unknown).
     :ivar long_term_error: ``{k: (T-k,)}`` long-term error between frames ``t`` and ``t-k`` (ground truth only).
     :ivar extra: further scalars, e.g. ``content_relative`` / ``style_relative`` (:func:`add_relative_losses`).
+    :ivar frame_seconds: ``(T,)`` wall time of each frame, rendered in order (``None`` if not measured).
     """
 
     name: str
@@ -64,25 +65,50 @@ class MethodResult:
     extra: dict[str, float] = field(default_factory=dict)
     peak_rss_bytes: int | None = None
     long_term_error: dict[int, np.ndarray] = field(default_factory=dict)
+    frame_seconds: np.ndarray | None = None
 
     @property
     def mean_temporal_error(self) -> float:
         return float(np.nanmean(self.temporal_error))
+
+    @property
+    def later_seconds_per_frame(self) -> float:
+        """Mean seconds of frames ``1 .. T-1``: the steady state of a recursive chain, whose first frame
+        gets its own (larger) iteration count; NaN without per-frame times or with one frame."""
+        if self.frame_seconds is None or len(self.frame_seconds) < 2:
+            return float("nan")
+        return float(np.mean(self.frame_seconds[1:]))
 
 
 def _to_array(clip: vs.VideoNode) -> np.ndarray:
     return np.stack([np.stack([np.asarray(f[p]) for p in range(3)]) for f in clip.frames(close=True)])
 
 
-def stylize_clip(clip: vs.VideoNode, style: str | Path, settings: Mapping[str, Any]) -> tuple[np.ndarray, float, int | None]:
+def _render(clips: Iterable[vs.VideoNode]) -> tuple[np.ndarray, np.ndarray]:
+    """Request the frames of ``clips`` one after another, in order, timing each.
+
+    :returns: ``(frames (T, 3, H, W), seconds (T,))`` over the frames of all clips.
+    """
+    arrays, seconds = [], []
+    for clip in clips:
+        for n in range(clip.num_frames):
+            with metrics.timed(1) as timing, clip.get_frame(n) as f:
+                arrays.append(np.stack([np.array(f[p]) for p in range(3)]))
+            seconds.append(timing.seconds)
+    return np.stack(arrays), np.asarray(seconds)
+
+
+def stylize_clip(clip: vs.VideoNode, style: str | Path, settings: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, int | None]:
     """Stylize an RGBS clip with ``vsstylize.stylize(**settings)``.
 
     With ``settings["method"] == "multipass"`` the clip goes through :func:`vsstylize.multipass` as one shot,
     ``num_iterations[1]`` iterations per pass. With ``settings[MATCHED_ITERATIONS]`` true the frames are stylized independently, frame ``t`` with
     ``num_iterations[0] + t * num_iterations[1]`` iterations (a per-frame reference as converged as a chain).
 
-    :returns: ``(frames (T, 3, H, W), seconds, peak_rss_bytes)``; the time and the peak memory cover
-        rendering the frames (flow estimation and optimization), not building the filter graph.
+    :returns: ``(frames (T, 3, H, W), seconds (T,), peak_rss_bytes)``: the wall time of each frame (frames
+        are requested in order; a multipass shot is processed when its first frame is requested); the times
+        and the peak memory cover rendering the frames (flow estimation and optimization), not building the
+        filter graph.
     """
     import vsstylize
 
@@ -96,12 +122,12 @@ def stylize_clip(clip: vs.VideoNode, style: str | Path, settings: Mapping[str, A
         out = vsstylize.multipass(clip, str(style), max_shot_length=max(2, clip.num_frames), **settings)
     else:
         out = vsstylize.stylize(clip, str(style), **settings)
-    with metrics.PeakMemory() as mem, metrics.timed(clip.num_frames) as timing:
-        frames = _to_array(out)
-    return frames, timing.seconds, mem.peak_rss_bytes
+    with metrics.PeakMemory() as mem:
+        frames, seconds = _render([out])
+    return frames, seconds, mem.peak_rss_bytes
 
 
-def _stylize_matched(clip: vs.VideoNode, style: str | Path, settings: dict[str, Any]) -> tuple[np.ndarray, float, int | None]:
+def _stylize_matched(clip: vs.VideoNode, style: str | Path, settings: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, int | None]:
     """Per-frame processing where frame ``t`` gets ``first + t * later`` iterations: the iterations a
     chain (prev / prevWarped init) has spent on its frame ``t`` in total, so the per-frame reference
     of the relative losses is as far converged as the chain (the paper compares converged results)."""
@@ -111,15 +137,15 @@ def _stylize_matched(clip: vs.VideoNode, style: str | Path, settings: dict[str, 
     seed = int(settings.pop("seed", 0))
     outs = [vsstylize.stylize(clip[t], str(style), num_iterations=first + t * later, seed=seed + t, **settings)
             for t in range(clip.num_frames)]
-    with metrics.PeakMemory() as mem, metrics.timed(clip.num_frames) as timing:
-        frames = np.concatenate([_to_array(o) for o in outs])
-    return frames, timing.seconds, mem.peak_rss_bytes
+    with metrics.PeakMemory() as mem:
+        frames, seconds = _render(outs)
+    return frames, seconds, mem.peak_rss_bytes
 
 
 def stylize_sequence(sequence: Sequence, style: str | Path, settings: Mapping[str, Any]) -> tuple[np.ndarray, float]:
     """Stylize a sequence's frames with ``vsstylize.stylize(**settings)``; returns ``(frames, seconds)``."""
     frames, seconds, _ = stylize_clip(sequence.to_clips(vs.core).frames, style, settings)
-    return frames, seconds
+    return frames, float(seconds.sum())
 
 
 def evaluate(sequence: Sequence, style: str | Path, methods: Mapping[str, Mapping[str, Any]],
@@ -141,8 +167,8 @@ def evaluate(sequence: Sequence, style: str | Path, methods: Mapping[str, Mappin
         err = metrics.temporal_error(frames, sequence.flow_backward, sequence.mask_backward)
         e_t = metrics.e_temporal(frames, sequence.flow_backward, sequence.mask_backward)
         long = {k: metrics.long_term_error(frames, sequence.long_flows[k], sequence.long_masks[k], k) for k in steps}
-        results[name] = MethodResult(name, frames, err, e_t, seconds / sequence.num_frames,
-                                     peak_rss_bytes=peak, long_term_error=long)
+        results[name] = MethodResult(name, frames, err, e_t, float(seconds.mean()),
+                                     peak_rss_bytes=peak, long_term_error=long, frame_seconds=seconds)
     return results
 
 
@@ -198,7 +224,8 @@ def evaluate_clip(truth: EstimatedTruth, style: str | Path, methods: Mapping[str
         frames, seconds, peak = stylize_clip(truth.clip, style, settings)
         err = metrics.warping_error(frames, truth.flow_backward, truth.reliability)
         e_t = metrics.e_temporal(frames, truth.flow_backward, truth.reliability)
-        results[name] = MethodResult(name, frames, err, e_t, seconds / truth.num_frames, peak_rss_bytes=peak)
+        results[name] = MethodResult(name, frames, err, e_t, float(seconds.mean()), peak_rss_bytes=peak,
+                                     frame_seconds=seconds)
     return results
 
 
@@ -238,10 +265,12 @@ def add_relative_losses(results: Mapping[str, MethodResult], content: np.ndarray
 
 
 def format_table(rows: Mapping[str, Mapping[str, MethodResult]], baseline: str = "random") -> str:
-    """Markdown table: methods x sequences, mean temporal error (and ratio to ``baseline``)."""
+    """Markdown table: methods x sequences, mean temporal error (and ratio to ``baseline``), the mean seconds
+    per frame and those of the frames after the first (:attr:`MethodResult.later_seconds_per_frame`, the
+    steady state of a long chain) averaged over the sequences."""
     seqs = list(rows)
     names = list(next(iter(rows.values())))
-    lines = ["| method | " + " | ".join(seqs) + " | s/frame |", "|---" * (len(seqs) + 2) + "|"]
+    lines = ["| method | " + " | ".join(seqs) + " | s/frame | s/frame after the first |", "|---" * (len(seqs) + 3) + "|"]
     for name in names:
         cells = []
         for s in seqs:
@@ -250,6 +279,7 @@ def format_table(rows: Mapping[str, Mapping[str, MethodResult]], baseline: str =
             ratio = f" ({r.mean_temporal_error / ref.mean_temporal_error:.2f}x)" if ref is not None else ""
             cells.append(f"{r.mean_temporal_error:.5f}{ratio}")
         spf = np.mean([rows[s][name].seconds_per_frame for s in seqs])
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {spf:.2f} |")
+        later = np.mean([rows[s][name].later_seconds_per_frame for s in seqs])
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {spf:.2f} | {later:.2f} |")
     return "\n".join(lines)
 
