@@ -18,7 +18,8 @@ from vsstylize.networks.models import (
     ARCHITECTURES,
     NetworkSpec,
     StylizationNetwork,
-    gate_base,
+    can_fine_tune,
+    load_fine_tune,
     network_input,
 )
 
@@ -71,12 +72,11 @@ def test_prior_gate_blends_the_masked_prior_at_full_resolution() -> None:
     """Gated prior network: with an empty prior (or a zero mask) it is its ungated base with the same
     weights; a gate driven open returns the prior exactly where the mask is 1, the decoded image where 0."""
     gated_spec = ARCHITECTURES["ruder-prior-48-gated"]
-    assert gate_base(gated_spec) == ARCHITECTURES["ruder-prior-48"] and gate_base(ARCHITECTURES["johnson"]).arch == "johnson"
     torch.manual_seed(0)
-    base = StylizationNetwork(gate_base(gated_spec)).eval()
+    base = StylizationNetwork(ARCHITECTURES["ruder-prior-48"]).eval()
     gated = StylizationNetwork(gated_spec).eval()
-    missing, unexpected = gated.load_state_dict(base.state_dict(), strict=False)
-    assert missing == ["gate.1.weight", "gate.1.bias"] and not unexpected
+    load_fine_tune(gated, base)
+    assert float(gated.gate[1].weight.abs().max()) == 0.0  # type: ignore[index]
     f, prior = torch.rand(1, 3, 30, 42), torch.rand(1, 3, 30, 42)
     mask = torch.zeros(1, 1, 30, 42)
     mask[..., :, :21] = 1.0
@@ -235,3 +235,28 @@ def test_run_network_method_with_shipped_model(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=300, check=False)
     assert bad.returncode != 0 and "--style is required" in bad.stderr
 
+
+
+def test_fine_tuning_sources() -> None:
+    """init_from rules: same arch; ungated -> gated (not back); image -> prior of the same layout (its prior and
+    mask weights start at zero, so it is the image network whatever the prior); nothing across layouts or into
+    an image or flow-free network from another kind."""
+    a = ARCHITECTURES
+    assert can_fine_tune(a["ruder-prior-48"], a["ruder-prior-48-gated"])
+    assert not can_fine_tune(a["ruder-prior-48-gated"], a["ruder-prior-48"])
+    assert can_fine_tune(a["johnson-48"], a["ruder-prior-48"]) and can_fine_tune(a["johnson-48"], a["ruder-prior-48-gated"])
+    assert can_fine_tune(a["johnson"], a["ruder-prior"]) and not can_fine_tune(a["johnson"], a["ruder-prior-48"])
+    assert not can_fine_tune(a["ruder-prior-48"], a["johnson-48"]) and not can_fine_tune(a["huang-res48"], a["ruder-prior-48"])
+    torch.manual_seed(1)
+    image = StylizationNetwork(a["johnson-48"]).eval()
+    for arch in ("ruder-prior-48", "ruder-prior-48-gated"):
+        prior = StylizationNetwork(a[arch]).eval()
+        load_fine_tune(prior, image)
+        f = torch.rand(1, 3, 24, 32)
+        with torch.no_grad():
+            y = image(f)
+            torch.testing.assert_close(prior(network_input(f)), y)
+            if arch == "ruder-prior-48":  # the ungated network ignores any prior
+                torch.testing.assert_close(prior(network_input(f, torch.rand(1, 3, 24, 32), torch.ones(1, 1, 24, 32))), y)
+    with pytest.raises(ValueError, match="cannot initialise"):
+        load_fine_tune(StylizationNetwork(a["johnson-48"]), StylizationNetwork(a["ruder-prior-48"]))

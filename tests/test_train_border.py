@@ -170,16 +170,32 @@ def test_gated_network_fine_tunes_from_its_ungated_base(tmp_path: Path, base_mod
         torch.testing.assert_close(state[k], v, atol=1e-6, rtol=0, msg=k)
     assert sorted(set(state) - set(base.state_dict())) == ["gate.1.bias", "gate.1.weight"]
     assert float(state["gate.1.weight"].abs().max()) < 1e-6
-    with pytest.raises(TrainError, match=r"not arch 'ruder-prior-48-gated' or 'ruder-prior-48'"):
+    with pytest.raises(TrainError, match=r"'huang-res48' network, which cannot start arch 'ruder-prior-48-gated'"):
         train(_settings(tmp_path / "x", arch="ruder-prior-48-gated", init_from=str(_flowfree_model(tmp_path))),
               progress=False)
 
 
-def _flowfree_model(tmp_path: Path) -> Path:
+def _flowfree_model(tmp_path: Path, arch: str = "huang-res48") -> Path:
     from vsstylize.networks.io import save_network
     from vsstylize.networks.models import ARCHITECTURES, StylizationNetwork
 
-    return save_network(tmp_path / "ff", StylizationNetwork(ARCHITECTURES["huang-res48"]))
+    return save_network(tmp_path / arch, StylizationNetwork(ARCHITECTURES[arch]))
+
+
+def test_prior_network_fine_tunes_from_an_image_network(tmp_path: Path) -> None:
+    """A ruder-prior-48 run with init_from a johnson-48 image network (Ruder eq. 17's pre-trained image
+    network) starts from its weights, the prior and mask channels of the first convolution at zero."""
+    image_path = _flowfree_model(tmp_path, "johnson-48")
+    image, _ = load_network(image_path)
+    path = train(_settings(tmp_path / "p", arch="ruder-prior-48", init_from=str(image_path), iterations=1,
+                           learning_rate=1e-9), progress=False)
+    prior, card = load_network(path)
+    assert card["training"]["init_from"]["model"] == image_path.name
+    state = prior.state_dict()
+    for k, v in image.state_dict().items():
+        w = state[k][:, :3] if k == "encoder.0.1.weight" else state[k]
+        torch.testing.assert_close(w, v, atol=1e-6, rtol=0, msg=k)
+    assert float(state["encoder.0.1.weight"][:, 3:].abs().max()) < 1e-6
 
 
 def test_fine_tuning_resumes_equal_to_uninterrupted(tmp_path: Path, base_model: Path) -> None:
@@ -229,7 +245,7 @@ def test_bad_fine_tuning_input(tmp_path: Path, base_model: Path, capsys: pytest.
         train(_settings(tmp_path, arch="huang-res48", border_fraction=0.5), progress=False)
     with pytest.raises(TrainError, match="init_from: no model file"):
         train(_settings(tmp_path, init_from=str(tmp_path / "missing")), progress=False)
-    with pytest.raises(TrainError, match="init_from: .* is a 'ruder-prior-48' network, not arch 'ruder-prior'"):
+    with pytest.raises(TrainError, match="init_from: .* is a 'ruder-prior-48' network, which cannot start arch 'ruder-prior'"):
         train(_settings(tmp_path, arch="ruder-prior", init_from=str(base_model)), progress=False)
     with pytest.raises(TrainError, match="out must differ from init_from"):
         train(_settings(tmp_path, init_from=str(base_model), out=str(base_model)), progress=False)

@@ -24,7 +24,7 @@ convolution on the last decoder features and the input gives ``g = sigmoid(.)`` 
 ``(1 - c g) y + g (c prior)`` with ``y`` the decoded image and ``c`` the mask, so with an empty prior
 (``c = 0``) it is exactly the ungated network, and where the prior is reliable the network chooses per pixel
 how much of it to keep. The gate starts at ``g = 1/2`` (zero weights), so a gated network can be fine-tuned
-from a trained ungated one (:func:`gate_base`); its pre-activation is scaled by :data:`GATE_GAIN` — with Adam
+from a trained ungated one (:func:`can_fine_tune`); its pre-activation is scaled by :data:`GATE_GAIN` — with Adam
 that is a 10x larger step for this one layer, which must travel far from its zero start within a few hundred
 fine-tuning iterations (at the papers' learning rate of 1e-3 the unscaled gate moved by < 0.1 in 200).
 """
@@ -38,7 +38,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ARCHITECTURES", "GATE_GAIN", "Kind", "NetworkSpec", "StylizationNetwork", "gate_base", "network_input"]
+__all__ = ["ARCHITECTURES", "GATE_GAIN", "Kind", "NetworkSpec", "StylizationNetwork", "can_fine_tune", "load_fine_tune",
+           "network_input"]
 
 Kind = Literal["image", "prior", "flowfree"]
 Upsample = Literal["nearest", "deconv"]
@@ -195,15 +196,36 @@ class StylizationNetwork(nn.Module):
         return out[..., :h, :w]
 
 
-def gate_base(spec: NetworkSpec) -> NetworkSpec:
-    """The registered ungated architecture whose parameters a gated ``spec`` shares (all but the gate's), or
-    ``spec`` itself when it is ungated or no such architecture is registered."""
-    if not spec.prior_gate:
-        return spec
-    for base in ARCHITECTURES.values():
-        if replace(spec, arch=base.arch, prior_gate=False) == base:
-            return base
-    return spec
+def can_fine_tune(source: NetworkSpec, target: NetworkSpec) -> bool:
+    """Whether a trained ``source`` network can start the training of a ``target`` one (``init_from``): the same
+    layout (widths, blocks, kernels, upsampling) and either the same kind, with an ungated source for a gated
+    target, or an image network for a prior-image network — Ruder eq. 17's pre-trained image network
+    ``Phi^img``, whose weights start both modes of the prior network (see :func:`load_fine_tune`)."""
+    kinds_ok = source.kind == target.kind or (source.kind, target.kind) == ("image", "prior")
+    gate_ok = not source.prior_gate or target.prior_gate
+    same_layout = replace(source, arch=target.arch, kind=target.kind, prior_gate=target.prior_gate) == target
+    return kinds_ok and gate_ok and same_layout
+
+
+def load_fine_tune(target: StylizationNetwork, source: StylizationNetwork) -> None:
+    """Copy the weights of ``source`` into ``target`` (:func:`can_fine_tune`): a gate the source lacks keeps
+    its zero start (``g = 1/2``); an image source's first convolution gets zero weights for the prior and
+    mask channels, so the prior network starts as the image network whatever its prior.
+
+    :raises ValueError: ``can_fine_tune(source.spec, target.spec)`` is false.
+    """
+    if not can_fine_tune(source.spec, target.spec):
+        raise ValueError(f"a {source.spec.arch!r} network cannot initialise a {target.spec.arch!r} one")
+    state = source.state_dict()
+    own = target.state_dict()
+    for k, v in state.items():
+        if v.shape != own[k].shape:  # the first convolution: (C, 3, k, k) -> (C, 7, k, k)
+            w = torch.zeros_like(own[k])
+            w[:, : v.shape[1]] = v
+            state[k] = w
+    missing, unexpected = target.load_state_dict(state, strict=False)
+    if unexpected or any(not k.startswith("gate.") for k in missing):
+        raise ValueError(f"weights do not match: missing {missing}, unexpected {unexpected}")
 
 
 def network_input(frame: torch.Tensor, prior: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:

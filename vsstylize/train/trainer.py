@@ -15,7 +15,9 @@
   output to the first warped along the flow. No flow at inference.
 
 **Fine-tuning** (sec. 6.2 / 7.2.2: "for spherical image fine-tuning, we started from the trained multi-frame
-model"): ``init_from`` starts from the weights of an existing model of the same architecture, and with
+model"): ``init_from`` starts from the weights of an existing model of the same architecture (a gated prior
+network from its ungated base; a prior-image network from the image network of the same layout, Ruder eq. 17's
+pre-trained ``Phi^img``, its prior channels starting at zero), and with
 ``border_fraction`` a share of the iterations trains a prior-image network on *border samples*
 (:mod:`vsstylize.train.border_data`): a still-image crop as the frame, a stylized, perspective-transformed
 neighbouring cube face along one to four of its borders as prior (the network itself stylizes the
@@ -50,7 +52,8 @@ from ..networks.io import NetworkFileError, load_network, resolve_model, save_ne
 from ..networks.models import (
     ARCHITECTURES,
     StylizationNetwork,
-    gate_base,
+    can_fine_tune,
+    load_fine_tune,
     network_input,
 )
 from ..vgg import load_loss_network
@@ -93,8 +96,9 @@ class TrainSettings:
     :ivar loss_model: / :ivar loss_model_weights: loss network (``vgg16`` as in both papers' training
         setups here; weights as :func:`vsstylize.vgg.load_loss_network`).
     :ivar device: torch device (default CUDA when available).
-    :ivar init_from: start from this model's weights (file or shipped name; same architecture, or for a gated
-        arch its ungated base, :func:`~vsstylize.networks.models.gate_base`) instead of random ones
+    :ivar init_from: start from this model's weights (file or shipped name; same architecture, for a gated
+        arch its ungated base, for a prior-image arch the image network of the same layout:
+        :func:`~vsstylize.networks.models.can_fine_tune`) instead of random ones
         (fine-tuning); ``None``: random initialisation.
     :ivar border_fraction: share of the iterations (prior networks) trained on border samples of cube faces
         (Ruder sec. 6.2, :mod:`vsstylize.train.border_data`) instead of video tuples; 0: none.
@@ -154,10 +158,10 @@ class TrainSettings:
                 spec = load_network(path)[0].spec
             except NetworkFileError as exc:
                 raise TrainError(f"init_from: {exc}") from exc
-            target = ARCHITECTURES[self.arch]
-            if spec not in (target, gate_base(target)):
-                raise TrainError(f"init_from: {path} is a {spec.arch!r} network, not arch {self.arch!r}"
-                                 + (f" or {gate_base(target).arch!r}" if target.prior_gate else ""))
+            if not can_fine_tune(spec, ARCHITECTURES[self.arch]):
+                raise TrainError(f"init_from: {path} is a {spec.arch!r} network, which cannot start arch {self.arch!r} "
+                                 "(same architecture, its ungated variant, or for a prior-image network the "
+                                 "image network of the same layout)")
             if weights_path(self.out).resolve() == path.resolve():
                 raise TrainError(f"out must differ from init_from ({path})")
 
@@ -219,9 +223,7 @@ class _Run:
         self.init_card: dict[str, Any] = {}
         if s.init_from is not None:
             start, self.init_card = load_network(s._init_path(), device=device)
-            # an ungated network initialises all of a gated one but the gate (which starts at g = 1/2)
-            missing, _ = self.net.load_state_dict(start.state_dict(), strict=start.spec == self.net.spec)
-            assert all(k.startswith("gate.") for k in missing), missing
+            load_fine_tune(self.net, start)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=s.learning_rate)
         self.loss_net = load_loss_network(s.loss_model, s.loss_model_weights, device=device)  # type: ignore[arg-type]
         content_layers, style_layers = HUANG_LAYERS if s.kind == "flowfree" else RUDER_LAYERS
