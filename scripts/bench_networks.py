@@ -137,7 +137,7 @@ def main() -> int:
     p.add_argument("--sequences", default="slow_pan,fast_pan_zoom,large_occluder")
     p.add_argument("--clip", default=str(REPO.parent / "shared" / "data" / "videos" / "bikes.mp4"))
     p.add_argument("--optim-iterations", default="150,75")
-    p.add_argument("--hybrid-iterations", default="30,10", help="first,later frames (the first frame of a chain "
+    p.add_argument("--hybrid-iterations", default="30,8", help="first,later frames (the first frame of a chain "
                    "gets more, like optim's; the speed comparison uses the later frames)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--only", help="comma-separated subset of the methods (report named report-<style>-<subset>)")
