@@ -171,11 +171,11 @@ def test_gated_network_fine_tunes_from_its_ungated_base(tmp_path: Path, base_mod
     assert sorted(set(state) - set(base.state_dict())) == ["gate.1.bias", "gate.1.weight"]
     assert float(state["gate.1.weight"].abs().max()) < 1e-6
     with pytest.raises(TrainError, match=r"'huang-res48' network, which cannot start arch 'ruder-prior-48-gated'"):
-        train(_settings(tmp_path / "x", arch="ruder-prior-48-gated", init_from=str(_flowfree_model(tmp_path))),
+        train(_settings(tmp_path / "x", arch="ruder-prior-48-gated", init_from=str(_random_model(tmp_path))),
               progress=False)
 
 
-def _flowfree_model(tmp_path: Path, arch: str = "huang-res48") -> Path:
+def _random_model(tmp_path: Path, arch: str = "huang-res48") -> Path:
     from vsstylize.networks.io import save_network
     from vsstylize.networks.models import ARCHITECTURES, StylizationNetwork
 
@@ -185,7 +185,7 @@ def _flowfree_model(tmp_path: Path, arch: str = "huang-res48") -> Path:
 def test_prior_network_fine_tunes_from_an_image_network(tmp_path: Path) -> None:
     """A ruder-prior-48 run with init_from a johnson-48 image network (Ruder eq. 17's pre-trained image
     network) starts from its weights, the prior and mask channels of the first convolution at zero."""
-    image_path = _flowfree_model(tmp_path, "johnson-48")
+    image_path = _random_model(tmp_path, "johnson-48")
     image, _ = load_network(image_path)
     path = train(_settings(tmp_path / "p", arch="ruder-prior-48", init_from=str(image_path), iterations=1,
                            learning_rate=1e-9), progress=False)

@@ -30,6 +30,7 @@ __all__ = [
     "load_network",
     "models_dir",
     "read_model_card",
+    "read_spec",
     "resolve_model",
     "save_network",
     "weights_path",
@@ -101,6 +102,15 @@ def _read_spec(path: Path) -> NetworkSpec:
         return NetworkSpec.from_json(json.loads(meta[META_KEY]))
     except (ValueError, json.JSONDecodeError) as exc:
         raise NetworkFileError(f"{path}: {exc}") from exc
+
+
+def read_spec(name: str | os.PathLike[str]) -> NetworkSpec:
+    """The architecture of a model file or shipped model name, from the safetensors header alone (the
+    weights are not read).
+
+    :raises NetworkFileError: missing, truncated or foreign file (the message names it).
+    """
+    return _read_spec(resolve_model(name))
 
 
 def read_model_card(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ..networks.io import NetworkFileError, load_network
+from ..networks.io import NetworkFileError, read_spec
 from ..networks.models import ARCHITECTURES
 from .data import DatasetError
 from .trainer import TrainError, TrainSettings, train
@@ -57,7 +57,7 @@ def train_command(args: argparse.Namespace, argv: Sequence[str] | None = None) -
             print("vsstylize train: --arch is required (or --init-from, whose architecture is then used)", file=sys.stderr)
             return 1
         try:
-            arch = load_network(args.init_from)[0].spec.arch
+            arch = read_spec(args.init_from).arch
         except NetworkFileError as exc:
             print(f"vsstylize train: init_from: {exc}", file=sys.stderr)
             return 1

@@ -48,7 +48,7 @@ import torch
 
 from ..cache import atomic_write, digest
 from ..losses import LossWeights
-from ..networks.io import NetworkFileError, load_network, resolve_model, save_network, weights_path
+from ..networks.io import NetworkFileError, load_network, read_spec, resolve_model, save_network, weights_path
 from ..networks.models import (
     ARCHITECTURES,
     StylizationNetwork,
@@ -155,7 +155,7 @@ class TrainSettings:
         if self.init_from is not None:
             path = self._init_path()
             try:
-                spec = load_network(path)[0].spec
+                spec = read_spec(path)
             except NetworkFileError as exc:
                 raise TrainError(f"init_from: {exc}") from exc
             if not can_fine_tune(spec, ARCHITECTURES[self.arch]):
@@ -222,7 +222,10 @@ class _Run:
         self.net = StylizationNetwork(ARCHITECTURES[s.arch]).to(device)
         self.init_card: dict[str, Any] = {}
         if s.init_from is not None:
-            start, self.init_card = load_network(s._init_path(), device=device)
+            try:  # check() read the header only; here the weights are read
+                start, self.init_card = load_network(s._init_path(), device=device)
+            except NetworkFileError as exc:
+                raise TrainError(f"init_from: {exc}") from exc
             load_fine_tune(self.net, start)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=s.learning_rate)
         self.loss_net = load_loss_network(s.loss_model, s.loss_model_weights, device=device)  # type: ignore[arg-type]
