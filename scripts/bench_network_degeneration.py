@@ -45,9 +45,8 @@ def main() -> int:
         res = evaluate(seq, args.style_image, methods)
         relative = add_relative_losses(res, seq.frames, args.style_image, baseline="image", model="vgg16")
         for name, r in res.items():
-            rel = relative[name]
-            style = np.round(rel.style_stylized / rel.style_baseline, 2)
-            content = np.round(rel.content_stylized / rel.content_baseline, 2)
+            style = np.round(relative[name].style_per_frame, 2)
+            content = np.round(relative[name].content_per_frame, 2)
             print(f"{seq.name} {name}: temporal error {r.mean_temporal_error:.5f}; per frame style {style.tolist()} "
                   f"content {content.tolist()}", flush=True)
     return 0

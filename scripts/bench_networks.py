@@ -42,6 +42,7 @@ from vsstylize.bench.runner import (
     evaluate_clip,
     format_table,
 )
+from vsstylize.bench.report import BenchInputError, parse_iterations
 from vsstylize.bench.sequences import make_sequence
 from vsstylize.cache import atomic_write
 from vsstylize.networks.io import models_dir, read_model_card, resolve_model
@@ -98,16 +99,11 @@ def _rows(results: dict) -> dict[str, dict[str, float]]:
 
 
 def _iterations(p: argparse.ArgumentParser, option: str, value: str) -> tuple[int, int]:
-    """``"first,later"`` (or one number for both) as a pair of positive ints; exits with a usage error else."""
+    """:func:`vsstylize.bench.report.parse_iterations`, a usage error on bad input."""
     try:
-        its = tuple(int(v) for v in value.split(","))
-    except ValueError:
-        its = ()
-    if len(its) == 1:
-        its = its * 2
-    if len(its) != 2 or min(its) < 1:
-        p.error(f"{option}: expected FIRST,LATER positive iteration counts, got {value!r}")
-    return its  # type: ignore[return-value]
+        return parse_iterations(value, option)
+    except BenchInputError as exc:
+        p.error(str(exc))
 
 
 def _hybrid_summary(tables: dict[str, dict]) -> list[str]:

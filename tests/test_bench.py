@@ -114,12 +114,12 @@ def test_method_registry_holds_the_baselines_and_named_settings() -> None:
 
 def test_per_frame_times_give_the_steady_state_speed() -> None:
     """MethodResult.later_seconds_per_frame averages frames 1..T-1 (a chain's first frame has its own iteration
-    count) and format_table shows it beside the mean; without per-frame times it is NaN."""
+    count) and format_table shows it beside the mean; with a single frame it is NaN."""
     from vsstylize.bench.runner import MethodResult, format_table
 
     frames = np.zeros((3, 3, 4, 4), np.float32)
-    slow_first = MethodResult("a", frames, np.full(2, 0.01), 0.0, 4.0, frame_seconds=np.array([10.0, 1.0, 1.0]))
-    assert slow_first.later_seconds_per_frame == pytest.approx(1.0)
-    assert np.isnan(MethodResult("b", frames, np.zeros(2), 0.0, 4.0).later_seconds_per_frame)
+    slow_first = MethodResult("a", frames, np.full(2, 0.01), 0.0, np.array([10.0, 1.0, 1.0]))
+    assert slow_first.seconds_per_frame == pytest.approx(4.0) and slow_first.later_seconds_per_frame == pytest.approx(1.0)
+    assert np.isnan(MethodResult("b", frames[:1], np.zeros(0), 0.0, np.array([3.0])).later_seconds_per_frame)
     table = format_table({"seq": {"a": slow_first}}, baseline="a")
     assert "s/frame after the first" in table.splitlines()[0] and table.splitlines()[-1].endswith("| 4.00 | 1.00 |")

@@ -235,7 +235,7 @@ def test_bench_relative_losses_report_the_last_frame() -> None:
     base = np.clip(content + rng.normal(0, 0.1, content.shape), 0, 1).astype(np.float32)
     late = base.copy()
     late[-1] = 0.5 * late[-1] + 0.25  # contrast halved on the last frame
-    results = {name: MethodResult(name, frames, np.zeros(2), 0.0, 0.0) for name, frames in (("base", base), ("late", late))}
+    results = {name: MethodResult(name, frames, np.zeros(2), 0.0, np.zeros(3)) for name, frames in (("base", base), ("late", late))}
     rel = add_relative_losses(results, content, DATA / "styles" / "starry_night.jpg", baseline="base", model="vgg16")
     b, e = results["base"].extra, results["late"].extra
     assert e["style_relative_last"] == pytest.approx(rel["late"].style_stylized[-1] / rel["late"].style_baseline[-1])

@@ -353,18 +353,36 @@ def e_gradient(image: Array, region_x: Array, region_y: Array) -> float:
 class RelativeLosses:
     """Content and style losses of a method relative to the per-frame baseline (Ruder et al. 2018 Table 5).
 
-    :ivar content: mean over frames of ``content_loss(stylized_t) / content_loss(baseline_t)``
-        (1.0 = 100 %, as good as per-frame processing; > 1 = blur or degeneration over time).
-    :ivar style: the same for the style loss.
     :ivar content_stylized, content_baseline, style_stylized, style_baseline: per-frame losses ``(T,)``.
     """
 
-    content: float
-    style: float
     content_stylized: np.ndarray = field(repr=False)
     content_baseline: np.ndarray = field(repr=False)
     style_stylized: np.ndarray = field(repr=False)
     style_baseline: np.ndarray = field(repr=False)
+
+    @property
+    def content_per_frame(self) -> np.ndarray:
+        """``(T,)`` ``content_loss(stylized_t) / content_loss(baseline_t)`` (inf/NaN where the baseline's is 0)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self.content_stylized / self.content_baseline
+
+    @property
+    def style_per_frame(self) -> np.ndarray:
+        """``(T,)`` the same for the style loss; a ratio that grows with ``t`` is degeneration over time."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self.style_stylized / self.style_baseline
+
+    @property
+    def content(self) -> float:
+        """Mean over frames of :attr:`content_per_frame` (1.0 = 100 %, as good as per-frame processing;
+        > 1 = blur or degeneration over time)."""
+        return float(np.mean(self.content_per_frame))
+
+    @property
+    def style(self) -> float:
+        """Mean over frames of :attr:`style_per_frame`."""
+        return float(np.mean(self.style_per_frame))
 
 
 def _frame_losses(frames: torch.Tensor, content: torch.Tensor, loss_net: LossNetwork,
@@ -426,8 +444,7 @@ def relative_losses(
     grams = style_target.at_size((h, w)) if hasattr(style_target, "at_size") else dict(style_target)
     cs, ss = _frame_losses(s, c, loss_net, grams, layers)
     cb, sb = _frame_losses(b, c, loss_net, grams, layers)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return RelativeLosses(float(np.mean(cs / cb)), float(np.mean(ss / sb)), cs, cb, ss, sb)
+    return RelativeLosses(cs, cb, ss, sb)
 
 
 # ----------------------------------------------------------------------------------------

@@ -180,15 +180,19 @@ def _split(text: str | None) -> list[str]:
     return [p.strip() for p in (text or "").split(",") if p.strip()]
 
 
-def _parse_iterations(text: str) -> tuple[int, int]:
+def parse_iterations(text: str, option: str = "--iterations") -> tuple[int, int]:
+    """``"first,later"`` iteration counts (one number: both) as a pair of ints >= 1.
+
+    :raises BenchInputError: anything else, naming ``option``.
+    """
     try:
         vals = [int(v) for v in text.split(",")]
     except ValueError:
-        raise BenchInputError("--iterations", f"must be 'first,later' integers, got {text!r}") from None
+        raise BenchInputError(option, f"must be 'first,later' integers, got {text!r}") from None
     if len(vals) == 1:
         vals = vals * 2
     if len(vals) != 2 or min(vals) < 1:
-        raise BenchInputError("--iterations", f"must be 'first,later' with integers >= 1, got {text!r}")
+        raise BenchInputError(option, f"must be 'first,later' with integers >= 1, got {text!r}")
     return vals[0], vals[1]
 
 
@@ -242,7 +246,7 @@ def config_from_args(args: argparse.Namespace, command: str = "") -> BenchConfig
         if not (d / "manifest.json").is_file():
             raise BenchInputError("--sequence-dirs", f"{str(d)!r} is not a saved sequence folder (no manifest.json)")
     cfg = BenchConfig(
-        out=Path(args.out), width=args.width, frames=args.frames, iterations=_parse_iterations(args.iterations),
+        out=Path(args.out), width=args.width, frames=args.frames, iterations=parse_iterations(args.iterations),
         sequences=sequences, clips=tuple(_parse_clip(c) for c in _split(args.clips)), sequence_dirs=dirs,
         methods=tuple(_split(args.methods)), style=style, image=args.image, seed=args.seed,
         tol_loss_relative=args.tol_loss_relative, temporal_weight=args.temporal_weight,

@@ -50,38 +50,46 @@ class MethodResult:
 
     :ivar frames: ``(T, 3, H, W)`` stylized frames in [0, 1].
     :ivar temporal_error: ``(T-1,)`` Ruder's short-term error per frame (ground-truth flow and mask).
-    :ivar seconds_per_frame: wall time of the stylization divided by ``T``.
     :ivar peak_rss_bytes: peak CPU resident set size of the process while stylizing (``None`` if unknown).
     :ivar long_term_error: ``{k: (T-k,)}`` long-term error between frames ``t`` and ``t-k`` (ground truth only).
     :ivar extra: further scalars, e.g. ``content_relative`` / ``style_relative`` (:func:`add_relative_losses`).
-    :ivar frame_seconds: ``(T,)`` wall time of each frame, rendered in order (``None`` if not measured).
+    :ivar frame_seconds: ``(T,)`` wall time of each frame, rendered in order (:func:`stylize_clip`).
     """
 
     name: str
     frames: np.ndarray
     temporal_error: np.ndarray
     e_temporal: float
-    seconds_per_frame: float
+    frame_seconds: np.ndarray
     extra: dict[str, float] = field(default_factory=dict)
     peak_rss_bytes: int | None = None
     long_term_error: dict[int, np.ndarray] = field(default_factory=dict)
-    frame_seconds: np.ndarray | None = None
 
     @property
     def mean_temporal_error(self) -> float:
         return float(np.nanmean(self.temporal_error))
 
     @property
+    def seconds_per_frame(self) -> float:
+        """Wall time of the stylization divided by ``T``."""
+        return float(np.mean(self.frame_seconds))
+
+    @property
     def later_seconds_per_frame(self) -> float:
         """Mean seconds of frames ``1 .. T-1``: the steady state of a recursive chain, whose first frame
-        gets its own (larger) iteration count; NaN without per-frame times or with one frame."""
-        if self.frame_seconds is None or len(self.frame_seconds) < 2:
+        gets its own (larger) iteration count; NaN with one frame."""
+        if len(self.frame_seconds) < 2:
             return float("nan")
         return float(np.mean(self.frame_seconds[1:]))
 
 
+def _planes(frame: vs.VideoFrame) -> np.ndarray:
+    """``(3, H, W)`` copy of a three-plane frame."""
+    return np.stack([np.asarray(frame[p]) for p in range(3)])
+
+
 def _to_array(clip: vs.VideoNode) -> np.ndarray:
-    return np.stack([np.stack([np.asarray(f[p]) for p in range(3)]) for f in clip.frames(close=True)])
+    return np.stack([_planes(f) for f in clip.frames(close=True)])
 
 
 def _render(clips: Iterable[vs.VideoNode]) -> tuple[np.ndarray, np.ndarray]:
@@ -93,7 +101,7 @@ def _render(clips: Iterable[vs.VideoNode]) -> tuple[np.ndarray, np.ndarray]:
     for clip in clips:
         for n in range(clip.num_frames):
             with metrics.timed(1) as timing, clip.get_frame(n) as f:
-                arrays.append(np.stack([np.array(f[p]) for p in range(3)]))
+                arrays.append(_planes(f))
             seconds.append(timing.seconds)
     return np.stack(arrays), np.asarray(seconds)
 
@@ -167,8 +175,7 @@ def evaluate(sequence: Sequence, style: str | Path, methods: Mapping[str, Mappin
         err = metrics.temporal_error(frames, sequence.flow_backward, sequence.mask_backward)
         e_t = metrics.e_temporal(frames, sequence.flow_backward, sequence.mask_backward)
         long = {k: metrics.long_term_error(frames, sequence.long_flows[k], sequence.long_masks[k], k) for k in steps}
-        results[name] = MethodResult(name, frames, err, e_t, float(seconds.mean()),
-                                     peak_rss_bytes=peak, long_term_error=long, frame_seconds=seconds)
+        results[name] = MethodResult(name, frames, err, e_t, seconds, peak_rss_bytes=peak, long_term_error=long)
     return results
 
 
@@ -224,8 +231,7 @@ def evaluate_clip(truth: EstimatedTruth, style: str | Path, methods: Mapping[str
         frames, seconds, peak = stylize_clip(truth.clip, style, settings)
         err = metrics.warping_error(frames, truth.flow_backward, truth.reliability)
         e_t = metrics.e_temporal(frames, truth.flow_backward, truth.reliability)
-        results[name] = MethodResult(name, frames, err, e_t, float(seconds.mean()), peak_rss_bytes=peak,
-                                     frame_seconds=seconds)
+        results[name] = MethodResult(name, frames, err, e_t, seconds, peak_rss_bytes=peak)
     return results
 
 
@@ -258,9 +264,8 @@ def add_relative_losses(results: Mapping[str, MethodResult], content: np.ndarray
         rel = out[name] = metrics.relative_losses(r.frames, ref, content, net, target)
         r.extra["content_relative"] = rel.content
         r.extra["style_relative"] = rel.style
-        with np.errstate(divide="ignore", invalid="ignore"):  # the last frame: degeneration over time
-            r.extra["content_relative_last"] = float(rel.content_stylized[-1] / rel.content_baseline[-1])
-            r.extra["style_relative_last"] = float(rel.style_stylized[-1] / rel.style_baseline[-1])
+        r.extra["content_relative_last"] = float(rel.content_per_frame[-1])  # degeneration over time
+        r.extra["style_relative_last"] = float(rel.style_per_frame[-1])
     return out
 
 
