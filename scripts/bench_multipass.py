@@ -11,7 +11,9 @@
    per-frame stylization gives it; :func:`vsstylize.bench.report.relative_border_contrast`). With
    ``--stationary P`` the background (and the object) is a random-phase texture of the photo without
    structures longer than ``P`` frame pixels (:func:`vsstylize.bench.sequences.stationary_texture`), so that
-   the content's own band/centre ratio stays near 1 and the raw ratio is meaningful too.
+   the content's own band/centre ratio stays near 1 and the raw ratio is meaningful too. ``--band-inset PX``
+   measures the band ``PX`` pixels inside the image edge; ``--save FILE.npz`` keeps the frames of every
+   method and ``--load FILE.npz`` measures saved frames again (same sequence options) without stylizing.
 2. Long-term consistency (Fig. 9): an ``occluder_pass`` sequence (an object covers part of the background
    and leaves) stylized with J = {1} and J = {1, 10, 20, 40}; the long-term error between frames t and t-k
    over the formerly occluded background only (:meth:`vsstylize.bench.Sequence.occluded_between`).
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import vapoursynth as vs
@@ -38,6 +41,7 @@ from vsstylize.bench.sequences import (
     make_sequence,
     stationary_texture,
 )
+from vsstylize.cache import atomic_write
 
 
 def _net(args: argparse.Namespace) -> dict[str, object]:
@@ -69,10 +73,13 @@ def pan_sequence(args: argparse.Namespace, w: int, h: int) -> Sequence:
     return make_sequence("fast_pan", background, texture=obj, **kw)
 
 
-def border_part(args: argparse.Namespace, style: str) -> None:
-    w, h = (int(v) for v in args.size.split("x"))
-    seq = pan_sequence(args, w, h)
-    side, band = border_band(seq)
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    with open(path, "wb") as f:  # a file object: np.savez would append ".npz" to the temp name
+        np.savez_compressed(f, **{name.replace("-", "_"): a for name, a in arrays.items()})
+
+
+def _stylize_border(args: argparse.Namespace, style: str, seq: Sequence) -> dict[str, tuple[np.ndarray, float]]:
+    """``{method: (frames (T, 3, H, W), seconds)}`` of per-frame, single-pass and multi-pass stylization."""
     clips = seq.to_clips(vs.core)
     clip = clips.frames
     first, later = args.iterations
@@ -91,15 +98,39 @@ def border_part(args: argparse.Namespace, style: str) -> None:
                                           max_shot_length=max(2, args.frames), tol_loss_relative=0, seed=args.seed,
                                           **multi_flow, **_net(args)),
     }
-    print(f"[border] fast_pan {w}x{h}, {args.frames} frames, background {seq.metadata['image']}, new content from the "
-          f"{side}, band {band} px; per-frame {args.reference_iterations} iterations from the content image; "
+    w, h = seq.size
+    print(f"[border] fast_pan {w}x{h}, {args.frames} frames, background {seq.metadata['image']}; "
+          f"per-frame {args.reference_iterations} iterations from the content image; "
           f"single-pass {first},{later} iterations; multi-pass {args.passes} passes x {args.pass_iterations} "
           f"iterations, temporal loss from pass {args.temporal_after}, delta {args.blend}; "
           f"{'exact flow and masks' if args.true_flow else 'DIS flow'} for the methods", flush=True)
-    contrast = {"content": metrics.border_contrast(seq.frames, side, band)}
-    for name, out in runs.items():
-        frames, sec = _render(out)
-        contrast[name] = metrics.border_contrast(frames, side, band)
+    return {name: _render(out) for name, out in runs.items()}
+
+
+def _load_border(path: Path, seq: Sequence) -> dict[str, tuple[np.ndarray, float]]:
+    """Frames saved by ``--save`` (no timings); the content must be the sequence's."""
+    with np.load(path) as saved:
+        frames = {name.replace("_", "-"): saved[name] for name in saved.files}
+    if not np.array_equal(frames.pop("content"), seq.frames):
+        raise SystemExit(f"--load {path}: saved with other sequence settings (--size, --frames, --seed, --image, --stationary)")
+    print(f"[border] frames loaded from {path}", flush=True)
+    return {name: (f, float("nan")) for name, f in frames.items()}
+
+
+def border_part(args: argparse.Namespace, style: str) -> None:
+    w, h = (int(v) for v in args.size.split("x"))
+    seq = pan_sequence(args, w, h)
+    side, band = border_band(seq)
+    inset = args.band_inset
+    rendered = _load_border(args.load, seq) if args.load else _stylize_border(args, style, seq)
+    if args.save:
+        atomic_write(args.save, lambda tmp: _save_npz(tmp, {"content": seq.frames, **{n: f for n, (f, _) in rendered.items()}}))
+        print(f"[border] frames (T, 3, H, W) saved to {args.save}", flush=True)
+    print(f"[border] new content from the {side}, band {band} px"
+          f"{f' starting {inset} px inside the image edge' if inset else ' at the image edge'}", flush=True)
+    contrast = {"content": metrics.border_contrast(seq.frames, side, band, inset)}
+    for name, (frames, sec) in rendered.items():
+        contrast[name] = metrics.border_contrast(frames, side, band, inset)
         err = metrics.temporal_error(frames, seq.flow_backward, seq.mask_backward)
         print(f"[border] {name:11s}: {sec / args.frames:6.2f} s/frame, temporal error {np.nanmean(err):.5f}", flush=True)
     half = args.frames // 2
@@ -107,10 +138,11 @@ def border_part(args: argparse.Namespace, style: str) -> None:
     for name in ("single-pass", "multi-pass"):
         raw, rel = contrast[name], relative[name]
         print(f"[border] {name:11s}: border/centre std first {raw[0]:.3f} last {raw[-1]:.3f}, mean over the last half "
-              f"{np.mean(raw[half:]):.3f}, frames within 10 % of the centre {np.mean(np.abs(raw - 1) <= 0.1):.0%}; "
-              f"relative to per-frame: mean over the first half {np.mean(rel[:half]):.3f}, last half {np.mean(rel[half:]):.3f}, "
-              f"frames within 10 % {np.mean(np.abs(rel - 1) <= 0.1):.0%}", flush=True)
-    print("[border] per frame, border/centre std (content | per-frame | single-pass | multi-pass) and relative to "
+              f"{np.mean(raw[half:]):.3f}, range {raw.min():.3f}-{raw.max():.3f}, frames within 10 % of the centre "
+              f"{np.mean(np.abs(raw - 1) <= 0.1):.0%}; relative to per-frame: mean over the first half "
+              f"{np.mean(rel[:half]):.3f}, last half {np.mean(rel[half:]):.3f}, frames within 10 % "
+              f"{np.mean(np.abs(rel - 1) <= 0.1):.0%}", flush=True)
+    print("[border] per frame, border/centre std (" + " | ".join(contrast) + ") and relative to "
           "per-frame (single-pass | multi-pass):")
     for t in range(args.frames):
         print(f"[border] t={t:3d}: " + " | ".join(f"{contrast[n][t]:.3f}" for n in contrast) + "  rel: "
@@ -151,6 +183,12 @@ def main() -> None:
     parser.add_argument("--texture", default=None, help="photo the foreground object is cut from")
     parser.add_argument("--stationary", type=float, default=None, metavar="P",
                         help="border part: random-phase textures of the photos, periods up to P frame pixels")
+    parser.add_argument("--band-inset", type=int, default=0, metavar="PX",
+                        help="border part: measure the band PX pixels inside the image edge (default 0: at the edge)")
+    parser.add_argument("--save", type=Path, default=None, metavar="FILE.npz",
+                        help="border part: save the content and stylized frames (T, 3, H, W) of every method")
+    parser.add_argument("--load", type=Path, default=None, metavar="FILE.npz",
+                        help="border part: measure frames saved with --save instead of stylizing (same sequence options)")
     parser.add_argument("--true-flow", action="store_true",
                         help="border part: the methods get the exact flow and masks instead of DIS flow")
     parser.add_argument("--model", default="vgg19")

@@ -150,6 +150,12 @@ def test_border_contrast() -> None:
     video[1, :, :, -8:] = 0.9  # flat, washed-out band where new content enters
     ratios = border_contrast(video, "right", 8)
     assert ratios[1] == 0.0 and ratios[0] > 0.8
+    # an inset band skips the edge pixels: the flat 8 px are outside a band 8 px inside the edge ...
+    assert border_contrast(video, "right", 8, inset_px=8)[1] > 0.8
+    # ... and it is columns W-12 .. W-5 for inset 4
+    band, centre = video[1, :, :, -12:-4], video[1, :, 10:30, 16:48]
+    expected = np.mean([band[c].std() for c in range(3)]) / np.mean([centre[c].std() for c in range(3)])
+    assert border_contrast(video, "right", 8, inset_px=4)[1] == pytest.approx(expected, rel=1e-5)
     assert border_contrast(video[1], "left", 8).shape == (1,)
     video[:, :, :10] = 0.5
     assert border_contrast(video, "top", 8)[0] == 0.0
@@ -157,6 +163,10 @@ def test_border_contrast() -> None:
         border_contrast(video, "middle", 4)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="band_px"):
         border_contrast(video, "top", 11)
+    with pytest.raises(ValueError, match="band_px"):
+        border_contrast(video, "right", 8, inset_px=9)  # band and centre box would overlap (W // 4 = 16)
+    with pytest.raises(ValueError, match="inset_px"):
+        border_contrast(video, "right", 4, inset_px=-1)
 
 
 def test_e_gradient() -> None:

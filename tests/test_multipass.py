@@ -321,3 +321,37 @@ def test_stationary_texture_has_the_same_contrast_everywhere() -> None:
     assert not np.allclose(tex, stationary_texture(image, (256, 192), 8.0, seed=4))  # the seed picks the phase
     with pytest.raises(ValueError, match="max_period"):
         stationary_texture(image, (256, 192), 0.0)
+
+
+def test_bench_script_saves_and_remeasures_frames(tmp_path) -> None:
+    """``scripts/bench_multipass.py --save`` keeps every method's frames; ``--load`` measures the same frames
+    again without stylizing (same numbers at the same band), and ``--band-inset`` moves the band."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+
+    from .conftest import DATA
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "bench_multipass.py"
+    saved = tmp_path / "frames.npz"
+    common = [sys.executable, str(script), "--model", "vgg16", "--parts", "border", "--size", "48x36", "--frames", "3",
+              "--image", str(DATA / "content" / "tubingen.jpg")]
+    run = [*common, "--iterations", "3,2", "--passes", "2", "--temporal-after", "2", "--pass-iterations", "2",
+           "--reference-iterations", "3", "--save", str(saved)]
+
+    def border_lines(cmd: list[str]) -> list[str]:
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return [line for line in result.stdout.splitlines() if "t=" in line or "temporal error" in line]
+
+    first = border_lines(run)
+    with np.load(saved) as npz:
+        assert set(npz.files) == {"content", "per_frame", "single_pass", "multi_pass"}
+        assert npz["multi_pass"].shape == (3, 3, 36, 48)
+    again = border_lines([*common, "--load", str(saved)])
+    strip = lambda lines: [line.split("s/frame")[-1] for line in lines]  # noqa: E731 (load has no timings)
+    assert strip(again) == strip(first) and len(first) == 6
+    inset = border_lines([*common, "--load", str(saved), "--band-inset", "3"])
+    assert [line for line in inset if "t=" in line] != [line for line in first if "t=" in line]

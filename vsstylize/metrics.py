@@ -253,17 +253,18 @@ def warping_error(stylized: Array, flows_backward: Array, reliability: Array, st
 # ----------------------------------------------------------------------------------------
 # image statistics
 # ----------------------------------------------------------------------------------------
-def _band(side: str, band_px: int, h: int, w: int) -> tuple[slice, slice]:
+def _band(side: str, band_px: int, inset_px: int, h: int, w: int) -> tuple[slice, slice]:
+    lo, hi = inset_px, inset_px + band_px
     if side == "left":
-        return slice(None), slice(0, band_px)
+        return slice(None), slice(lo, hi)
     if side == "right":
-        return slice(None), slice(w - band_px, w)
+        return slice(None), slice(w - hi, w - lo)
     if side == "top":
-        return slice(0, band_px), slice(None)
-    return slice(h - band_px, h), slice(None)
+        return slice(lo, hi), slice(None)
+    return slice(h - hi, h - lo), slice(None)
 
 
-def border_contrast(stylized: Array, side: Side, band_px: int) -> np.ndarray:
+def border_contrast(stylized: Array, side: Side, band_px: int, inset_px: int = 0) -> np.ndarray:
     """Contrast at one image border relative to the image centre, per frame.
 
     Ruder et al. 2018 Fig. 10: with fast camera motion, the single-pass algorithm lets image areas that
@@ -274,10 +275,14 @@ def border_contrast(stylized: Array, side: Side, band_px: int) -> np.ndarray:
 
     :param stylized: ``(T, C, H, W)`` video or one ``(C, H, W)`` image, values in [0, 1].
     :param side: ``"left"``, ``"right"``, ``"top"`` or ``"bottom"`` (where new content enters).
-    :param band_px: band width in pixels, ``1 <= band_px <= W // 4`` (left/right) or ``H // 4`` (top/bottom),
-        so the band and the centre box do not overlap.
+    :param band_px: band width in pixels.
+    :param inset_px: distance of the band from the image edge in pixels (default 0: the band starts at the
+        edge). A stylization's outermost pixels carry an edge effect of the loss network's zero padding
+        (more contrast there even for a per-frame stylization of stationary content); an inset measures
+        the entering content just inside it. ``band_px + inset_px <= W // 4`` (left/right) or ``H // 4``
+        (top/bottom), so the band and the centre box do not overlap.
     :returns: ``(T,)`` float64 ratios (``inf`` for a flat centre with a textured band, ``nan`` if both flat).
-    :raises ValueError: unknown ``side``, ``band_px`` out of range, bad shape.
+    :raises ValueError: unknown ``side``, ``band_px`` / ``inset_px`` out of range, bad shape.
     """
     x = _tensor(stylized, "stylized")
     if x.dim() == 3:
@@ -288,9 +293,12 @@ def border_contrast(stylized: Array, side: Side, band_px: int) -> np.ndarray:
         raise ValueError(f"side must be 'left', 'right', 'top' or 'bottom', got {side!r}")
     h, w = x.shape[-2:]
     limit = (w if side in ("left", "right") else h) // 4
-    if not isinstance(band_px, int) or not 1 <= band_px <= limit:
-        raise ValueError(f"band_px must be an integer in [1, {limit}] for a {w}x{h} image at the {side}, got {band_px!r}")
-    rows, cols = _band(side, band_px, h, w)
+    if not isinstance(inset_px, int) or not 0 <= inset_px < limit:
+        raise ValueError(f"inset_px must be an integer in [0, {limit - 1}] for a {w}x{h} image at the {side}, got {inset_px!r}")
+    if not isinstance(band_px, int) or not 1 <= band_px <= limit - inset_px:
+        raise ValueError(f"band_px must be an integer in [1, {limit - inset_px}] for a {w}x{h} image at the {side} "
+                         f"with inset_px={inset_px}, got {band_px!r}")
+    rows, cols = _band(side, band_px, inset_px, h, w)
     band = x[:, :, rows, cols].double().flatten(2).std(dim=2, unbiased=False).mean(dim=1)
     centre = x[:, :, h // 4: h - h // 4, w // 4: w - w // 4].double().flatten(2).std(dim=2, unbiased=False).mean(dim=1)
     with np.errstate(divide="ignore", invalid="ignore"):
