@@ -351,7 +351,10 @@ def test_bench_script_saves_and_remeasures_frames(tmp_path) -> None:
         assert set(npz.files) == {"content", "per_frame", "single_pass", "multi_pass"}
         assert npz["multi_pass"].shape == (3, 3, 36, 48)
     again = border_lines([*common, "--load", str(saved)])
-    strip = lambda lines: [line.split("s/frame")[-1] for line in lines]  # noqa: E731 (load has no timings)
+
+    def strip(lines: list[str]) -> list[str]:  # loaded frames have no timings
+        return [line.split("s/frame")[-1] for line in lines]
+
     assert strip(again) == strip(first) and len(first) == 6
     inset = border_lines([*common, "--load", str(saved), "--band-inset", "3"])
     assert [line for line in inset if "t=" in line] != [line for line in first if "t=" in line]
