@@ -123,3 +123,19 @@ def test_per_frame_times_give_the_steady_state_speed() -> None:
     assert np.isnan(MethodResult("b", frames[:1], np.zeros(0), 0.0, np.array([3.0])).later_seconds_per_frame)
     table = format_table({"seq": {"a": slow_first}}, baseline="a")
     assert "s/frame after the first" in table.splitlines()[0] and table.splitlines()[-1].endswith("| 4.00 | 1.00 |")
+
+
+def test_content_drift_script_prints_per_frame_ratios() -> None:
+    """``scripts/bench_content_drift.py``: per-frame content/style/objective ratios of the chain against the
+    matched per-frame reference; frame 0 is the same optimization in both (ratio exactly 1)."""
+    script = Path(__file__).resolve().parents[1] / "scripts" / "bench_content_drift.py"
+    cmd = [sys.executable, str(script), "--width", "48", "--frames", "3", "--budgets", "6,3", "4,2",
+           "--image", str(DATA / "content" / "tubingen.jpg"), "--style", str(STYLE)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert sum(line.startswith(("6,3:", "4,2:")) for line in lines) == 2
+    rows = [line.split(":")[1].split() for line in lines if "per frame:" in line]
+    assert len(rows) == 6 and all(len(r) == 3 for r in rows)
+    assert all(r[0] == "1.000" for r in rows)  # frame 0: chain start == per-frame reference
+    assert all(np.isfinite(float(v)) for r in rows for v in r)
