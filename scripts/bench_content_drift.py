@@ -2,10 +2,11 @@
 iteration budgets (Ruder et al. 2018 Table 5 measure; the ``vsstylize bench`` report gives the mean only).
 
 For each ``first,later`` budget, one generated sequence is stylized twice: the chain (``init image,prevWarped``
-with the temporal loss, as the report's ``temporal`` method) and per-frame processing as converged as the
-chain (frame ``t`` from the content image with ``first + t * later`` iterations, the report's
-``image_matched`` reference). Printed per frame: the content and style loss ratios (1 = as per-frame), the
-weighted objective ``alpha L_content + beta L_style`` ratio, and the wall time of both runs.
+with the temporal loss: the report's ``temporal_image`` setting, its ``temporal`` under ``--first-init
+image``) and per-frame processing as converged as the chain (frame ``t`` from the content image with
+``first + t * later`` iterations, the report's ``image_matched`` reference). Printed per frame: the content
+and style loss ratios (1 = as per-frame), the weighted objective ``alpha L_content + beta L_style`` ratio,
+and the wall time of both runs.
 
 Usage: ``python scripts/bench_content_drift.py --preset fast_pan_zoom --width 256 --budgets 40,10 20,28``
 """
@@ -15,27 +16,38 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 
-from vsstylize.bench.runner import MATCHED_ITERATIONS, stylize_sequence
+from vsstylize.bench.report import SETTINGS, BenchInputError, parse_iterations
+from vsstylize.bench.runner import stylize_sequence
 from vsstylize.bench.sequences import make_sequence
 from vsstylize.losses import ARTISTIC_VIDEOS_WEIGHTS, StyleTarget
 from vsstylize.metrics import relative_losses
 from vsstylize.stylize.style import load_styles
 from vsstylize.vgg import load_loss_network
 
+REPO = Path(__file__).resolve().parents[1]
+#: the report's chain with the temporal loss started from the content image, and its per-frame reference
+CHAIN, REFERENCE = SETTINGS["temporal_image"], SETTINGS["image_matched"]
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="fast_pan_zoom")
-    parser.add_argument("--image", default="/work/shared/data/content/tubingen.jpg", help="background photo")
+    parser.add_argument("--image", default=str(REPO.parent / "shared" / "data" / "content" / "tubingen.jpg"),
+                        help="background photo")
     parser.add_argument("--style", default="examples/starry_night.jpg")
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--frames", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--budgets", nargs="+", default=["40,10", "40,20"], help="first,later iterations")
     args = parser.parse_args()
+    try:
+        budgets = [(text, parse_iterations(text, "--budgets")) for text in args.budgets]
+    except BenchInputError as exc:
+        parser.error(str(exc))
     warnings.filterwarnings("ignore", category=UserWarning)
     w, h = args.width, args.width * 3 // 4
     seq = make_sequence(args.preset, args.image, num_frames=args.frames, size=(w, h), seed=args.seed)
@@ -43,14 +55,12 @@ def main() -> None:
     target = StyleTarget(net, load_styles("bench", args.style), (h, w))
     alpha, beta = ARTISTIC_VIDEOS_WEIGHTS.content, ARTISTIC_VIDEOS_WEIGHTS.style
     print(f"{args.preset} {w}x{h}, {args.frames} frames, style {args.style}, loss network {net.weights_name}", flush=True)
-    for budget in args.budgets:
-        iterations = tuple(int(v) for v in budget.split(","))
+    for budget, iterations in budgets:
         common = {"num_iterations": iterations, "seed": args.seed, "tol_loss_relative": 1e-4}
         t0 = time.perf_counter()
-        chain, _ = stylize_sequence(seq, args.style, {**common, "init": ("image", "prevWarped")})
+        chain, _ = stylize_sequence(seq, args.style, {**common, **CHAIN})
         t1 = time.perf_counter()
-        per_frame, _ = stylize_sequence(seq, args.style, {**common, "init": ("image", "image"), "temporal_weight": 0.0,
-                                                          MATCHED_ITERATIONS: True})
+        per_frame, _ = stylize_sequence(seq, args.style, {**common, **REFERENCE})
         t2 = time.perf_counter()
         rel = relative_losses(chain, per_frame, seq.frames, net, target)
         objective = ((alpha * rel.content_stylized + beta * rel.style_stylized)
