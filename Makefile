@@ -6,8 +6,9 @@ PY := $(VENV)/bin/python
 PYTHON312 ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12 /usr/local/bin/python3.12 /usr/bin/python3.12; do \
 	$$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1 && { echo $$p; break; }; done)
 SHARED ?= $(abspath ../shared)
+PYTEST_ARGS ?=
 
-.PHONY: venv test demo bench clean
+.PHONY: venv test lint typecheck pytest wheel-check demo bench clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON312)" || { echo "python3.12 not found: install Python 3.12 (VapourSynth wheels need it)"; exit 1; }
@@ -19,14 +20,26 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-test: venv
-	VSSTYLIZE_SHARED=$(SHARED) $(PY) -m pytest -q tests
+# everything CI checks: lint, types, the test suite (with the shared data required), the installed wheel
+test: venv lint typecheck pytest wheel-check
+
+lint: venv
+	$(VENV)/bin/ruff check vsstylize vsstylize_bench tests scripts
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+pytest: venv
+	VSSTYLIZE_SHARED=$(SHARED) VSSTYLIZE_REQUIRE_DATA=1 $(PY) -m pytest -q tests $(PYTEST_ARGS)
+
+wheel-check: venv
+	VSSTYLIZE_SHARED=$(SHARED) bash scripts/check_wheel.sh $(PY)
 
 demo: venv
 	$(PY) -m vsstylize demo --out out
 
 bench: venv
-	$(PY) scripts/bench_flow.py
+	VSSTYLIZE_SHARED=$(SHARED) $(PY) scripts/bench_flow.py
 
 clean:
-	rm -rf $(VENV) out .pytest_cache
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

@@ -16,19 +16,18 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 
-from vsstylize.bench.report import SETTINGS, BenchInputError, parse_iterations
-from vsstylize.bench.runner import stylize_sequence
-from vsstylize.bench.sequences import make_sequence
 from vsstylize.losses import ARTISTIC_VIDEOS_WEIGHTS, StyleTarget
-from vsstylize.metrics import relative_losses
-from vsstylize.stylize.style import load_styles
+from vsstylize.methods.style import load_styles
+from vsstylize.sequences import make_sequence
 from vsstylize.vgg import load_loss_network
+from vsstylize_bench.config import DEFAULT_STYLE, SETTINGS, BenchInputError, parse_iterations
+from vsstylize_bench.metrics import relative_losses
+from vsstylize_bench.runner import stylize_sequence
+from vsstylize_bench.sources import default_photos, shared_file
 
-REPO = Path(__file__).resolve().parents[1]
 #: the report's chain with the temporal loss started from the content image, and its per-frame reference
 CHAIN, REFERENCE = SETTINGS["temporal_image"], SETTINGS["image_matched"]
 
@@ -36,9 +35,9 @@ CHAIN, REFERENCE = SETTINGS["temporal_image"], SETTINGS["image_matched"]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="fast_pan_zoom")
-    parser.add_argument("--image", default=str(REPO.parent / "shared" / "data" / "content" / "tubingen.jpg"),
-                        help="background photo")
-    parser.add_argument("--style", default="examples/starry_night.jpg")
+    parser.add_argument("--image", default=shared_file("content/tubingen.jpg"),
+                        help="background photo (default $VSSTYLIZE_SHARED/data/content/tubingen.jpg)")
+    parser.add_argument("--style", default=str(DEFAULT_STYLE))
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--frames", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
@@ -48,9 +47,12 @@ def main() -> None:
         budgets = [(text, parse_iterations(text, "--budgets")) for text in args.budgets]
     except BenchInputError as exc:
         parser.error(str(exc))
+    if args.image is None:
+        parser.error("--image: no background photo (pass --image or set VSSTYLIZE_SHARED)")
     warnings.filterwarnings("ignore", category=UserWarning)
     w, h = args.width, args.width * 3 // 4
-    seq = make_sequence(args.preset, args.image, num_frames=args.frames, size=(w, h), seed=args.seed)
+    seq = make_sequence(args.preset, args.image, num_frames=args.frames, size=(w, h), seed=args.seed,
+                        photos=default_photos())
     net = load_loss_network("vgg19")
     target = StyleTarget(net, load_styles("bench", args.style), (h, w))
     alpha, beta = ARTISTIC_VIDEOS_WEIGHTS.content, ARTISTIC_VIDEOS_WEIGHTS.style

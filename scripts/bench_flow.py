@@ -7,7 +7,7 @@ per frame pair at 1024x436 and 640x360 — OpenCV alone on the decoded luma and 
 ``vsstylize.flow`` on the same decoded YUV frames (one direction, frames requested one after another),
 with the wrapping overhead in percent (median over ``--reps`` pairs, fastest of ``--rounds`` rounds).
 
-Usage: python scripts/bench_flow.py [--shared ../shared] [--methods dis,dis_refined,farneback,deepflow]
+Usage: python scripts/bench_flow.py [--shared ../shared/data] [--methods dis,dis_refined,farneback,deepflow]
 """
 
 from __future__ import annotations
@@ -22,17 +22,19 @@ import numpy as np
 import vapoursynth as vs
 
 import vsstylize
-from vsstylize.flow.estimators import FlowSettings, make_estimator
+from vsstylize.opticalflow.estimators import FlowSettings, make_estimator
+from vsstylize_bench.sources import shared_data
 
 SIZES = [(1024, 436), (640, 360)]
 
 
 def load_photo(shared: Path) -> np.ndarray:
-    img = cv2.imread(str(shared / "data" / "content" / "tubingen.jpg"), cv2.IMREAD_COLOR)
+    img = cv2.imread(str(shared / "content" / "tubingen.jpg"), cv2.IMREAD_COLOR)
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
 
 
-def moved_pair(photo: np.ndarray, size: tuple[int, int], dx: float, dy: float, zoom: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def moved_pair(photo: np.ndarray, size: tuple[int, int], dx: float, dy: float,
+               zoom: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Frames a, b and the exact forward flow a -> b for b = a moved by (dx, dy) and scaled by ``zoom``."""
     w, h = size
     pad = 48
@@ -103,11 +105,13 @@ def time_vapoursynth(method: str, a: np.ndarray, b: np.ndarray, reps: int) -> fl
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--shared", type=Path, default=Path(os.environ.get("VSSTYLIZE_SHARED", Path(__file__).resolve().parents[2] / "shared")))
+    ap.add_argument("--shared", type=Path, default=shared_data(), help="shared data folder (default $VSSTYLIZE_SHARED/data)")
     ap.add_argument("--methods", default="dis,dis_refined,farneback,deepflow")
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=3, help="timing rounds per method; the fastest is kept")
     args = ap.parse_args()
+    if args.shared is None:
+        ap.error("--shared: no data folder (pass --shared or set VSSTYLIZE_SHARED)")
     photo = load_photo(args.shared)
     methods = args.methods.split(",")
     print(f"machine: {os.cpu_count()} cores, OpenCV {cv2.__version__}, {cv2.getNumThreads()} OpenCV threads, "

@@ -1,7 +1,7 @@
 """GPU speed, memory and quality of the optimization method, float32 against mixed precision.
 
 For issue "GPU performance" (Ruder et al. 2018 sec. 4 on a GPU). On a ground-truth sequence made
-from a real photo (:func:`vsstylize.bench.make_sequence`, exact flow and disocclusion mask), at
+from a real photo (:func:`vsstylize.sequences.make_sequence`, exact flow and disocclusion mask), at
 ``--size`` (default 1024x436, the papers' size):
 
 1. frame 0 is stylized once (float32, init image, ``--first-iters`` iterations);
@@ -28,15 +28,16 @@ import warnings
 
 import numpy as np
 import torch
-
 from bench_optim_speed import bare_forward_backward  # scripts/ is on sys.path when run as a script
-from vsstylize import metrics
-from vsstylize.bench.sequences import make_sequence
+
 from vsstylize.losses import LossWeights, StyleTarget, VideoObjective
-from vsstylize.optim import PRECISIONS, OptimizerSettings, prepare_device, stylize_image
-from vsstylize.stylize.style import load_styles
+from vsstylize.methods.style import load_styles
+from vsstylize.optimizer import PRECISIONS, OptimizerSettings, prepare_device, stylize_image
+from vsstylize.sequences import make_sequence
 from vsstylize.vgg import load_loss_network
-from vsstylize.warp import warp
+from vsstylize.warping import warp
+from vsstylize_bench import metrics
+from vsstylize_bench.sources import default_photos
 
 
 def _sync() -> None:
@@ -60,7 +61,7 @@ def main() -> None:
     parser.add_argument("--model", default="vgg19")
     parser.add_argument("--image", default=None, help="background photo of the sequence")
     parser.add_argument("--texture", default=None, help="photo the foreground object is cut from")
-    parser.add_argument("--style", default="examples/starry_night.jpg")
+    parser.add_argument("--style", default="starry_night", help="style image or shipped style name")
     parser.add_argument("--size", default="1024x436")
     parser.add_argument("--memory-size", default="1920x1080")
     parser.add_argument("--precisions", default="fp32,bf16")
@@ -84,7 +85,7 @@ def main() -> None:
     print(f"device {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}, torch {torch.__version__}, "
           f"loss network {net.arch} ({net.weights_name}), {w}x{h}")
     seq = make_sequence("slow_pan", args.image, num_frames=max(2, args.vapoursynth), size=(w, h), seed=0,
-                        texture=args.texture)
+                        texture=args.texture, photos=default_photos())
     frames = torch.from_numpy(seq.frames).float()
     c0, c1 = frames[0:1].to(device), frames[1:2].to(device)
     flow1 = torch.from_numpy(seq.flow_backward[1:2]).to(device)

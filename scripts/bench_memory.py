@@ -24,19 +24,20 @@ def _child(kind: str, frames: int, size: str) -> None:
     import vapoursynth as vs
 
     import vsstylize
-    from vsstylize.bench.sequences import make_sequence
+    from vsstylize.sequences import make_sequence
+    from vsstylize_bench.sources import default_photos
 
     warnings.filterwarnings("ignore", category=UserWarning)
     w, h = (int(v) for v in size.split("x"))
-    seq = make_sequence("fast_pan", num_frames=frames, size=(w, h), seed=0, long_steps=())
+    seq = make_sequence("fast_pan", num_frames=frames, size=(w, h), seed=0, long_steps=(), photos=default_photos())
     clip = seq.to_clips(vs.core).frames
-    style = "examples/starry_night.jpg"
+    style = "starry_night"
     if kind == "longterm":
         out = vsstylize.stylize(clip, style, num_iterations=(2, 1), init=("image", "prevWarped"),
                                 flow_relative_indices=(1, 10, 20, 40), tol_loss_relative=0)
     else:
-        out = vsstylize.multipass(clip, style, num_passes=2, use_temporal_loss_after=2, num_iterations=1,
-                                  init="image", max_shot_length=50, tol_loss_relative=0)
+        out = vsstylize.stylize(clip, style, "multipass", num_passes=2, use_temporal_loss_after=2, num_iterations=1,
+                                init="image", max_shot_length=50, tol_loss_relative=0)
     del seq
     t0 = time.perf_counter()
     for n in range(out.num_frames):

@@ -2,21 +2,21 @@
 
 1. Border contrast (Fig. 10): a ``fast_pan`` sequence (new content enters from one border every frame)
    stylized single-pass (init prevWarped + temporal loss) and multi-pass; per frame, the standard deviation
-   in the band entering from the border relative to the image centre (:func:`vsstylize.metrics.border_contrast`,
+   in the band entering from the border relative to the image centre (:func:`vsstylize_bench.metrics.border_contrast`,
    1 = as much contrast as the centre) and the short-term temporal error with the exact flow. The raw ratio
    also follows the content (a photo's band can hold a sky while the centre holds a facade), so it is
    printed for the content frames and for per-frame stylization too (``--reference-iterations`` from the
    content image, each frame independent: no drift possible), and each method's ratio is also given
    *relative to per-frame stylization* (method ratio / per-frame ratio, 1 = the border keeps the contrast
-   per-frame stylization gives it; :func:`vsstylize.bench.report.relative_border_contrast`). With
+   per-frame stylization gives it; :func:`vsstylize_bench.measure.relative_border_contrast`). With
    ``--stationary P`` the background (and the object) is a random-phase texture of the photo without
-   structures longer than ``P`` frame pixels (:func:`vsstylize.bench.sequences.stationary_texture`), so that
+   structures longer than ``P`` frame pixels (:func:`vsstylize_bench.sources.stationary_texture`), so that
    the content's own band/centre ratio stays near 1 and the raw ratio is meaningful too. ``--band-inset PX``
    measures the band ``PX`` pixels inside the image edge; ``--save FILE.npz`` keeps the frames of every
    method and ``--load FILE.npz`` measures saved frames again (same sequence options) without stylizing.
 2. Long-term consistency (Fig. 9): an ``occluder_pass`` sequence (an object covers part of the background
    and leaves) stylized with J = {1} and J = {1, 10, 20, 40}; the long-term error between frames t and t-k
-   over the formerly occluded background only (:meth:`vsstylize.bench.Sequence.occluded_between`).
+   over the formerly occluded background only (:meth:`vsstylize.sequences.Sequence.occluded_between`).
 
 Usage: ``python scripts/bench_multipass.py [--size 128x96] [--frames 16] [--stationary 12] [--lt-frames 30]``
 """
@@ -32,16 +32,13 @@ import numpy as np
 import vapoursynth as vs
 
 import vsstylize
-from vsstylize import metrics
-from vsstylize.bench.report import border_band, relative_border_contrast
-from vsstylize.bench.runner import _to_array
-from vsstylize.bench.sequences import (
-    MAX_SOURCE_SCALE,
-    Sequence,
-    make_sequence,
-    stationary_texture,
-)
 from vsstylize.cache import atomic_write
+from vsstylize.sequences import MAX_SOURCE_SCALE, Sequence, make_sequence
+from vsstylize_bench import metrics
+from vsstylize_bench.config import DEFAULT_STYLE
+from vsstylize_bench.measure import border_band, relative_border_contrast
+from vsstylize_bench.runner import clip_array
+from vsstylize_bench.sources import default_photos, stationary_texture
 
 
 def _net(args: argparse.Namespace) -> dict[str, object]:
@@ -51,7 +48,7 @@ def _net(args: argparse.Namespace) -> dict[str, object]:
 
 def _render(clip: vs.VideoNode) -> tuple[np.ndarray, float]:
     t0 = time.perf_counter()
-    frames = _to_array(clip)
+    frames = clip_array(clip)
     return frames, time.perf_counter() - t0
 
 
@@ -61,7 +58,7 @@ def pan_sequence(args: argparse.Namespace, w: int, h: int) -> Sequence:
     generator resizes the photo to (``source_resized_size`` of a first sequence from the photo: the camera
     path depends on the seed only), where one frame pixel spans ``MAX_SOURCE_SCALE`` texture pixels."""
     kw = {"num_frames": args.frames, "size": (w, h), "seed": args.seed, "long_steps": ()}
-    seq = make_sequence("fast_pan", args.image, texture=args.texture, **kw)
+    seq = make_sequence("fast_pan", args.image, texture=args.texture, photos=default_photos(), **kw)
     if args.stationary is None:
         return seq
     size = tuple(seq.metadata["params"]["source_resized_size"])
@@ -93,10 +90,11 @@ def _stylize_border(args: argparse.Namespace, style: str, seq: Sequence) -> dict
                                        temporal_weight=0.0, tol_loss_relative=0, seed=args.seed, **_net(args)),
         "single-pass": vsstylize.stylize(clip, style, num_iterations=(first, later), init=("image", "prevWarped"),
                                          tol_loss_relative=0, seed=args.seed, **single_flow, **_net(args)),
-        "multi-pass": vsstylize.multipass(clip, style, num_passes=args.passes, use_temporal_loss_after=args.temporal_after,
-                                          blend_weight=args.blend, num_iterations=args.pass_iterations, init="image",
-                                          max_shot_length=max(2, args.frames), tol_loss_relative=0, seed=args.seed,
-                                          **multi_flow, **_net(args)),
+        "multi-pass": vsstylize.stylize(clip, style, "multipass", num_passes=args.passes,
+                                        use_temporal_loss_after=args.temporal_after, blend_weight=args.blend,
+                                        num_iterations=args.pass_iterations, init="image",
+                                        max_shot_length=max(2, args.frames), tol_loss_relative=0, seed=args.seed,
+                                        **multi_flow, **_net(args)),
     }
     w, h = seq.size
     print(f"[border] fast_pan {w}x{h}, {args.frames} frames, background {seq.metadata['image']}; "
@@ -152,7 +150,7 @@ def border_part(args: argparse.Namespace, style: str) -> None:
 def longterm_part(args: argparse.Namespace, style: str) -> None:
     w, h = (int(v) for v in args.lt_size.split("x"))
     seq = make_sequence("occluder_pass", args.image, num_frames=args.lt_frames, size=(w, h), seed=args.seed,
-                        texture=args.texture)
+                        texture=args.texture, photos=default_photos())
     clip = seq.to_clips(vs.core).frames
     first, later = args.iterations
     print(f"[long-term] occluder_pass {w}x{h}, {args.lt_frames} frames, iterations {first},{later}", flush=True)
@@ -178,8 +176,8 @@ def longterm_part(args: argparse.Namespace, style: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--style", default="examples/starry_night.jpg")
-    parser.add_argument("--image", default=None, help="background photo (default: drawn from the shared photos)")
+    parser.add_argument("--style", default=str(DEFAULT_STYLE))
+    parser.add_argument("--image", default=None, help="background photo (default: drawn from $VSSTYLIZE_SHARED's photos)")
     parser.add_argument("--texture", default=None, help="photo the foreground object is cut from")
     parser.add_argument("--stationary", type=float, default=None, metavar="P",
                         help="border part: random-phase textures of the photos, periods up to P frame pixels")

@@ -6,9 +6,9 @@ sequences (the methods see DIS flow; temporal error with the exact flow) prints 
 per frame, the content and style loss relative to the per-frame image network (``--image``) — a network that
 degenerates over time shows ratios that grow with the frame index.
 
-Example (bench/networks/gated.md)::
+Example::
 
-    python scripts/bench_network_degeneration.py starry_night-prior starry_night-prior-gated
+    python scripts/bench_network_degeneration.py starry_night-prior
 """
 
 from __future__ import annotations
@@ -16,22 +16,20 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from vsstylize.bench.runner import add_relative_losses, evaluate
-from vsstylize.bench.sequences import make_sequence
+from vsstylize.resources import shipped_styles
+from vsstylize.sequences import make_sequence
+from vsstylize_bench.runner import add_relative_losses, evaluate
+from vsstylize_bench.sources import default_photos
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("networks", nargs="+", help="prior-image model files or shipped names")
     p.add_argument("--image", default="starry_night-image", help="per-frame image network (the baseline)")
-    p.add_argument("--style-image", default=str(REPO.parent / "shared" / "data" / "styles" / "starry_night.jpg"))
+    p.add_argument("--style-image", default=str(shipped_styles()["starry_night"]))
     p.add_argument("--sequences", default="slow_pan,fast_pan_zoom,large_occluder")
     p.add_argument("--size", default="256x192")
     p.add_argument("--frames", type=int, default=5)
@@ -41,7 +39,7 @@ def main() -> int:
     methods = {"image": {"method": "flowfree", "network": args.image}}
     methods.update({n: {"method": "network", "network": n} for n in args.networks})
     for i, preset in enumerate(args.sequences.split(",")):
-        seq = make_sequence(preset, num_frames=args.frames, size=(w, h), seed=i)
+        seq = make_sequence(preset, num_frames=args.frames, size=(w, h), seed=i, photos=default_photos())
         res = evaluate(seq, args.style_image, methods)
         relative = add_relative_losses(res, seq.frames, args.style_image, baseline="image", model="vgg16")
         for name, r in res.items():

@@ -20,16 +20,14 @@ from pathlib import Path
 import torch
 import vapoursynth as vs
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
 import vsstylize
-from vsstylize.metrics import PeakMemory
+from vsstylize_bench.monitor import PeakMemory
+from vsstylize_bench.sources import shared_file
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--clip", default=str(REPO.parent / "shared" / "data" / "videos" / "bikes.mp4"))
+    p.add_argument("--clip", default=shared_file("videos/bikes.mp4"), help="clip (default bikes.mp4 of $VSSTYLIZE_SHARED)")
     p.add_argument("--sizes", default="640x360", help="comma-separated WxH, e.g. 640x360,1024x436,1920x1080")
     p.add_argument("--style", default="starry_night")
     p.add_argument("--frames", type=int, default=30)

@@ -8,10 +8,9 @@ exact flow (temporal error of Ruder et al.) and a real clip (warping error with 
   frame — independent per-frame processing, the baseline of Ruder Table 5 / Huang Table 2;
 * ``perframe-prior``: the prior-image network with an empty prior on every frame (its image mode);
 * ``network``: the prior-image network (Ruder eq. 15, ``<style>-prior``), recursive;
-* ``network-gated``: the same with the full-resolution prior gate (``<style>-prior-gated``);
 * ``flowfree``: Huang et al.'s network, per frame, no flow;
-* ``hybrid`` / ``hybrid-gated``: the (gated) prior-image network's output refined by a few optimization
-  iterations with the temporal loss (fast-artistic-videos);
+* ``hybrid``: the prior-image network's output refined by a few optimization iterations with the temporal
+  loss (fast-artistic-videos);
 * ``optim``: the optimization method with the temporal loss (Ruder et al. 2016), prevWarped init.
 
 Content and style losses are relative to ``perframe`` (Table 5; VGG-16 loss network, relu4_2 content).
@@ -32,33 +31,26 @@ import numpy as np
 import torch
 import vapoursynth as vs
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from vsstylize.bench.runner import (
-    add_relative_losses,
-    estimate_truth,
-    evaluate,
-    evaluate_clip,
-    format_table,
-)
-from vsstylize.bench.report import BenchInputError, parse_iterations
-from vsstylize.bench.sequences import make_sequence
+from vsstylize import resources
 from vsstylize.cache import atomic_write
-from vsstylize.networks.io import models_dir, read_model_card, resolve_model
+from vsstylize.networks.io import read_model_card, resolve_model
+from vsstylize.sequences import make_sequence
+from vsstylize_bench.config import BenchInputError, parse_iterations
+from vsstylize_bench.runner import add_relative_losses, estimate_truth, evaluate, evaluate_clip, format_table
+from vsstylize_bench.sources import default_photos, shared_file
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _methods(style: str, optim_its: tuple[int, int], hybrid_its: tuple[int, int]) -> dict[str, dict]:
-    image, prior, gated, flowfree = (f"{style}-{k}" for k in ("image", "prior", "prior-gated", "flowfree"))
+    image, prior, flowfree = (f"{style}-{k}" for k in ("image", "prior", "flowfree"))
     opt = {"model": "vgg16", "tol_loss_relative": 0.0}
     methods = {
         "perframe": {"method": "flowfree", "network": image},
         "perframe-prior": {"method": "flowfree", "network": prior},
         "network": {"method": "network", "network": prior},
-        "network-gated": {"method": "network", "network": gated},
         "flowfree": {"method": "flowfree", "network": flowfree},
         "hybrid": {"method": "hybrid", "network": prior, "num_iterations": hybrid_its, **opt},
-        "hybrid-gated": {"method": "hybrid", "network": gated, "num_iterations": hybrid_its, **opt},
         "optim": {"method": "optim", "num_iterations": optim_its, "init": ("image", "prevWarped"), **opt},
     }
     return methods
@@ -99,7 +91,7 @@ def _rows(results: dict) -> dict[str, dict[str, float]]:
 
 
 def _iterations(p: argparse.ArgumentParser, option: str, value: str) -> tuple[int, int]:
-    """:func:`vsstylize.bench.report.parse_iterations`, a usage error on bad input."""
+    """:func:`vsstylize_bench.report.parse_iterations`, a usage error on bad input."""
     try:
         return parse_iterations(value, option)
     except BenchInputError as exc:
@@ -109,7 +101,7 @@ def _iterations(p: argparse.ArgumentParser, option: str, value: str) -> tuple[in
 def _hybrid_summary(tables: dict[str, dict]) -> list[str]:
     """The fast-artistic-videos comparison: hybrid's temporal error and time per frame against optim's."""
     lines = []
-    for name in ("hybrid", "hybrid-gated"):
+    for name in ("hybrid",):
         if not all(name in t and "optim" in t for t in tables.values()):
             continue
         ratios = [t[name].mean_temporal_error / t["optim"].mean_temporal_error for t in tables.values()]
@@ -127,11 +119,11 @@ def _hybrid_summary(tables: dict[str, dict]) -> list[str]:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--style", default="starry_night", help="style name of the shipped models")
-    p.add_argument("--style-image", help="style image for hybrid/optim (default: ../shared/data/styles/<style>.jpg)")
+    p.add_argument("--style-image", help="style image for hybrid/optim (default: the shipped style <style>)")
     p.add_argument("--size", default="256x192")
     p.add_argument("--frames", type=int, default=5)
     p.add_argument("--sequences", default="slow_pan,fast_pan_zoom,large_occluder")
-    p.add_argument("--clip", default=str(REPO.parent / "shared" / "data" / "videos" / "bikes.mp4"))
+    p.add_argument("--clip", default=shared_file("videos/bikes.mp4"), help="real clip (default bikes.mp4 of $VSSTYLIZE_SHARED)")
     p.add_argument("--optim-iterations", default="150,75")
     p.add_argument("--hybrid-iterations", default="30,8", help="first,later frames (the first frame of a chain "
                    "gets more, like optim's; the speed comparison uses the later frames)")
@@ -143,16 +135,16 @@ def main() -> int:
     args = p.parse_args()
     warnings.simplefilter("ignore", UserWarning)
     w, h = (int(v) for v in args.size.split("x"))
-    style_image = args.style_image or str(REPO.parent / "shared" / "data" / "styles" / f"{args.style}.jpg")
+    style_image = args.style_image or str(resources.shipped_styles()[args.style])
     optim_its = _iterations(p, "--optim-iterations", args.optim_iterations)
     hybrid_its = _iterations(p, "--hybrid-iterations", args.hybrid_iterations)
     methods = _methods(args.style, optim_its, hybrid_its)
     if args.only:
         methods = {k: v for k, v in methods.items() if k in args.only.split(",")}
-    missing = sorted({m["network"] for m in methods.values() if "network" in m}
-                     - {f.stem for f in models_dir().glob("*.safetensors")})
+    missing = sorted({m["network"] for m in methods.values() if "network" in m} - set(resources.shipped_models()))
     if missing:
-        p.error(f"models missing in {models_dir()}: {', '.join(missing)} (scripts/train_models.sh trains them)")
+        p.error(f"models missing in {resources.package_models_dir()}: {', '.join(missing)} (scripts/train_models.sh "
+                "trains them)")
     stem = f"report-{args.style}" + (f"-{args.only.replace(',', '-')}" if args.only else "")
     if args.cards_only:
         previous = args.out / f"{stem}.json"
@@ -174,7 +166,7 @@ def main() -> int:
         print(f"{name}: " + ", ".join(f"{n} {r.mean_temporal_error:.5f}" for n, r in res.items()), flush=True)
 
     for i, preset in enumerate(s for s in args.sequences.split(",") if s):
-        seq = make_sequence(preset, num_frames=args.frames, size=(w, h), seed=args.seed + i)
+        seq = make_sequence(preset, num_frames=args.frames, size=(w, h), seed=args.seed + i, photos=default_photos())
         record(seq.name, evaluate(seq, style_image, methods), seq.frames)
     if args.clip:
         core = vs.core
@@ -198,7 +190,7 @@ def main() -> int:
         f"Sequences: {args.frames} frames at {w}x{h} (exact flow); real clip: {Path(args.clip).name} (DIS flow, "
         "reliability-weighted warping error).  ",
         f"optim: {optim_its} iterations, prevWarped init, temporal loss; hybrid: {hybrid_its} iterations "
-        "from the prior-image network's output (hybrid-gated: the gated network's). perframe: the image network "
+        "from the prior-image network's output. perframe: the image network "
         "(no temporal loss) on each frame; "
         "perframe-prior: the prior-image network's image mode (empty prior) on each frame.", "",
         "## Temporal error (mean over frames; ratio to per-frame processing)", "",

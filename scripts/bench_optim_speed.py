@@ -4,7 +4,7 @@ Prints, for a frame of ``--width`` x ``--height`` (default 450x350, the papers' 
 
 * ``bare``: one forward pass of the loss network to the deepest loss layer plus one backward pass to
   the input (no losses);
-* ``lbfgs`` / ``adam``: seconds per iteration of :func:`vsstylize.optim.stylize_image` (content + style
+* ``lbfgs`` / ``adam``: seconds per iteration of :func:`vsstylize.optimizer.stylize_image` (content + style
   + temporal + TV losses, L-BFGS history 100 / Adam), and their ratio to ``bare`` (target <= 1.3);
 * seconds per frame: measured for ``--iters`` iterations including the per-frame setup, and
   extrapolated to artistic-videos' default 1000 iterations for a subsequent frame.
@@ -25,7 +25,7 @@ from collections.abc import Callable
 import torch
 
 from vsstylize.losses import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, StyleTarget
-from vsstylize.optim import OptimizerSettings, make_init, stylize_image
+from vsstylize.optimizer import OptimizerSettings, make_init, stylize_image
 from vsstylize.vgg import LossNetwork, load_loss_network
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -37,26 +36,26 @@ import vapoursynth as vs
 from PIL import Image
 
 import vsstylize
-from vsstylize.bench.report import _machine
 from vsstylize.cache import atomic_write
 from vsstylize.frames import frame_to_tensor
-from vsstylize.metrics import temporal_error
+from vsstylize.methods.spherical import face_clip
+from vsstylize.resources import shipped_styles
 from vsstylize.spherical.projection import (
     CubeGeometry,
     faces_to_equirect,
     strip_to_faces,
 )
-from vsstylize.spherical.seams import (
+from vsstylize_bench.machine import machine as _machine
+from vsstylize_bench.metrics import temporal_error
+from vsstylize_bench.seams import (
     cube_edge_e_gradient,
     face_cut_e_gradient,
     prior_edge_e_gradient,
 )
-from vsstylize.spherical.stylize import face_clip
-from vsstylize.spherical.video import array_clip, yaw_sequence
+from vsstylize_bench.sources import shared_file
+from vsstylize_bench.spherical_video import array_clip, yaw_sequence
 
-SHARED = Path(os.environ.get("VSSTYLIZE_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data"
-
-#: (name, stylize_spherical options) of the network part, run for every model.
+#: (name, stylize options) of the network part, run for every model.
 NETWORK_MODES: tuple[tuple[str, dict[str, Any]], ...] = (
     ("independent faces", {"border_consistency": False}),
     ("border priors", {"border_blend": False}),
@@ -121,7 +120,7 @@ def _hstack(images: list[Image.Image], gap: int = 4) -> Image.Image:
 
 def _common(args: argparse.Namespace) -> dict[str, Any]:
     return {"model": args.model, "tol_loss_relative": 0, "face_size": args.face_size, "overlap": args.overlap,
-            "output": "cube", "seed": 0}
+            "cube_output": True, "seed": 0}
 
 
 def _measure_still(args: argparse.Namespace, geom: CubeGeometry, height: int,
@@ -154,8 +153,8 @@ def _measure_still(args: argparse.Namespace, geom: CubeGeometry, height: int,
 
 
 def run_still(args: argparse.Namespace, geom: CubeGeometry, height: int) -> dict[str, Any]:
-    runs = [(name, lambda clip, mode=mode: vsstylize.stylize_spherical(
-        clip, str(args.style), num_iterations=args.iterations, init="image", **mode, **_common(args)))
+    runs = [(name, lambda clip, mode=mode: vsstylize.stylize(
+        clip, str(args.style), projection="equirect", num_iterations=args.iterations, init="image", **mode, **_common(args)))
         for name, mode in STILL_MODES.items()]
     return _measure_still(args, geom, height, runs, "still", "petra")
 
@@ -163,8 +162,9 @@ def run_still(args: argparse.Namespace, geom: CubeGeometry, height: int) -> dict
 def run_network(args: argparse.Namespace, geom: CubeGeometry, height: int) -> dict[str, Any]:
     """The still with the prior-image networks, :data:`NETWORK_MODES` per model (one forward pass per face)."""
     models = [*(args.network or ["starry_night-prior"]), args.network_ft]
-    runs = [(f"{model}: {name}", lambda clip, model=model, mode=mode: vsstylize.stylize_spherical(
-        clip, method="network", network=model, face_size=geom.face_size, overlap=geom.overlap, output="cube", **mode))
+    runs = [(f"{model}: {name}", lambda clip, model=model, mode=mode: vsstylize.stylize(
+        clip, method="network", projection="equirect", network=model, face_size=geom.face_size, overlap=geom.overlap,
+        cube_output=True, **mode))
         for model in models for name, mode in NETWORK_MODES]
     png = f"petra_network_{geom.face_size}+{geom.overlap}" if args.pngs else ""
     results = _measure_still(args, geom, height, runs, "network", png)
@@ -178,10 +178,8 @@ def run_video(args: argparse.Namespace, geom: CubeGeometry, height: int) -> dict
     settings = {"num_iterations": its, "init": ("image", "prevWarped"), "model": args.model,
                 "tol_loss_relative": 0, "seed": 0}
     t0 = time.perf_counter()
-    cube = vsstylize.stylize_spherical(seq.clip(), str(args.style), flows=flows, weights=weights,
-                                       face_size=geom.face_size, overlap=geom.overlap, output="cube",
-                                       num_iterations=its, init=("image", "prevWarped"), model=args.model,
-                                       tol_loss_relative=0, seed=0)
+    cube = vsstylize.stylize(seq.clip(), str(args.style), projection="equirect", flows=flows, weights=weights,
+                             face_size=geom.face_size, overlap=geom.overlap, cube_output=True, **settings)
     faces = torch.stack([_faces(cube, n) for n in range(args.frames)])  # (T, 6, 3, S, S)
     sph_seconds = time.perf_counter() - t0
     flow = seq.face_flow[None].expand(args.frames, -1, -1, -1, -1)
@@ -240,7 +238,8 @@ def _fmt_video(v: dict[str, Any]) -> list[str]:
         f"| frame | {frames} |", "|---" * (v["frames"] + 1) + "|",
         "| E_gradient cut edges, face planes | "
         + " | ".join(f"{e:.3f}" for e in v.get("e_gradient_cut_edges_face_planes_per_frame", [])) + " |",
-        "| E_gradient cube edges, equirectangular | " + " | ".join(f"{e:.3f}" for e in v["e_gradient_cube_edges_per_frame"]) + " |",
+        "| E_gradient cube edges, equirectangular | "
+        + " | ".join(f"{e:.3f}" for e in v["e_gradient_cube_edges_per_frame"]) + " |",
         "",
         f"Run time: spherical {v['seconds_spherical']:.0f} s, planar front face {v['seconds_planar']:.0f} s.",
     ]
@@ -296,7 +295,8 @@ def write_report(args: argparse.Namespace, results: dict[str, Any]) -> None:
                  "of scale (a face pixel at a cube edge spans half the angle of one at the centre) raises the gradients "
                  "of any face-sized texture near the edges, the unstylized photo included. Prior inner edges in the "
                  "stylized faces. `content` = the unstylized photo through the same projection (below 1 in the face planes: "
-                 "the reprojected margin is bilinearly resampled, a little softer than the inner square)."), "", *_fmt_still(results["still"]), "",
+                 "the reprojected margin is bilinearly resampled, a little softer than the inner square)."), "",
+        *_fmt_still(results["still"]), "",
                  ("`petra_stitched.png`: content, then the three stitched results (top to bottom, order of the table). "
                  "`petra_cube_faces.png`: the six extended faces (F R B L U D) of each mode."), ""]
     if any(k.startswith("network_") for k in results):
@@ -318,8 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--part", choices=["still", "video", "both", "network"], default="both",
                    help="network: the still with the prior-image networks (--network, --network-ft)")
-    p.add_argument("--image", type=Path, default=SHARED / "360" / "petra_equirect.jpg")
-    p.add_argument("--style", type=Path, default=SHARED / "styles" / "starry_night.jpg")
+    p.add_argument("--image", type=Path, default=shared_file("360/petra_equirect.jpg"),
+                   help="equirectangular photo (default petra_equirect.jpg of $VSSTYLIZE_SHARED)")
+    p.add_argument("--style", type=Path, default=shipped_styles()["starry_night"])
     p.add_argument("--model", default="vgg16")
     p.add_argument("--face-size", type=int, default=80)
     p.add_argument("--overlap", type=int, default=10)

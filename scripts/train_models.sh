@@ -1,28 +1,27 @@
 #!/bin/bash
-# Trains the shipped models (models/*.safetensors) on this machine; logs in bench/networks/.
+# Trains the shipped models (vsstylize/models/*.safetensors) on this machine (the 2-core CPU recipe); logs in
+# bench/networks/.
 #   stage 1: Starry Night networks from scratch (temporal weight 100 / 50) -> build/models-stage1/
 #   stage 2: fine-tuned with a 30x stronger temporal weight (stage 1 learnt to ignore the prior), and
-#            The Scream networks fine-tuned from the Starry Night stage-1 networks -> models/
-#   stage 3: the gated prior-image networks (full-resolution prior gate) fine-tuned from the stage-2 prior
-#            networks, and the per-frame image networks (johnson-48, no temporal loss: the papers' baseline)
-#            (gated: temporal weight 5000; at 1500 the gate stayed near 1/2 and fast pans did not improve, at
-#            15000 the style loss grew to 1.9-2.4x of the image network over 5 frames, 1.1-1.9x at 5000)
-#   stage 4: models/starry_night-prior, the prior-image network started from the image network (Ruder eq. 17's
+#            The Scream networks fine-tuned from the Starry Night stage-1 networks -> vsstylize/$M/
+#   stage 3: the per-frame image networks (johnson-48, no temporal loss: the papers' baseline)
+#   stage 4: starry_night-prior, the prior-image network started from the image network (Ruder eq. 17's
 #            pre-trained image network; its prior weights start at zero) and fine-tuned with the temporal loss
 #            (bench/networks/prior-from-image.md: temporal weight 1500 / 2200 / 3000 and 300 / 450 iterations
 #            trade flicker against style loss). The stage-2 Starry Night prior network stays in
-#            build/models-stage2/ as the base of the gated one; the_scream-prior is still the stage-2 recipe.
-# Usage: scripts/train_models.sh [STAGE1_ITERATIONS] [STAGE2_ITERATIONS] [SCREAM_ITERATIONS] [GATED_ITERATIONS]
+#            build/models-stage2/; the_scream-prior is still the stage-2 recipe.
+# Usage: scripts/train_models.sh [STAGE1_ITERATIONS] [STAGE2_ITERATIONS] [SCREAM_ITERATIONS] [IMAGE_ITERATIONS]
 #        [PRIOR_FROM_IMAGE_ITERATIONS]
 #        (each run resumes from its checkpoint; ONLY="name ..." trains just those outputs, e.g.
-#        ONLY="starry_night-prior-gated starry_night-image")
+#        ONLY="starry_night-image")
 set -e
 cd "$(dirname "$0")/.."
 S=${SHARED:-../shared}/data
+M=vsstylize/models
 IT1=${1:-600}
 IT2=${2:-300}
 IT3=${3:-200}
-IT4=${4:-200}
+IT4=${4:-600}
 IT5=${5:-300}
 run() { # out arch style iterations extra...
   local out=$1 arch=$2 style=$3 its=$4; shift 4
@@ -34,21 +33,17 @@ run() { # out arch style iterations extra...
 ST1=build/models-stage1
 run $ST1/starry_night-flowfree huang-res48 starry_night "$IT1" --batch-size 2 --temporal-weight 100
 run $ST1/starry_night-prior ruder-prior-48 starry_night "$IT1" --batch-size 4 --temporal-weight 50
-run models/starry_night-flowfree huang-res48 starry_night "$IT2" --batch-size 2 --temporal-weight 1500 \
+run $M/starry_night-flowfree huang-res48 starry_night "$IT2" --batch-size 2 --temporal-weight 1500 \
   --init-from $ST1/starry_night-flowfree
 ST2=build/models-stage2
 run $ST2/starry_night-prior ruder-prior-48 starry_night "$IT2" --batch-size 4 --temporal-weight 1500 \
   --init-from $ST1/starry_night-prior
-run models/the_scream-flowfree huang-res48 the_scream "$IT3" --batch-size 2 --temporal-weight 1500 \
+run $M/the_scream-flowfree huang-res48 the_scream "$IT3" --batch-size 2 --temporal-weight 1500 \
   --init-from $ST1/starry_night-flowfree
-run models/the_scream-prior ruder-prior-48 the_scream "$IT3" --batch-size 4 --temporal-weight 1500 \
+run $M/the_scream-prior ruder-prior-48 the_scream "$IT3" --batch-size 4 --temporal-weight 1500 \
   --init-from $ST1/starry_night-prior
-run models/starry_night-prior-gated ruder-prior-48-gated starry_night "$IT4" --batch-size 4 --temporal-weight 5000 \
-  --init-from $ST2/starry_night-prior
-run models/the_scream-prior-gated ruder-prior-48-gated the_scream "$IT4" --batch-size 4 --temporal-weight 5000 \
-  --init-from models/the_scream-prior
 for style in starry_night the_scream; do
-  run models/$style-image johnson-48 $style "$IT1" --batch-size 4 --temporal-weight 0
+  run $M/$style-image johnson-48 $style "$IT4" --batch-size 4 --temporal-weight 0
 done
-run models/starry_night-prior ruder-prior-48 starry_night "$IT5" --batch-size 4 --temporal-weight 2200 \
-  --init-from models/starry_night-image
+run $M/starry_night-prior ruder-prior-48 starry_night "$IT5" --batch-size 4 --temporal-weight 2200 \
+  --init-from $M/starry_night-image

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vsstylize.bench import make_sequence
-from vsstylize.bench.report import SETTINGS
 from vsstylize.cli import main
+from vsstylize.sequences import make_sequence
+from vsstylize_bench.config import SETTINGS
 
 from .conftest import DATA
 
@@ -34,6 +34,8 @@ def _png_ok(path: Path) -> None:
     assert arr.std() > 10, f"{path} looks blank"  # non-trivial content, not a flat image
 
 
+@pytest.mark.data
+@pytest.mark.slow
 def test_tiny_bench_writes_report_and_plots(tmp_path: Path) -> None:
     out = tmp_path / "report"
     cmd = [sys.executable, "-m", "vsstylize", "bench", "--out", str(out), "--width", "64", "--frames", "4",
@@ -77,6 +79,7 @@ def _bench(tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> t
     return code, capsys.readouterr().err
 
 
+@pytest.mark.data
 @pytest.mark.parametrize(("extra", "option", "words"), [
     (("--methods", "longterm,bogus"), "--methods", ["'bogus'", "longterm"]),
     (("--style", "/nonexistent/style.jpg"), "--style", ["/nonexistent/style.jpg", "not found"]),
@@ -97,8 +100,10 @@ def test_bad_input_exits_2_naming_the_option(tmp_path: Path, capsys: pytest.Capt
     assert not (tmp_path / "out" / "report.md").exists()
 
 
+@pytest.mark.data
 def test_sequence_folder_of_other_width_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    folder = make_sequence("slow_pan", DATA / "content" / "tubingen.jpg", num_frames=3, size=(48, 32)).save(tmp_path / "seq")
+    folder = make_sequence("slow_pan", DATA / "content" / "tubingen.jpg", num_frames=3, size=(48, 32),
+                           texture=DATA / "content" / "golden_gate.jpg").save(tmp_path / "seq")
     code, err = _bench(tmp_path, capsys, "--sequence-dirs", str(folder))
     assert code == 2, err
     assert "--sequence-dirs:" in err and "48x32" in err and "--width is 64" in err, err
@@ -115,7 +120,7 @@ def test_method_registry_holds_the_baselines_and_named_settings() -> None:
 def test_per_frame_times_give_the_steady_state_speed() -> None:
     """MethodResult.later_seconds_per_frame averages frames 1..T-1 (a chain's first frame has its own iteration
     count) and format_table shows it beside the mean; with a single frame it is NaN."""
-    from vsstylize.bench.runner import MethodResult, format_table
+    from vsstylize_bench.runner import MethodResult, format_table
 
     frames = np.zeros((3, 3, 4, 4), np.float32)
     slow_first = MethodResult("a", frames, np.full(2, 0.01), 0.0, np.array([10.0, 1.0, 1.0]))
@@ -125,6 +130,7 @@ def test_per_frame_times_give_the_steady_state_speed() -> None:
     assert "s/frame after the first" in table.splitlines()[0] and table.splitlines()[-1].endswith("| 4.00 | 1.00 |")
 
 
+@pytest.mark.data
 def test_content_drift_script_prints_per_frame_ratios() -> None:
     """``scripts/bench_content_drift.py``: per-frame content/style/objective ratios of the chain against the
     matched per-frame reference; frame 0 is the same optimization in both (ratio exactly 1)."""

@@ -7,9 +7,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import vapoursynth as vs
 
 from .conftest import DATA
+
+pytestmark = pytest.mark.data
 
 
 def _frames(clip: vs.VideoNode) -> np.ndarray:
@@ -17,6 +20,7 @@ def _frames(clip: vs.VideoNode) -> np.ndarray:
     return np.stack([np.stack([np.asarray(rgb.get_frame(n)[p]) for p in range(3)]) for n in range(rgb.num_frames)])
 
 
+@pytest.mark.slow
 def test_run_writes_playable_stylized_video(tmp_path: Path) -> None:
     out = tmp_path / "out.mp4"
     sheet = tmp_path / "sheet.png"

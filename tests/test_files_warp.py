@@ -13,9 +13,9 @@ import torch
 import vapoursynth as vs
 
 import vsstylize
-from vsstylize.flow.files import read_flo, read_pgm, write_flo, write_pgm
-from vsstylize.flow.visualize import flow_to_color
-from vsstylize.warp import warp as warp_tensor
+from vsstylize.opticalflow.files import read_flo, read_pgm, write_flo, write_pgm
+from vsstylize.opticalflow.visualize import flow_to_color
+from vsstylize.warping import warp as warp_tensor
 
 from .conftest import DATA, GOLDEN, clip_from_arrays
 
@@ -27,6 +27,7 @@ def test_flo_round_trip(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".*"))  # no temp file left behind
 
 
+@pytest.mark.data
 def test_flo_wrong_magic_and_truncated(tmp_path: Path) -> None:
     bad = tmp_path / "bad.flo"
     bad.write_bytes(b"HEIP" + (4).to_bytes(4, "little") * 2 + b"\0" * 128)
@@ -39,10 +40,11 @@ def test_flo_wrong_magic_and_truncated(tmp_path: Path) -> None:
         read_flo(short)
     tiny = tmp_path / "tiny.flo"
     tiny.write_bytes(b"PIE")
-    with pytest.raises(ValueError, match="not a .flo file"):
+    with pytest.raises(ValueError, match=r"not a \.flo file"):
         read_flo(tiny)
 
 
+@pytest.mark.data
 def test_read_flow_clip_errors(tmp_path: Path) -> None:
     with pytest.raises(vs.Error, match=r"vsstylize\.read_flow: pattern: 4 file\(s\) missing"):
         vsstylize.read_flow(str(tmp_path / "backward_[%d]_{%d}.flo"), num_frames=5)
@@ -55,6 +57,7 @@ def test_read_flow_clip_errors(tmp_path: Path) -> None:
         vsstylize.read_flow(str(tmp_path / "flow.flo"), num_frames=3)
 
 
+@pytest.mark.data
 def test_pgm_round_trip(tmp_path: Path) -> None:
     ref = read_pgm(GOLDEN / "reliable_2_1.pgm")
     out = write_pgm(tmp_path / "r.pgm", ref)
@@ -62,6 +65,7 @@ def test_pgm_round_trip(tmp_path: Path) -> None:
     assert out.read_bytes()[:2] == b"P5"
 
 
+@pytest.mark.data
 def test_write_and_read_clips_round_trip(tmp_path: Path) -> None:
     bw = vsstylize.read_flow(str(GOLDEN / "backward_[%d]_{%d}.flo"), num_frames=5)
     fw = vsstylize.read_flow(str(GOLDEN / "forward_[%d]_{%d}.flo"), num_frames=5, direction="forward")
@@ -90,6 +94,7 @@ def test_warp_tensor_translation() -> None:
     assert torch.all(zeros[..., :, -1] == 0)
 
 
+@pytest.mark.data
 def test_warp_filter_brings_previous_frame(photo: np.ndarray) -> None:
     import cv2
 
@@ -119,6 +124,7 @@ def test_flow_to_color_wheel() -> None:
         flow_to_color(flow, max_flow=0)
 
 
+@pytest.mark.data
 def test_vspipe_renders_flow_visualization(tmp_path: Path) -> None:
     script = tmp_path / "flow.vpy"
     script.write_text(

@@ -27,6 +27,7 @@ def endpoint_error(flow: np.ndarray, dx: float, dy: float, margin: int = 16, med
     return float(np.median(epe) if median else epe.mean())
 
 
+@pytest.mark.data
 def test_dis_medium_epe_on_known_translation(photo: np.ndarray) -> None:
     a, b = shifted_pair(photo, 3.5, 2.0, (1024, 436))
     fw = vsstylize.flow(clip_from_arrays([a, b]), "forward", method="dis", preset="medium")
@@ -36,6 +37,7 @@ def test_dis_medium_epe_on_known_translation(photo: np.ndarray) -> None:
     assert np.asarray(frame[2]).max() == 0.0
 
 
+@pytest.mark.data
 @pytest.mark.parametrize("method", ["dis_refined", "farneback"])
 def test_other_opencv_methods_find_the_motion(photo: np.ndarray, method: str) -> None:
     a, b = shifted_pair(photo, 3.5, 2.0, (320, 200))
@@ -45,6 +47,7 @@ def test_other_opencv_methods_find_the_motion(photo: np.ndarray, method: str) ->
     assert endpoint_error(uv, 3.5, 2.0, median=True) < 0.3
 
 
+@pytest.mark.data
 def test_backward_flow_is_opposite_and_edges_are_invalid(photo: np.ndarray) -> None:
     a, b = shifted_pair(photo, 2.0, -1.0, (160, 96))
     clip = clip_from_arrays([a, b, a])
@@ -61,6 +64,7 @@ def test_backward_flow_is_opposite_and_edges_are_invalid(photo: np.ndarray) -> N
     assert np.median(np.asarray(f1[1])) == pytest.approx(1.0, abs=0.2)
 
 
+@pytest.mark.data
 def test_long_term_step(photo: np.ndarray) -> None:
     frames = [shifted_pair(photo, 1.0 * k, 0.0, (128, 96))[1] for k in range(5)]
     bw3 = vsstylize.flow(clip_from_arrays(frames), "backward", step=3)
@@ -68,6 +72,7 @@ def test_long_term_step(photo: np.ndarray) -> None:
     assert np.median(np.asarray(bw3.get_frame(4)[0])) == pytest.approx(-3.0, abs=0.3)
 
 
+@pytest.mark.data
 def test_yuv_input_uses_resizer(photo: np.ndarray) -> None:
     a, b = shifted_pair(photo, 1.0, 0.0, (128, 96))
     yuv = vs.core.resize.Bicubic(clip_from_arrays([a, b]), format=vs.YUV420P8, matrix_s="709")
@@ -75,6 +80,7 @@ def test_yuv_input_uses_resizer(photo: np.ndarray) -> None:
     assert np.median(np.asarray(frame[0])) == pytest.approx(1.0, abs=0.2)
 
 
+@pytest.mark.data
 def test_flow_cache_reuses_flows(tmp_path, photo: np.ndarray) -> None:
     a, b = shifted_pair(photo, 1.5, 0.5, (128, 96))
     clip = clip_from_arrays([a, b])
@@ -150,7 +156,7 @@ class TestBadInput:
         rgbs = clip.resize.Point(format=vs.RGBS)
         with pytest.raises(vs.Error, match="padding must be one of"):
             vsstylize.warp(rgbs, fw, padding="wrap")
-        with pytest.raises(vs.Error, match="flow has 3 frames but clip has 2|clip has 2 frames"):
+        with pytest.raises(vs.Error, match=r"flow has 3 frames but clip has 2|clip has 2 frames"):
             vsstylize.warp(rgbs[:2], fw)
 
 

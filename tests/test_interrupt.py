@@ -9,8 +9,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from .conftest import DATA
+
+pytestmark = pytest.mark.data
 
 SCRIPT = """
 import vapoursynth as vs
@@ -27,6 +30,7 @@ def _vspipe() -> str:
     return str(Path(sys.executable).with_name("vspipe"))
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     script = tmp_path / "s.vpy"

@@ -90,7 +90,7 @@ def test_default_loss_weights_table() -> None:
     mid = L.default_loss_weights(768, 327)  # half way between 512 and 1024
     assert mid.style == pytest.approx(70) and mid.temporal == pytest.approx(300)
     assert L.default_loss_weights(4096, 2000).style == 100  # held outside the table
-    assert L.ARTISTIC_VIDEOS_WEIGHTS == L.LossWeights(5, 100, 1e3, 1e-3)
+    assert L.LossWeights(5, 100, 1e3, 1e-3) == L.ARTISTIC_VIDEOS_WEIGHTS
     with pytest.raises(ValueError):
         L.LossWeights(style=-1)
 
@@ -109,7 +109,7 @@ def test_style_target_blend_and_scale(net: LossNetwork) -> None:
     half = L.StyleTarget(net, [s1], (32, 32), style_scale=0.5, layers=layers)
     assert half.style_size(s1, (32, 32)) == (11, 16)
     assert not torch.allclose(half.grams["relu2_1"], t1.grams["relu2_1"])
-    with pytest.raises(ValueError, match="blend weights"):
+    with pytest.raises(ValueError, match="style_blend_weights has 1 entries for 2 style images"):
         L.StyleTarget(net, [s1, s2], (32, 32), blend_weights=[1.0])
     with pytest.raises(ValueError, match="style_scale"):
         L.StyleTarget(net, [s1], (32, 32), style_scale=0)

@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
+import itertools
 import math
-import time
 
 import numpy as np
 import pytest
 import torch
 
-from vsstylize.bench import make_sequence
-from vsstylize.metrics import (
-    PeakMemory,
+from vsstylize.sequences import make_sequence
+from vsstylize_bench import monitor
+from vsstylize_bench.metrics import (
     border_contrast,
     e_gradient,
     e_temporal,
     long_term_error,
     relative_losses,
     temporal_error,
-    timed,
     warping_error,
 )
+from vsstylize_bench.monitor import PeakMemory, timed
 
 from .conftest import DATA
 
@@ -117,6 +117,7 @@ def test_warping_error_weights() -> None:
         warping_error(video, _zeros_flow(), _ones() * 2.0)
 
 
+@pytest.mark.data
 def test_sequence_ground_truth_has_small_error() -> None:
     seq = make_sequence("large_occluder", DATA / "content" / "tubingen.jpg", num_frames=6, size=(64, 48), seed=2,
                         texture=DATA / "content" / "hoovertowernight.jpg", long_steps=())
@@ -191,7 +192,7 @@ def test_e_gradient() -> None:
         e_gradient(img, np.zeros((24, 31), bool), seam)
 
 
-def test_peak_memory_and_timing() -> None:
+def test_peak_memory() -> None:
     import mmap
 
     size = 40 * 2**20
@@ -203,10 +204,15 @@ def test_peak_memory_and_timing() -> None:
     assert mem.peak_rss_bytes is not None and mem.peak_rss_bytes > 0
     if mem.rss_reset:
         assert mem.peak_rss_delta_bytes is not None and mem.peak_rss_delta_bytes > 30 * 2**20
+
+
+def test_timing_reads_the_clock_at_both_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+    """timed() is the difference of two perf_counter readings (a fake clock: no wall-clock assertion)."""
+    readings = itertools.count(10.0, 2.5)
+    monkeypatch.setattr(monitor.time, "perf_counter", lambda: next(readings))
     with timed(frames=5) as tm:
-        time.sleep(0.05)
-    assert 0.045 < tm.seconds < 1.0
-    assert tm.seconds_per_frame == pytest.approx(tm.seconds / 5)
+        pass
+    assert tm.seconds == 2.5 and tm.seconds_per_frame == pytest.approx(0.5)
     with timed() as tm2:
         pass
     with pytest.raises(ValueError, match="frames"):
@@ -233,10 +239,11 @@ def test_relative_losses() -> None:
         relative_losses(stylized, stylized[:1], content, net, target, content_layers=("relu2_1",))
 
 
+@pytest.mark.data
 def test_bench_relative_losses_report_the_last_frame() -> None:
     """``add_relative_losses`` stores the mean ratio and the last frame's (degeneration over time): a method
     equal to the baseline except for a washed-out last frame has mean ratios between 1 and its last ratio."""
-    from vsstylize.bench.runner import MethodResult, add_relative_losses
+    from vsstylize_bench.runner import MethodResult, add_relative_losses
 
     from .conftest import DATA
 
@@ -245,7 +252,8 @@ def test_bench_relative_losses_report_the_last_frame() -> None:
     base = np.clip(content + rng.normal(0, 0.1, content.shape), 0, 1).astype(np.float32)
     late = base.copy()
     late[-1] = 0.5 * late[-1] + 0.25  # contrast halved on the last frame
-    results = {name: MethodResult(name, frames, np.zeros(2), 0.0, np.zeros(3)) for name, frames in (("base", base), ("late", late))}
+    results = {name: MethodResult(name, frames, np.zeros(2), 0.0, np.zeros(3))
+               for name, frames in (("base", base), ("late", late))}
     rel = add_relative_losses(results, content, DATA / "styles" / "starry_night.jpg", baseline="base", model="vgg16")
     b, e = results["base"].extra, results["late"].extra
     assert e["style_relative_last"] == pytest.approx(rel["late"].style_stylized[-1] / rel["late"].style_baseline[-1])

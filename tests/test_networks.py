@@ -68,40 +68,13 @@ def test_architectures_any_size_rgb_output(arch: str) -> None:
         net(torch.rand(1, spec.in_channels + 1, 16, 16))
 
 
-def test_prior_gate_blends_the_masked_prior_at_full_resolution() -> None:
-    """Gated prior network: with an empty prior (or a zero mask) it is its ungated base with the same
-    weights; a gate driven open returns the prior exactly where the mask is 1, the decoded image where 0."""
-    gated_spec = ARCHITECTURES["ruder-prior-48-gated"]
-    torch.manual_seed(0)
-    base = StylizationNetwork(ARCHITECTURES["ruder-prior-48"]).eval()
-    gated = StylizationNetwork(gated_spec).eval()
-    load_fine_tune(gated, base)
-    assert float(gated.gate[1].weight.abs().max()) == 0.0  # type: ignore[index]
-    f, prior = torch.rand(1, 3, 30, 42), torch.rand(1, 3, 30, 42)
-    mask = torch.zeros(1, 1, 30, 42)
-    mask[..., :, :21] = 1.0
-    with torch.no_grad():
-        y = base(network_input(f))
-        torch.testing.assert_close(gated(network_input(f)), y)
-        torch.testing.assert_close(gated(network_input(f, prior, torch.zeros_like(mask))),
-                                   base(network_input(f, prior, torch.zeros_like(mask))))
-        half = gated(network_input(f, prior, mask))  # initial gate g = 1/2
-        y_masked = base(network_input(f, prior, mask))
-        torch.testing.assert_close(half[..., :21], 0.5 * (y_masked[..., :21] + prior[..., :21]))
-        gated.gate[1].bias.fill_(50.0)  # type: ignore[index]
-        out = gated(network_input(f, prior, mask))
-    torch.testing.assert_close(out[..., :21], prior[..., :21])
-    torch.testing.assert_close(out[..., 21:], y_masked[..., 21:])
-
-
 def test_spec_json_round_trip_and_old_files() -> None:
     for spec in ARCHITECTURES.values():
         assert NetworkSpec.from_json(spec.to_json()) == spec
-    old = ARCHITECTURES["ruder-prior-48"].to_json()
-    del old["prior_gate"]  # files written before the gate existed
-    assert NetworkSpec.from_json(old) == ARCHITECTURES["ruder-prior-48"]
-    with pytest.raises(ValueError, match="malformed"):
-        NetworkSpec.from_json({**ARCHITECTURES["huang-res48"].to_json(), "prior_gate": True})
+    older = {**ARCHITECTURES["ruder-prior-48"].to_json(), "prior_gate": False}  # files of the gated-network era
+    assert NetworkSpec.from_json(older) == ARCHITECTURES["ruder-prior-48"]
+    with pytest.raises(ValueError, match="malformed"):  # the experimental gated networks are gone
+        NetworkSpec.from_json({**ARCHITECTURES["ruder-prior-48"].to_json(), "prior_gate": True})
 
 
 def test_huang_res48_is_small() -> None:
@@ -137,7 +110,7 @@ def test_save_load_round_trip(tmp_path, models) -> None:
 def test_bad_model_files(tmp_path, models) -> None:
     from safetensors.torch import save_file
 
-    with pytest.raises(NetworkFileError, match="flowfree.*needs a 'prior'"):
+    with pytest.raises(NetworkFileError, match=r"flowfree.*needs a 'prior'"):
         load_network(models["flowfree"], "prior")
     blob = Path(models["prior"]).read_bytes()
     truncated = tmp_path / "truncated.safetensors"
@@ -163,20 +136,24 @@ def test_bad_model_files(tmp_path, models) -> None:
         load_network(tmp_path / "missing")
 
 
+@pytest.mark.data
 def test_stylize_rejects_bad_networks(models, frames, tmp_path) -> None:
     clip = clip_from_arrays(frames)
     with pytest.raises(vs.Error, match=r"vsstylize\.stylize: network: .*needs a 'prior'"):
         vsstylize.stylize(clip, method="network", network=models["flowfree"])
-    with pytest.raises(vs.Error, match="needs network="):
+    with pytest.raises(vs.Error, match=r"method='flowfree' needs network \(a .safetensors"):
         vsstylize.stylize(clip, method="flowfree")
+    with pytest.raises(vs.Error, match="method='flowfree' does not use style"):
+        vsstylize.stylize(clip, str(STYLE), method="flowfree", network=models["flowfree"])
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(Path(models["prior"]).read_bytes()[:1000])
-    with pytest.raises(vs.Error, match="network: .*truncated"):
+    with pytest.raises(vs.Error, match=r"network: .*truncated"):
         vsstylize.stylize(clip, method="network", network=str(bad))
-    with pytest.raises(vs.Error, match="style is required"):
+    with pytest.raises(vs.Error, match="method='optim' needs style"):
         vsstylize.stylize(clip)
 
 
+@pytest.mark.data
 def test_flowfree_is_per_frame_network(models, frames) -> None:
     clip = clip_from_arrays(frames)
     out = vsstylize.stylize(clip, method="flowfree", network=models["flowfree"])
@@ -187,6 +164,7 @@ def test_flowfree_is_per_frame_network(models, frames) -> None:
     np.testing.assert_allclose(got, want, atol=1e-5)
 
 
+@pytest.mark.data
 def test_prior_network_chain(models, frames) -> None:
     clip = clip_from_arrays(frames)
     net, _ = load_network(models["prior"])
@@ -203,6 +181,7 @@ def test_prior_network_chain(models, frames) -> None:
     assert np.abs(a[1:] - per_frame[1:]).mean() > 1e-3  # later frames use the prior
 
 
+@pytest.mark.data
 def test_hybrid_refines_network_output(models, frames) -> None:
     clip = clip_from_arrays(frames[:3])
     common = dict(network=models["flowfree"], model="vgg16", num_iterations=4)
@@ -214,6 +193,7 @@ def test_hybrid_refines_network_output(models, frames) -> None:
         vsstylize.stylize(clip, method="hybrid", **common)
 
 
+@pytest.mark.data
 def test_run_network_method_with_shipped_model(tmp_path: Path) -> None:
     import subprocess
     import sys
@@ -233,30 +213,27 @@ def test_run_network_method_with_shipped_model(tmp_path: Path) -> None:
     assert np.corrcoef(got.mean(axis=1).ravel(), ref.mean(axis=1).ravel())[0, 1] > 0.3  # ... keeping the scene
     bad = subprocess.run([*cmd[:5], "--method", "hybrid", "--network", "starry_night-prior", "-o", str(tmp_path / "h.mp4")],
                          capture_output=True, text=True, timeout=300, check=False)
-    assert bad.returncode != 0 and "--style is required" in bad.stderr
-
+    assert bad.returncode == 2 and "vsstylize run: --method hybrid needs --style" in bad.stderr, bad.stderr
 
 
 def test_fine_tuning_sources() -> None:
-    """init_from rules: same arch; ungated -> gated (not back); image -> prior of the same layout (its prior and
-    mask weights start at zero, so it is the image network whatever the prior); nothing across layouts or into
-    an image or flow-free network from another kind."""
+    """init_from rules: same arch; image -> prior of the same layout (its prior and mask weights start at zero, so
+    it is the image network whatever the prior); nothing across layouts or into an image or flow-free network from
+    another kind."""
     a = ARCHITECTURES
-    assert can_fine_tune(a["ruder-prior-48"], a["ruder-prior-48-gated"])
-    assert not can_fine_tune(a["ruder-prior-48-gated"], a["ruder-prior-48"])
-    assert can_fine_tune(a["johnson-48"], a["ruder-prior-48"]) and can_fine_tune(a["johnson-48"], a["ruder-prior-48-gated"])
+    assert can_fine_tune(a["ruder-prior-48"], a["ruder-prior-48"])
+    assert can_fine_tune(a["johnson-48"], a["ruder-prior-48"])
     assert can_fine_tune(a["johnson"], a["ruder-prior"]) and not can_fine_tune(a["johnson"], a["ruder-prior-48"])
     assert not can_fine_tune(a["ruder-prior-48"], a["johnson-48"]) and not can_fine_tune(a["huang-res48"], a["ruder-prior-48"])
     torch.manual_seed(1)
     image = StylizationNetwork(a["johnson-48"]).eval()
-    for arch in ("ruder-prior-48", "ruder-prior-48-gated"):
-        prior = StylizationNetwork(a[arch]).eval()
-        load_fine_tune(prior, image)
-        f = torch.rand(1, 3, 24, 32)
-        with torch.no_grad():
-            y = image(f)
-            torch.testing.assert_close(prior(network_input(f)), y)
-            if arch == "ruder-prior-48":  # the ungated network ignores any prior
-                torch.testing.assert_close(prior(network_input(f, torch.rand(1, 3, 24, 32), torch.ones(1, 1, 24, 32))), y)
+    prior = StylizationNetwork(a["ruder-prior-48"]).eval()
+    load_fine_tune(prior, image)
+    f = torch.rand(1, 3, 24, 32)
+    with torch.no_grad():
+        y = image(f)
+        torch.testing.assert_close(prior(network_input(f)), y)
+        # the prior and mask channels start at zero weight: any prior gives the image network's output
+        torch.testing.assert_close(prior(network_input(f, torch.rand(1, 3, 24, 32), torch.ones(1, 1, 24, 32))), y)
     with pytest.raises(ValueError, match="cannot initialise"):
         load_fine_tune(StylizationNetwork(a["johnson-48"]), StylizationNetwork(a["ruder-prior-48"]))

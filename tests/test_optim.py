@@ -8,10 +8,12 @@ import pytest
 import torch
 
 from vsstylize import losses as L
-from vsstylize.optim import OptimizerSettings, Progress, make_init, stylize_image
+from vsstylize.optimizer import OptimizerSettings, Progress, make_init, stylize_image
 from vsstylize.vgg import LossNetwork, load_loss_network
 
 from .conftest import DATA
+
+pytestmark = pytest.mark.data
 
 LAYERS = ("relu1_1", "relu2_1", "relu3_1")
 
@@ -82,8 +84,8 @@ def test_relative_tolerance_stops_early(net, content, style) -> None:  # type: i
                                  progress=seen.append)
     _, info = _run(net, content, style, init="image", settings=settings)
     assert info.stopped_early and info.iterations < 200 and info.iterations % 5 == 0
-    l = info.losses
-    assert abs(l[-6] - l[-1]) / l[-6] < 0.5  # the rule that stopped it
+    losses = info.losses
+    assert abs(losses[-6] - losses[-1]) / losses[-6] < 0.5  # the rule that stopped it
     assert [p.iteration for p in seen] == list(range(5, info.iterations + 1, 5))
 
 
@@ -105,7 +107,7 @@ def test_coarse_to_fine_and_original_colors(net, content, style) -> None:  # typ
     assert info.iterations_per_scale == [5, 5] and out.shape == content.shape
     # chroma (U, V) of the output is the content's wherever no clamping happened
     m = torch.tensor([[-0.14713, -0.28886, 0.436], [0.615, -0.51499, -0.10001]])
-    uv = lambda t: torch.einsum("ij,njhw->nihw", m, t)  # noqa: E731
+    uv = lambda t: torch.einsum("ij,njhw->nihw", m, t)
     inside = ((out > 0.001) & (out < 0.999)).all(1, keepdim=True)
     assert ((uv(out) - uv(content)).abs() * inside).max() < 1e-4
 

@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 import vsstylize
-from vsstylize.flow.consistency import consistency_check
-from vsstylize.flow.files import read_flo
+from vsstylize.opticalflow.consistency import consistency_check
+from vsstylize.opticalflow.files import read_flo
 
 from .conftest import GOLDEN
 
@@ -23,12 +23,14 @@ def _agreement(weights: np.ndarray, ref: np.ndarray) -> float:
     return float((np.abs(grey - ref) <= 1).mean())
 
 
+@pytest.mark.data
 def test_consistency_check_matches_reference_arrays() -> None:
     for a in range(2, 6):
         c = consistency_check(read_flo(GOLDEN / f"backward_{a}_{a - 1}.flo"), read_flo(GOLDEN / f"forward_{a - 1}_{a}.flo"))
         assert _agreement(c / 255.0, _ref(a, a - 1)) >= 0.995
 
 
+@pytest.mark.data
 @pytest.mark.parametrize("direction", ["backward", "forward"])
 def test_reliability_filter_matches_every_golden_pgm(direction: str) -> None:
     bw = vsstylize.read_flow(str(GOLDEN / "backward_[%d]_{%d}.flo"), num_frames=5, direction="backward")

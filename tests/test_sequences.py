@@ -10,10 +10,12 @@ import pytest
 import torch
 import vapoursynth as vs
 
-from vsstylize.bench import PRESETS, Sequence, load_sequence, make_sequence
-from vsstylize.warp import warp
+from vsstylize.sequences import PRESETS, Sequence, load_sequence, make_sequence
+from vsstylize.warping import warp
 
 from .conftest import DATA
+
+pytestmark = pytest.mark.data
 
 IMAGE = DATA / "content" / "tubingen.jpg"
 TEXTURE = DATA / "content" / "golden_gate.jpg"
@@ -47,7 +49,7 @@ def _masked_mae(seq: Sequence, flows: np.ndarray, masks: np.ndarray, offset: int
 def test_flow_reproduces_frames(sequences: dict[str, Sequence], preset: str) -> None:
     seq = sequences[preset]
     assert seq.frames.shape == (FRAMES, 3, SIZE[1], SIZE[0]) and seq.frames.dtype == np.float32
-    assert 0.0 <= seq.frames.min() and seq.frames.max() <= 1.0
+    assert seq.frames.min() >= 0.0 and seq.frames.max() <= 1.0
     # forward flow of t (t -> t+1): warping frame t+1 reproduces frame t on non-occluded pixels
     fwd = _masked_mae(seq, seq.flow_forward, seq.mask_forward, +1)
     bwd = _masked_mae(seq, seq.flow_backward, seq.mask_backward, -1)

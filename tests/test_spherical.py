@@ -4,7 +4,6 @@ stylization, per-face flow of a yawing 360 video, E_gradient regions, bad input.
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,8 +13,8 @@ from PIL import Image
 
 import vsstylize
 from vsstylize.frames import frame_to_tensor
-from vsstylize.metrics import e_gradient
 from vsstylize.spherical.borders import DEFAULT_ORDER, border_prior, combine_priors
+from vsstylize.spherical.optim import CubeStylizer, SphericalSettings
 from vsstylize.spherical.projection import (
     FACES,
     CubeGeometry,
@@ -25,15 +24,15 @@ from vsstylize.spherical.projection import (
     faces_to_equirect,
     strip_to_faces,
 )
-from vsstylize.spherical.seams import (
+from vsstylize.warping import warp
+from vsstylize_bench.metrics import e_gradient
+from vsstylize_bench.seams import (
     crossing_regions,
     cube_edge_e_gradient,
     cube_edge_regions,
     prior_edge_regions,
 )
-from vsstylize.spherical.stylize import CubeStylizer, SphericalSettings
-from vsstylize.spherical.video import array_clip, yaw_sequence
-from vsstylize.warp import warp
+from vsstylize_bench.spherical_video import array_clip, yaw_sequence
 
 from .conftest import DATA
 
@@ -60,6 +59,7 @@ def _smooth_sphere(height: int) -> torch.Tensor:
 
 
 # -- projection -------------------------------------------------------------------------------
+@pytest.mark.data
 def test_round_trip_petra_below_one_grey_level_away_from_poles() -> None:
     src = array_clip([_image(PETRA)])
     cube = vsstylize.equirect_to_cube(src)  # default face W / pi = 652, overlap 66
@@ -76,6 +76,7 @@ def test_round_trip_petra_below_one_grey_level_away_from_poles() -> None:
     assert float((_frame(coarse) - _frame(src)).abs().mean(0)[lat.abs() < 60].mean()) > 2 / 255
 
 
+@pytest.mark.data
 def test_face_orientation_against_axes_pattern() -> None:
     """The pattern's faces are coloured and labelled (+Z red front, +X green right, -Z blue back, -X yellow
     left, +Y magenta up, -Y cyan down; SOURCES.md: py360convert's assets): each face has its colour and
@@ -194,12 +195,14 @@ def _tiny_equirect() -> np.ndarray:
     return torch.nn.functional.interpolate(img, size=(40, 80), mode="bilinear", antialias=True)[0].numpy()
 
 
+@pytest.mark.data
 def test_border_consistent_faces_agree_with_their_neighbours() -> None:
     clip = array_clip([_tiny_equirect()])
     g = CubeGeometry(24, 4)
-    kw = dict(face_size=24, overlap=4, output="cube", **FAST)
-    together = strip_to_faces(_frame(vsstylize.stylize_spherical(clip, str(STYLE), **kw))[None])[0]
-    apart = strip_to_faces(_frame(vsstylize.stylize_spherical(clip, str(STYLE), border_consistency=False, **kw))[None])[0]
+    kw = dict(face_size=24, overlap=4, cube_output=True, **FAST)
+    together = strip_to_faces(_frame(vsstylize.stylize(clip, str(STYLE), projection="equirect", **kw))[None])[0]
+    apart = strip_to_faces(_frame(vsstylize.stylize(clip, str(STYLE), projection="equirect", border_consistency=False,
+                                                    **kw))[None])[0]
 
     def mismatch(faces: torch.Tensor) -> float:
         errs = []
@@ -209,7 +212,7 @@ def test_border_consistent_faces_agree_with_their_neighbours() -> None:
         return float(np.mean(errs))
 
     assert mismatch(together) < 0.5 * mismatch(apart), (mismatch(together), mismatch(apart))
-    out = vsstylize.stylize_spherical(clip, str(STYLE), face_size=24, overlap=4, **FAST)
+    out = vsstylize.stylize(clip, str(STYLE), projection="equirect", face_size=24, overlap=4, **FAST)
     assert (out.width, out.height, out.format.id) == (80, 40, vs.RGBS)
 
 
@@ -217,7 +220,6 @@ class _RecordingOptimizer:
     """Stands in for FrameOptimizer: records each face's call and returns its init."""
 
     def __init__(self) -> None:
-        self.opts = SimpleNamespace(init=("image", "prevWarped"), num_iterations=(7, 3), seed=0)
         self.calls: list[tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]], int]] = []
 
     def __call__(self, n, content, init, temporal, iterations):
@@ -229,13 +231,14 @@ def test_cube_stylizer_passes_border_and_warped_frame_as_temporal_terms() -> Non
     g = CubeGeometry(24, 4)
     content = equirect_to_faces(_smooth_sphere(64), g, "bilinear")[0]
     rec = _RecordingOptimizer()
-    out = CubeStylizer(rec, SphericalSettings(g, border_feather=2.0, border_blend=False))(0, content, first=True)  # type: ignore[arg-type]
+    kw = {"init": ("image", "prevWarped"), "num_iterations": (7, 3)}
+    out = CubeStylizer(rec, SphericalSettings(g, border_feather=2.0, border_blend=False), **kw)(0, content, first=True)
     assert [len(t) for _, t, _ in rec.calls] == [0, 1, 1, 1, 1, 1] and rec.calls[0][2] == 7
     assert torch.allclose(out, content, atol=2e-3)  # init "image" with the (reprojected) prior of unchanged neighbours pasted in
     # frame 2 of a video: warped previous faces with reliability 1 everywhere; the border comes first
     rec.calls.clear()
     warped, ones = torch.rand(6, 3, 32, 32), torch.ones(6, 1, 32, 32)
-    CubeStylizer(rec, SphericalSettings(g))(2, content, first=False, previous=warped, temporal=[(warped, ones)])
+    CubeStylizer(rec, SphericalSettings(g), **kw)(2, content, first=False, previous=warped, temporal=[(warped, ones)])
     init, terms, iterations = rec.calls[1]  # face R: F's border, then the warped frame
     assert iterations == 3 and len(terms) == 2
     (prior, mask), (w, c) = terms
@@ -246,18 +249,19 @@ def test_cube_stylizer_passes_border_and_warped_frame_as_temporal_terms() -> Non
     assert torch.equal(init[0][:, mask[0, 0] == 0], warped[1][:, mask[0, 0] == 0])
     # without border consistency only the warped frame constrains the face
     rec.calls.clear()
-    CubeStylizer(rec, SphericalSettings(g, border_consistency=False))(2, content, first=False, previous=warped,
-                                                                      temporal=[(warped, ones)])
+    CubeStylizer(rec, SphericalSettings(g, border_consistency=False), **kw)(2, content, first=False, previous=warped,
+                                                                            temporal=[(warped, ones)])
     assert all(len(t) == 1 and torch.equal(t[0][1], ones[:1]) for _, t, _ in rec.calls)
 
 
+@pytest.mark.data
 def test_spherical_video_uses_per_face_flow() -> None:
     g = CubeGeometry(24, 4)
     seq = yaw_sequence(_tiny_equirect(), 3, 2, g)
     flows, weights = seq.flow_clips()
-    kw = dict(face_size=24, overlap=4, output="cube", **FAST)
-    chained = vsstylize.stylize_spherical(seq.clip(), str(STYLE), flows=flows, weights=weights, **kw)
-    apart = vsstylize.stylize_spherical(seq.clip(), str(STYLE), temporal=False, **kw)
+    kw = dict(face_size=24, overlap=4, cube_output=True, **FAST)
+    chained = vsstylize.stylize(seq.clip(), str(STYLE), projection="equirect", flows=flows, weights=weights, **kw)
+    apart = vsstylize.stylize(seq.clip(), str(STYLE), projection="equirect", temporal_consistency=False, **kw)
 
     def temporal_error(clip: vs.VideoNode) -> float:
         faces = [strip_to_faces(_frame(clip, n)[None])[0] for n in range(3)]
@@ -270,13 +274,14 @@ def test_spherical_video_uses_per_face_flow() -> None:
 
 
 # -- bad input --------------------------------------------------------------------------------
+@pytest.mark.data
 def test_bad_input_errors() -> None:
     core = vs.core
     square = core.std.BlankClip(format=vs.RGBS, width=64, height=64, length=1)
     with pytest.raises(vs.Error, match=r"vsstylize.equirect_to_cube: clip must be equirectangular"):
         vsstylize.equirect_to_cube(square)
-    with pytest.raises(vs.Error, match=r"vsstylize.stylize_spherical: clip must be equirectangular"):
-        vsstylize.stylize_spherical(square, str(STYLE))
+    with pytest.raises(vs.Error, match=r"vsstylize.stylize: clip must be equirectangular"):
+        vsstylize.stylize(square, str(STYLE), projection="equirect")
     odd = core.std.BlankClip(format=vs.RGBS, width=66, height=33, length=1)
     with pytest.raises(vs.Error, match=r"clip must have an even height"):
         vsstylize.equirect_to_cube(odd)
@@ -298,22 +303,23 @@ def test_bad_input_errors() -> None:
         vsstylize.cube_to_equirect(cube, overlap=4, height=63)
     with pytest.raises(vs.Error, match=r"CubeOverlap 4 but overlap=2"):
         vsstylize.cube_to_equirect(cube, overlap=2).get_frame(0)
-    with pytest.raises(vs.Error, match=r"unknown option\(s\) num_iteration"):
-        vsstylize.stylize_spherical(equi, str(STYLE), num_iteration=5)
+    with pytest.raises(TypeError, match=r"num_iteration"):
+        vsstylize.stylize(equi, str(STYLE), projection="equirect", num_iteration=5)  # type: ignore[call-arg]
     with pytest.raises(vs.Error, match=r"border_consistency needs temporal_weight > 0"):
-        vsstylize.stylize_spherical(equi, str(STYLE), temporal_weight=0)
+        vsstylize.stylize(equi, str(STYLE), projection="equirect", temporal_weight=0)
     with pytest.raises(vs.Error, match=r"border_feather must be"):
-        vsstylize.stylize_spherical(equi, str(STYLE), face_size=32, overlap=4, border_feather=9)
-    with pytest.raises(vs.Error, match=r"output must be one of"):
-        vsstylize.stylize_spherical(equi, str(STYLE), output="dice")
-    with pytest.raises(vs.Error, match=r"vsstylize.stylize_spherical: num_iterations must be >= 1"):
-        vsstylize.stylize_spherical(equi, str(STYLE), face_size=32, overlap=4, num_iterations=0)
+        vsstylize.stylize(equi, str(STYLE), projection="equirect", face_size=32, overlap=4, border_feather=9)
+    with pytest.raises(vs.Error, match=r"cube_output must be True or False"):
+        vsstylize.stylize(equi, str(STYLE), projection="equirect", cube_output="dice")  # type: ignore[arg-type]
+    with pytest.raises(vs.Error, match=r"vsstylize.stylize: num_iterations must be >= 1"):
+        vsstylize.stylize(equi, str(STYLE), projection="equirect", face_size=32, overlap=4, num_iterations=0)
 
 
+@pytest.mark.data
 def test_run_projection_equirect_builds_a_spherical_graph(tmp_path) -> None:
     import argparse
 
-    from vsstylize.cli import _run_parser, build_graph
+    from vsstylize.cli import RunError, _run_parser, build_graph
 
     parser = argparse.ArgumentParser()
     _run_parser(parser.add_subparsers(dest="command"))
@@ -323,16 +329,20 @@ def test_run_projection_equirect_builds_a_spherical_graph(tmp_path) -> None:
     rgb, out = build_graph(args)
     assert (rgb.width, rgb.height) == (96, 48) and (out.width, out.height) == (96, 48)  # 2:1, even height
     assert float((_frame(out) - _frame(rgb)).abs().mean()) > 0.03  # stylized
+    with pytest.raises(RunError, match="--method network with --projection equirect does not use --iterations"):
+        build_graph(argparse.Namespace(**{**vars(args), "method": "network"}))
     args.method, args.network = "network", "starry_night-prior-cube"
+    args.style = args.num_iterations = args.init = None
     rgb, out = build_graph(args)  # the prior-image network per cube face with border priors
     assert (out.width, out.height) == (96, 48) and float((_frame(out) - _frame(rgb)).abs().mean()) > 0.03
     args.method = "multipass"
-    with pytest.raises(SystemExit, match="--projection equirect works with --method optim or network"):
+    with pytest.raises(RunError, match="--method multipass does not work with --projection equirect; it takes "
+                                       "network, optim"):
         build_graph(args)
 
 
 def test_face_plane_cut_measure_sees_seams_not_scale() -> None:
-    from vsstylize.spherical.seams import face_cut_e_gradient, stitched_face_views
+    from vsstylize_bench.seams import face_cut_e_gradient, stitched_face_views
 
     g = CubeGeometry(32, 4)
     faces = equirect_to_faces(_smooth_sphere(128), g, "bilinear")[0]

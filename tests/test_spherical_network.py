@@ -14,21 +14,20 @@ import vapoursynth as vs
 import vsstylize
 from vsstylize.frames import frame_to_tensor
 from vsstylize.networks.io import save_network
-from vsstylize.networks.models import ARCHITECTURES, StylizationNetwork
+from vsstylize.networks.models import ARCHITECTURES, StylizationNetwork, apply_network
 from vsstylize.spherical.borders import DEFAULT_ORDER, border_prior, combine_priors
 from vsstylize.spherical.projection import (
     CubeGeometry,
     equirect_directions,
     strip_to_faces,
 )
-from vsstylize.spherical.video import array_clip, yaw_sequence
-from vsstylize.stylize.network_filter import apply_network
-from vsstylize.warp import warp
+from vsstylize.warping import warp
+from vsstylize_bench.spherical_video import array_clip, yaw_sequence
 
 from .conftest import DATA
 
 GEOM = CubeGeometry(16, 4)
-KW = {"face_size": 16, "overlap": 4, "output": "cube"}
+KW = {"face_size": 16, "overlap": 4, "cube_output": True}
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +58,7 @@ def test_faces_get_the_border_prior_of_the_faces_before_them(net_file: Path) -> 
     clip = array_clip([_equirect()])
     content = _content(clip)
     feather = 2.0
-    out = _faces(vsstylize.stylize_spherical(clip, method="network", network=str(net_file), border_blend=False,
+    out = _faces(vsstylize.stylize(clip, projection="equirect", method="network", network=str(net_file), border_blend=False,
                                              border_feather=feather, **KW))
     for i, k in enumerate(DEFAULT_ORDER):
         if i == 0:
@@ -69,13 +68,13 @@ def test_faces_get_the_border_prior_of_the_faces_before_them(net_file: Path) -> 
             assert float(mask.mean()) > 0.1
             expected = apply_network(net, content[k:k + 1], prior, mask)
         torch.testing.assert_close(out[k:k + 1], expected, atol=2e-5, rtol=0, msg=f"face {k}")
-    alone = _faces(vsstylize.stylize_spherical(clip, method="network", network=str(net_file),
+    alone = _faces(vsstylize.stylize(clip, projection="equirect", method="network", network=str(net_file),
                                                border_consistency=False, **KW))
     for k in range(6):
         torch.testing.assert_close(alone[k:k + 1], apply_network(net, content[k:k + 1]), atol=2e-5, rtol=0)
     assert torch.equal(alone[0], out[0]) and float((alone[1:] - out[1:]).abs().max()) > 1e-3  # the prior matters
     # the default blend: the face continues its neighbours exactly where the border mask is 1
-    blended = _faces(vsstylize.stylize_spherical(clip, method="network", network=str(net_file), **KW))
+    blended = _faces(vsstylize.stylize(clip, projection="equirect", method="network", network=str(net_file), **KW))
     for i, k in enumerate(DEFAULT_ORDER[1:], start=1):
         prior, mask = border_prior(blended, DEFAULT_ORDER[:i], k, GEOM, GEOM.overlap / 2)
         full = mask[0, 0] == 1
@@ -88,7 +87,7 @@ def test_video_combines_border_prior_and_warped_previous_face(net_file: Path) ->
     net, _ = load_network(net_file)
     seq = yaw_sequence(_equirect(), 2, 2, GEOM)
     flows, weights = seq.flow_clips()
-    cube = vsstylize.stylize_spherical(seq.clip(), method="network", network=str(net_file), border_blend=False,
+    cube = vsstylize.stylize(seq.clip(), projection="equirect", method="network", network=str(net_file), border_blend=False,
                                        flows=flows, weights=weights, **KW)
     first, second = _faces(cube, 0), _faces(cube, 1)
     content = _content(seq.clip(), 1)
@@ -99,27 +98,34 @@ def test_video_combines_border_prior_and_warped_previous_face(net_file: Path) ->
         prior, mask = combine_priors(terms)
         torch.testing.assert_close(second[k:k + 1], apply_network(net, content[k:k + 1], prior, mask),
                                    atol=2e-5, rtol=0, msg=f"face {k}")
-    still = vsstylize.stylize_spherical(seq.clip(), method="network", network=str(net_file), border_blend=False,
-                                        temporal=False, **KW)
+    still = vsstylize.stylize(seq.clip(), projection="equirect", method="network", network=str(net_file), border_blend=False,
+                                        temporal_consistency=False, **KW)
     assert float((_faces(still, 1) - second).abs().max()) > 1e-3
 
 
+@pytest.mark.data
 def test_bad_network_input(net_file: Path, tmp_path: Path) -> None:
     equi = array_clip([_equirect()])
-    with pytest.raises(vs.Error, match=r"vsstylize.stylize_spherical: method must be one of optim, network"):
-        vsstylize.stylize_spherical(equi, method="fast", **KW)
-    with pytest.raises(vs.Error, match=r"vsstylize.stylize_spherical: method='network' needs network="):
-        vsstylize.stylize_spherical(equi, method="network", **KW)
-    with pytest.raises(vs.Error, match=r"stylize_spherical: network: no model file"):
-        vsstylize.stylize_spherical(equi, method="network", network=str(tmp_path / "none"), **KW)
+    with pytest.raises(vs.Error, match=r"vsstylize.stylize: method must be one of .*, got 'fast'"):
+        vsstylize.stylize(equi, projection="equirect", method="fast", **KW)
+    with pytest.raises(vs.Error, match=r"vsstylize.stylize: method='hybrid' does not work with projection='equirect'; "
+                                       r"it takes network, optim"):
+        vsstylize.stylize(equi, projection="equirect", method="hybrid", **KW)
+    with pytest.raises(vs.Error, match=r"vsstylize.stylize: method='network' needs network \(a .safetensors"):
+        vsstylize.stylize(equi, projection="equirect", method="network", **KW)
+    with pytest.raises(vs.Error, match=r"vsstylize.stylize: network: no model file"):
+        vsstylize.stylize(equi, projection="equirect", method="network", network=str(tmp_path / "none"), **KW)
     flowfree = save_network(tmp_path / "ff", StylizationNetwork(ARCHITECTURES["huang-res48"]))
     with pytest.raises(vs.Error, match=r"network: .*a 'flowfree' network"):
-        vsstylize.stylize_spherical(equi, method="network", network=str(flowfree), **KW)
-    with pytest.raises(vs.Error, match=r"option\(s\) num_iterations belong to method='optim'"):
-        vsstylize.stylize_spherical(equi, method="network", network=str(net_file), num_iterations=5, **KW)
-    with pytest.raises(vs.Error, match=r"style is required for method='optim'"):
-        vsstylize.stylize_spherical(equi, **KW)
-    with pytest.raises(vs.Error, match=r"network is used by method='network' only"):
-        vsstylize.stylize_spherical(equi, str(DATA / "styles" / "starry_night.jpg"), network=str(net_file), **KW)
+        vsstylize.stylize(equi, projection="equirect", method="network", network=str(flowfree), **KW)
+    with pytest.raises(vs.Error, match=r"method='network' with projection='equirect' does not use num_iterations"):
+        vsstylize.stylize(equi, projection="equirect", method="network", network=str(net_file), num_iterations=5, **KW)
+    with pytest.raises(vs.Error, match=r"method='optim' needs style"):
+        vsstylize.stylize(equi, projection="equirect", **KW)
+    with pytest.raises(vs.Error, match=r"method='optim' with projection='equirect' does not use network"):
+        vsstylize.stylize(equi, str(DATA / "styles" / "starry_night.jpg"), projection="equirect", network=str(net_file), **KW)
+    with pytest.raises(vs.Error, match=r"method='network' does not use style"):
+        vsstylize.stylize(equi, str(DATA / "styles" / "starry_night.jpg"), "network", projection="equirect",
+                          network=str(net_file), **KW)
     with pytest.raises(vs.Error, match=r"border_feather must be"):
-        vsstylize.stylize_spherical(equi, method="network", network=str(net_file), border_feather=5, **KW)
+        vsstylize.stylize(equi, projection="equirect", method="network", network=str(net_file), border_feather=5, **KW)

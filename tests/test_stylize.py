@@ -14,6 +14,8 @@ import vsstylize
 
 from .conftest import DATA
 
+pytestmark = pytest.mark.data
+
 STYLE = DATA / "styles" / "starry_night.jpg"
 FAST = dict(num_iterations=(8, 4), tol_loss_relative=0, init=("image", "prevWarped"))
 
@@ -102,7 +104,7 @@ def test_chain_starts_shared_between_settings(tmp_path: Path) -> None:
     cache entry; a setting the first frame depends on (content weight) does not."""
     clip = small_clip(3)
     a = frames_of(vsstylize.stylize(clip, str(STYLE), cache_dir=tmp_path, **FAST))
-    entries = lambda: len(list((tmp_path / "stylize").rglob("*.npz")))  # noqa: E731
+    entries = lambda: len(list((tmp_path / "stylize").rglob("*.npz")))
     assert entries() == 3
     other = {**FAST, "init": ("image", "prev")}
     b = frames_of(vsstylize.stylize(clip, str(STYLE), cache_dir=tmp_path, temporal_weight=0.0, **other))
@@ -133,18 +135,19 @@ class TestBadInput:
         other = vs.core.std.BlankClip(clip, width=32)
         bw_small = vsstylize.flow(other, "backward")
         with pytest.raises(vs.Error, match="flows is 32x40 but clip is 64x40"):
-            vsstylize.stylize(clip, str(STYLE), flows=bw_small, weights=vsstylize.reliability(bw_small, vsstylize.flow(other, "forward")))
+            vsstylize.stylize(clip, str(STYLE), flows=bw_small,
+                              weights=vsstylize.reliability(bw_small, vsstylize.flow(other, "forward")))
         bw2 = vsstylize.flow(clip, "backward", step=2)
         with pytest.raises(vs.Error, match="must be a backward flow with step 1"):
             vsstylize.stylize(clip, str(STYLE), flows=bw2, weights=vs.core.std.BlankClip(clip, format=vs.GRAYS))
         bw = vsstylize.flow(clip, "backward")
-        with pytest.raises(vs.Error, match="flows has 2 frames but clip has 3|clip has 3 frames but flows has 2"):
+        with pytest.raises(vs.Error, match=r"flows has 2 frames but clip has 3|clip has 3 frames but flows has 2"):
             vsstylize.stylize(clip, str(STYLE), flows=bw[:2], weights=vs.core.std.BlankClip(clip, format=vs.GRAYS))
 
     def test_weights_that_do_not_fit(self, tmp_path: Path) -> None:
         bad = tmp_path / "vgg.safetensors"
-        from safetensors.torch import save_file
         import torch
+        from safetensors.torch import save_file
 
         save_file({"features.0.weight": torch.zeros(8, 3, 3, 3), "features.0.bias": torch.zeros(8)}, str(bad))
         with pytest.raises(vs.Error, match=r"vsstylize\.stylize: .*vgg\.safetensors"):
@@ -165,7 +168,8 @@ class TestBadInput:
         ({"flow_relative_indices": (2, 4)}, "must contain 1"),
         ({"optimizer": "sgd"}, "optimizer must be"),
         ({"temporal_loss_criterion": "l3"}, "temporal_loss_criterion must be"),
-        ({"style_weight": -1}, "style_weight must be a number >= 0"),
+        ({"style_weight": -1}, "style_weight must be a finite number >= 0"),
+        ({"style_weight": "heavy"}, "style_weight must be a number, got .heavy."),
         ({"loss_weights": "paper"}, "loss_weights must be"),
         ({"precision": "fp8"}, "precision must be one of"),
         ({"lbfgs_history": 0}, "lbfgs_history must be >= 1"),

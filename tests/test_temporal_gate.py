@@ -7,14 +7,21 @@ A change that breaks temporal consistency fails here. Tiny size and few iteratio
 
 from __future__ import annotations
 
-from vsstylize.bench.runner import BASELINES, evaluate
-from vsstylize.bench.sequences import make_sequence
+import pytest
+
+from vsstylize.sequences import make_sequence
+from vsstylize_bench.runner import BASELINES, evaluate
+from vsstylize_bench.sources import default_photos
 
 from .conftest import DATA
 
+pytestmark = pytest.mark.data
 
+
+@pytest.mark.slow
 def test_temporal_error_ordering_of_the_paper() -> None:
-    seq = make_sequence("slow_pan", DATA / "content" / "tubingen.jpg", num_frames=5, size=(80, 56), seed=1)
+    seq = make_sequence("slow_pan", DATA / "content" / "tubingen.jpg", num_frames=5, size=(80, 56), seed=1,
+                        photos=default_photos(DATA / "content"))
     # The chains start from the content image: from noise, 100 L-BFGS iterations at this size sometimes
     # have not yet left the flat start (neural-style's noise init needs hundreds), and a chain started
     # from such a frame measures nothing.

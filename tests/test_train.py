@@ -23,9 +23,11 @@ from vsstylize.train.trainer import (
     frames_for_iteration,
     train,
 )
-from vsstylize.warp import warp
+from vsstylize.warping import warp
 
 from .conftest import DATA, REPO
+
+pytestmark = pytest.mark.data
 
 STYLE = str(DATA / "styles" / "the_scream.jpg")
 PHOTOS = str(DATA / "content")
@@ -103,6 +105,7 @@ def test_resume_equals_uninterrupted(tmp_path: Path) -> None:
         train(_settings(tmp_path / "b", "ruder-prior-48", style_weight=3.0), progress=False)
 
 
+@pytest.mark.slow
 def test_cli_train_resumes_after_sigkill(tmp_path: Path) -> None:
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "vsstylize", "train", "--arch", "huang-res48", "--style", STYLE, "--data", PHOTOS,

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from vsstylize.bench.sequences import load_image
 from vsstylize.networks.io import load_network
+from vsstylize.sequences import load_image
 from vsstylize.train.border_data import NEIGHBOURS, BorderSamples, border_geometry
 from vsstylize.train.trainer import TrainError, TrainSettings, train
 
@@ -54,6 +54,7 @@ def test_border_geometry_is_the_papers_tenth() -> None:
         border_geometry(32, overlap=9)
 
 
+@pytest.mark.data
 def test_identity_stylization_reproduces_the_frame_along_the_chosen_borders(stills: list[np.ndarray]) -> None:
     """With the identity as 'stylization' the reprojected neighbouring views must give back the frame's own
     pixels (up to bilinear resampling): frame and prior views are consistent cube-face geometry (eq. 22)."""
@@ -78,6 +79,7 @@ def test_identity_stylization_reproduces_the_frame_along_the_chosen_borders(stil
     assert seen == set(NEIGHBOURS)
 
 
+@pytest.mark.data
 def test_neighbouring_views_are_stylized_and_reprojected(stills: list[np.ndarray]) -> None:
     """The stylize function gets each neighbour's band of pixels that sees the photo (foreshortened views
     of about 0.4 S), and its output is what lands in the prior."""
@@ -98,6 +100,7 @@ def test_neighbouring_views_are_stylized_and_reprojected(stills: list[np.ndarray
         samples.sample(np.random.default_rng(3), lambda x: x[..., :-1])
 
 
+@pytest.mark.data
 def test_border_batch_is_a_pure_function_of_seed_and_iteration(stills: list[np.ndarray]) -> None:
     samples = BorderSamples(stills, 32)
     a = samples.batch(0, 7, 3, lambda x: 1 - x)
@@ -108,6 +111,7 @@ def test_border_batch_is_a_pure_function_of_seed_and_iteration(stills: list[np.n
     assert not torch.equal(a[0], c[0])
 
 
+@pytest.mark.data
 def test_bad_border_sample_options(stills: list[np.ndarray]) -> None:
     with pytest.raises(ValueError, match="stills"):
         BorderSamples([], 32)
@@ -117,6 +121,7 @@ def test_bad_border_sample_options(stills: list[np.ndarray]) -> None:
         BorderSamples(stills, 64, view=1.1)
 
 
+@pytest.mark.data
 def test_identity_without_fine_tuning_options_is_unchanged(tmp_path: Path, base_model: Path) -> None:
     """Checkpoints written before init_from/border_fraction existed still resume: same identity digest
     (golden value from the trainer before the change)."""
@@ -135,6 +140,7 @@ def test_identity_without_fine_tuning_options_is_unchanged(tmp_path: Path, base_
     assert _settings(tmp_path, init_from=str(base_model)).identity() != _settings(tmp_path).identity()
 
 
+@pytest.mark.data
 def test_fine_tuning_starts_from_the_model_and_trains_on_border_samples(tmp_path: Path, base_model: Path) -> None:
     base, _ = load_network(base_model)
     path = train(_settings(tmp_path, init_from=str(base_model), border_fraction=1.0, iterations=2, learning_rate=1e-9),
@@ -157,21 +163,11 @@ def test_fine_tuning_starts_from_the_model_and_trains_on_border_samples(tmp_path
     assert diff > 1e-3
 
 
-def test_gated_network_fine_tunes_from_its_ungated_base(tmp_path: Path, base_model: Path) -> None:
-    """A ruder-prior-48-gated run with init_from an ungated ruder-prior-48 model starts from all of its
-    weights, and its gate from g = 1/2 (zero weights); another base architecture is refused."""
-    base, _ = load_network(base_model)
-    path = train(_settings(tmp_path, arch="ruder-prior-48-gated", init_from=str(base_model), iterations=1,
-                           learning_rate=1e-9), progress=False)
-    tuned, card = load_network(path)
-    assert tuned.spec.prior_gate and card["architecture"]["prior_gate"] is True
-    state = tuned.state_dict()
-    for k, v in base.state_dict().items():
-        torch.testing.assert_close(state[k], v, atol=1e-6, rtol=0, msg=k)
-    assert sorted(set(state) - set(base.state_dict())) == ["gate.1.bias", "gate.1.weight"]
-    assert float(state["gate.1.weight"].abs().max()) < 1e-6
-    with pytest.raises(TrainError, match=r"'huang-res48' network, which cannot start arch 'ruder-prior-48-gated'"):
-        train(_settings(tmp_path / "x", arch="ruder-prior-48-gated", init_from=str(_random_model(tmp_path))),
+@pytest.mark.data
+def test_fine_tuning_refuses_another_architecture(tmp_path: Path) -> None:
+    """init_from a network of another layout or kind is refused before training, naming both."""
+    with pytest.raises(TrainError, match=r"'huang-res48' network, which cannot start arch 'ruder-prior-48'"):
+        train(_settings(tmp_path / "x", arch="ruder-prior-48", init_from=str(_random_model(tmp_path))),
               progress=False)
 
 
@@ -182,6 +178,7 @@ def _random_model(tmp_path: Path, arch: str = "huang-res48") -> Path:
     return save_network(tmp_path / arch, StylizationNetwork(ARCHITECTURES[arch]))
 
 
+@pytest.mark.data
 def test_prior_network_fine_tunes_from_an_image_network(tmp_path: Path) -> None:
     """A ruder-prior-48 run with init_from a johnson-48 image network (Ruder eq. 17's pre-trained image
     network) starts from its weights, the prior and mask channels of the first convolution at zero."""
@@ -198,6 +195,7 @@ def test_prior_network_fine_tunes_from_an_image_network(tmp_path: Path) -> None:
     assert float(state["encoder.0.1.weight"][:, 3:].abs().max()) < 1e-6
 
 
+@pytest.mark.data
 def test_fine_tuning_resumes_equal_to_uninterrupted(tmp_path: Path, base_model: Path) -> None:
     kw = {"init_from": str(base_model), "border_fraction": 0.5, "iterations": 4}
     full = train(_settings(tmp_path / "a", **kw), progress=False)
@@ -224,6 +222,7 @@ def test_fine_tuning_resumes_equal_to_uninterrupted(tmp_path: Path, base_model: 
         train(_settings(tmp_path / "b", **{**kw, "border_fraction": 0.25}), progress=False)
 
 
+@pytest.mark.data
 def test_cli_fine_tune_takes_the_architecture_from_the_model(tmp_path: Path, base_model: Path) -> None:
     from vsstylize.cli import main
 
@@ -236,6 +235,7 @@ def test_cli_fine_tune_takes_the_architecture_from_the_model(tmp_path: Path, bas
     assert "--init-from" in card["command"]
 
 
+@pytest.mark.data
 def test_bad_fine_tuning_input(tmp_path: Path, base_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from vsstylize.cli import main
 
@@ -245,7 +245,8 @@ def test_bad_fine_tuning_input(tmp_path: Path, base_model: Path, capsys: pytest.
         train(_settings(tmp_path, arch="huang-res48", border_fraction=0.5), progress=False)
     with pytest.raises(TrainError, match="init_from: no model file"):
         train(_settings(tmp_path, init_from=str(tmp_path / "missing")), progress=False)
-    with pytest.raises(TrainError, match="init_from: .* is a 'ruder-prior-48' network, which cannot start arch 'ruder-prior'"):
+    with pytest.raises(TrainError, match=r"init_from: .* is a 'ruder-prior-48' network, which cannot start arch "
+                                          r"'ruder-prior'"):
         train(_settings(tmp_path, arch="ruder-prior", init_from=str(base_model)), progress=False)
     with pytest.raises(TrainError, match="out must differ from init_from"):
         train(_settings(tmp_path, init_from=str(base_model), out=str(base_model)), progress=False)

@@ -10,16 +10,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from vsstylize import vgg, weights
+from vsstylize import resources, vgg, weights
 from vsstylize.vgg import LossNetwork, NoWeightsError, WeightsMismatchError, layer_names, load_loss_network
 
 
 @pytest.fixture(autouse=True)
 def _no_standard_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Isolate weight lookup: empty $VSSTYLIZE_MODELS, torch hub cache and repo models/."""
+    """Isolate weight lookup: empty $VSSTYLIZE_MODELS, per-user folder and torch hub cache (the shipped models
+    folder holds no loss-network weights)."""
     monkeypatch.setenv("VSSTYLIZE_MODELS", str(tmp_path / "models"))
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
-    monkeypatch.setattr(weights, "_package_models_dirs", lambda: [tmp_path / "pkg_models"])
+    monkeypatch.setattr(resources, "user_models_dir", lambda: tmp_path / "user_models")
 
 
 @pytest.fixture(scope="module")
@@ -152,41 +153,42 @@ def _fake_checkpoint(directory: Path, stem: str) -> tuple[Path, str]:
 
 
 def test_checksum_verification_and_classifier_stripping(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real download path (torch.hub.download_url_to_file, here from a file:// address): a file whose SHA-256
+    starts with the prefix in its name is installed without its classifier; a corrupt one is refused and nothing
+    is left behind."""
     src, digest = _fake_checkpoint(tmp_path, "fakevgg")
-    assert weights.verify_sha256_prefix(src) == digest
-    info = weights.WeightsInfo("fake-vgg", f"https://example.invalid/{src.name}", "vgg16", "caffe", "features.")
+    info = weights.WeightsInfo("fake-vgg", src.as_uri(), "vgg16", "caffe", "features.")
     monkeypatch.setitem(weights.KNOWN_WEIGHTS, "fake-vgg", info)
 
     dest = tmp_path / "out"
-    fetch = lambda url, path: path.write_bytes(src.read_bytes())  # noqa: E731
-    installed = weights.download("fake-vgg", dest, fetch=fetch)
+    installed = weights.download("fake-vgg", dest, progress=False)
     assert installed == dest / "fake-vgg.safetensors"
     state = weights.load_state_dict(installed)
     assert set(state) == {"features.0.weight", "features.0.bias"}  # classifier stripped
-    assert weights.read_metadata(installed)["source_sha256"] == digest
+    assert weights.read_metadata(installed)["source_sha256_prefix"] == digest[:8]
     assert sorted(p.name for p in dest.iterdir()) == ["fake-vgg.safetensors"]  # no temp files left
 
-    # corrupt download: checksum mismatch, nothing installed, temp file removed
+    # corrupt download: checksum mismatch, nothing installed, temp files removed
+    corrupt = tmp_path / "corrupt" / src.name
+    corrupt.parent.mkdir()
+    corrupt.write_bytes(src.read_bytes() + b"x")
     dest2 = tmp_path / "out2"
-    corrupt = lambda url, path: path.write_bytes(src.read_bytes() + b"x")  # noqa: E731
     with pytest.raises(weights.ChecksumError, match=digest[:8]):
-        weights.download("fake-vgg", dest2, fetch=corrupt)
+        weights.download("fake-vgg", dest2, url=corrupt.as_uri(), progress=False)
     assert list(dest2.iterdir()) == []
 
 
-def test_download_cli_from_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    src, _ = _fake_checkpoint(tmp_path, "clivgg")
-    info = weights.WeightsInfo("vgg19-caffe", f"https://example.invalid/{src.name}", "vgg19", "caffe", "features.")
-    monkeypatch.setitem(weights.KNOWN_WEIGHTS, "vgg19-caffe", info)
-    from vsstylize.__main__ import main
-
-    assert main(["download", "vgg19-caffe", "--dir", str(tmp_path / "m"), "--from-file", str(src)]) == 0
-    assert (tmp_path / "m" / "vgg19-caffe.safetensors").is_file()
-    # a file that is not the published one is refused
-    other = tmp_path / "other.pth"
-    other.write_bytes(b"not the checkpoint")
-    assert main(["download", "vgg19-caffe", "--dir", str(tmp_path / "m2"), "--from-file", str(other)]) == 1
-    assert "SHA-256" in capsys.readouterr().err
+def test_downloads_go_to_the_user_folder_or_the_first_models_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """$VSSTYLIZE_MODELS has one meaning: folders searched first, downloads into the first; without it the
+    per-user folder."""
+    first, second = tmp_path / "a", tmp_path / "b"
+    monkeypatch.setenv("VSSTYLIZE_MODELS", os.pathsep.join([str(first), str(second)]))
+    assert resources.download_dir() == first
+    assert resources.model_search_path()[:2] == [first, second]
+    assert weights.search_dirs()[:2] == [first, second]
+    monkeypatch.delenv("VSSTYLIZE_MODELS")
+    assert resources.download_dir() == tmp_path / "user_models"
+    assert resources.model_search_path() == [tmp_path / "user_models", resources.package_models_dir()]
 
 
 def test_known_weights_table() -> None:

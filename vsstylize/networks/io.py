@@ -5,8 +5,8 @@ safetensors metadata ``vsstylize.network``, so the weights file alone is self-de
 ``NAME.json`` (the model card: architecture, style image, loss layers and weights, training data,
 iterations, wall time, machine, bench scores). Both are written to a temporary file and renamed.
 
-Shipped models live in the repository's ``models/`` folder (or ``$VSSTYLIZE_MODELS``) and can be named
-without a path, e.g. ``"starry_night-prior"``.
+A model can be named without a path, e.g. ``"starry_night-prior"``: it is looked for in
+:func:`vsstylize.resources.model_search_path` (``$VSSTYLIZE_MODELS``, the per-user folder, the shipped models).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from .. import resources
 from ..cache import atomic_write
 from .models import ARCHITECTURES, Kind, NetworkSpec, StylizationNetwork
 
@@ -28,7 +29,6 @@ __all__ = [
     "META_KEY",
     "NetworkFileError",
     "load_network",
-    "models_dir",
     "read_model_card",
     "read_spec",
     "resolve_model",
@@ -43,27 +43,21 @@ class NetworkFileError(ValueError):
     """A network file that cannot be used: missing, truncated/corrupted, or of another architecture."""
 
 
-def models_dir() -> Path:
-    """The folder of shipped models: ``$VSSTYLIZE_MODELS`` or the repository's ``models/``."""
-    env = os.environ.get("VSSTYLIZE_MODELS")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "models"
-
-
 def resolve_model(name: str | os.PathLike[str]) -> Path:
-    """The ``.safetensors`` path of a model given as a path (with or without the suffix) or a shipped name.
+    """The ``.safetensors`` path of a model given as a path (with or without the suffix) or a model name
+    (:func:`vsstylize.resources.model_search_path`).
 
     :raises NetworkFileError: nothing found (lists the shipped models).
     """
-    p = Path(name)
+    p = Path(name).expanduser()
     candidates = [p, p.with_name(p.name + ".safetensors")]
     if p.parent == Path("."):
-        candidates += [models_dir() / p.name, models_dir() / (p.name + ".safetensors")]
+        candidates += [d / f for d in resources.model_search_path() for f in (p.name, p.name + ".safetensors")]
     for c in candidates:
         if c.is_file() and c.suffix == ".safetensors":
             return c
-    shipped = sorted(f.stem for f in models_dir().glob("*.safetensors")) if models_dir().is_dir() else []
     raise NetworkFileError(f"no model file {str(name)!r} (a .safetensors path or one of the shipped models: "
-                           f"{', '.join(shipped) or 'none'})")
+                           f"{', '.join(resources.shipped_models()) or 'none'})")
 
 
 def weights_path(path: str | os.PathLike[str]) -> Path:

@@ -16,30 +16,27 @@ The input of the *prior-image* network (Ruder eq. 15) is 7 channels: the frame `
 ``omega(x^(t-1))`` multiplied by the mask ``c``, and ``c`` itself; with an all-zero prior and mask it is the
 image network of the first frame (mixed training, sec. 5.2.1). The image and flow-free (Huang) networks take
 the frame alone.
-
-**Prior gate** (``prior_gate=True``, our extension of Ruder's network, arch ``ruder-prior-48-gated``): copying
-the prior where it is reliable has to be learnt through the 4x-downsampling encoder/decoder, which takes tens
-of thousands of GPU iterations (Ruder: 60k–120k). The gated network adds a full-resolution path: a 3x3
-convolution on the last decoder features and the input gives ``g = sigmoid(.)`` per pixel, and the output is
-``(1 - c g) y + g (c prior)`` with ``y`` the decoded image and ``c`` the mask, so with an empty prior
-(``c = 0``) it is exactly the ungated network, and where the prior is reliable the network chooses per pixel
-how much of it to keep. The gate starts at ``g = 1/2`` (zero weights), so a gated network can be fine-tuned
-from a trained ungated one (:func:`can_fine_tune`); its pre-activation is scaled by :data:`GATE_GAIN` — with Adam
-that is a 10x larger step for this one layer, which must travel far from its zero start within a few hundred
-fine-tuning iterations (at the papers' learning rate of 1e-3 the unscaled gate moved by < 0.1 in 200).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ARCHITECTURES", "GATE_GAIN", "Kind", "NetworkSpec", "StylizationNetwork", "can_fine_tune", "load_fine_tune",
-           "network_input"]
+__all__ = [
+    "ARCHITECTURES",
+    "Kind",
+    "NetworkSpec",
+    "StylizationNetwork",
+    "apply_network",
+    "can_fine_tune",
+    "load_fine_tune",
+    "network_input",
+]
 
 Kind = Literal["image", "prior", "flowfree"]
 Upsample = Literal["nearest", "deconv"]
@@ -56,8 +53,6 @@ class NetworkSpec:
     :ivar num_residual: number of residual blocks.
     :ivar kernel_first: / :ivar kernel_last: kernel sizes of the first and last convolution.
     :ivar upsample: ``"nearest"`` (upsampling + convolution) or ``"deconv"`` (transposed convolution).
-    :ivar prior_gate: full-resolution gate that blends the masked prior into the output (prior networks;
-        see the module docstring).
     """
 
     arch: str
@@ -67,7 +62,6 @@ class NetworkSpec:
     kernel_first: int = 9
     kernel_last: int = 9
     upsample: Upsample = "nearest"
-    prior_gate: bool = False
 
     @property
     def in_channels(self) -> int:
@@ -82,39 +76,34 @@ class NetworkSpec:
     def from_json(cls, d: dict[str, object]) -> NetworkSpec:
         """:raises ValueError: missing or malformed fields."""
         try:
-            channels = tuple(int(c) for c in d["channels"])  # type: ignore[union-attr]
-            spec = cls(arch=str(d["arch"]), kind=d["kind"], channels=channels,  # type: ignore[arg-type]
-                       num_residual=int(d["num_residual"]), kernel_first=int(d["kernel_first"]),  # type: ignore[arg-type]
-                       kernel_last=int(d["kernel_last"]), upsample=d["upsample"],  # type: ignore[arg-type]
-                       prior_gate=bool(d.get("prior_gate", False)))
+            raw: dict[str, Any] = dict(d)
+            c1, c2, c3 = (int(c) for c in raw["channels"])
+            spec = cls(arch=str(raw["arch"]), kind=raw["kind"], channels=(c1, c2, c3),
+                       num_residual=int(raw["num_residual"]), kernel_first=int(raw["kernel_first"]),
+                       kernel_last=int(raw["kernel_last"]), upsample=raw["upsample"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed network description {d!r}: {exc}") from exc
         if spec.kind not in ("image", "prior", "flowfree") or spec.upsample not in ("nearest", "deconv") \
                 or len(spec.channels) != 3 or min(spec.channels) < 1 or spec.num_residual < 0 \
-                or (spec.prior_gate and spec.kind != "prior"):
+                or d.get("prior_gate", False):
             raise ValueError(f"malformed network description {d!r}")
         return spec
 
 
 #: The architectures of the papers. ``ruder-prior``/``johnson`` follow Johnson et al.'s widths
 #: (32, 64, 128) with Ruder's upsampling; ``ruder-prior-48`` and ``johnson-48`` are the same with Huang's widths,
-#: fast enough for CPUs; ``ruder-prior-48-gated`` adds the prior gate; ``huang-res48`` is Huang's "353-Res48"
+#: fast enough for CPUs; ``huang-res48`` is Huang's "353-Res48"
 #: (Table 1) and ``huang-res128`` its Johnson-width variant.
 ARCHITECTURES: dict[str, NetworkSpec] = {
     "johnson": NetworkSpec("johnson", "image", (32, 64, 128)),
     "johnson-48": NetworkSpec("johnson-48", "image", (16, 32, 48)),
     "ruder-prior": NetworkSpec("ruder-prior", "prior", (32, 64, 128)),
     "ruder-prior-48": NetworkSpec("ruder-prior-48", "prior", (16, 32, 48)),
-    "ruder-prior-48-gated": NetworkSpec("ruder-prior-48-gated", "prior", (16, 32, 48), prior_gate=True),
     "huang-res48": NetworkSpec("huang-res48", "flowfree", (16, 32, 48), kernel_first=3, kernel_last=3,
                                upsample="deconv"),
     "huang-res128": NetworkSpec("huang-res128", "flowfree", (32, 64, 128), kernel_first=3, kernel_last=3,
                                 upsample="deconv"),
 }
-
-
-#: Scale of the prior gate's pre-activation (see the module docstring).
-GATE_GAIN = 10.0
 
 
 class _ConvBlock(nn.Sequential):
@@ -167,12 +156,6 @@ class StylizationNetwork(nn.Module):
         self.residual = nn.Sequential(*[_Residual(c3) for _ in range(spec.num_residual)])
         self.decoder = nn.Sequential(_Up(c3, c2, spec.upsample), _Up(c2, c1, spec.upsample),
                                      _ConvBlock(c1, 3, spec.kernel_last, relu=False, norm=False))
-        self.gate: nn.Module | None = None
-        if spec.prior_gate:
-            conv = nn.Conv2d(c1 + spec.in_channels, 1, 3)
-            nn.init.zeros_(conv.weight)
-            nn.init.zeros_(conv.bias)
-            self.gate = nn.Sequential(nn.ReflectionPad2d(1), conv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """:param x: ``(N, C_in, H, W)`` (see :func:`network_input`), values in [0, 1].
@@ -188,29 +171,23 @@ class StylizationNetwork(nn.Module):
         if ph or pw:
             x = F.pad(x, (0, pw, 0, ph), mode="reflect")
         y = 2.0 * x - 1.0
-        features = self.decoder[:-1](self.residual(self.encoder(y)))
-        out = 0.5 * (torch.tanh(self.decoder[-1](features)) + 1.0)
-        if self.gate is not None:
-            g = torch.sigmoid(GATE_GAIN * self.gate(torch.cat((features, x), 1)))
-            out = ((1.0 - g * x[:, 6:7]) * out + g * x[:, 3:6]).clamp(0.0, 1.0)  # in [0, 1] for a prior in [0, 1]
+        out = 0.5 * (torch.tanh(self.decoder(self.residual(self.encoder(y)))) + 1.0)
         return out[..., :h, :w]
 
 
 def can_fine_tune(source: NetworkSpec, target: NetworkSpec) -> bool:
     """Whether a trained ``source`` network can start the training of a ``target`` one (``init_from``): the same
-    layout (widths, blocks, kernels, upsampling) and either the same kind, with an ungated source for a gated
-    target, or an image network for a prior-image network — Ruder eq. 17's pre-trained image network
-    ``Phi^img``, whose weights start both modes of the prior network (see :func:`load_fine_tune`)."""
+    layout (widths, blocks, kernels, upsampling) and either the same kind or an image network for a prior-image
+    network — Ruder eq. 17's pre-trained image network ``Phi^img``, whose weights start both modes of the prior
+    network (see :func:`load_fine_tune`)."""
     kinds_ok = source.kind == target.kind or (source.kind, target.kind) == ("image", "prior")
-    gate_ok = not source.prior_gate or target.prior_gate
-    same_layout = replace(source, arch=target.arch, kind=target.kind, prior_gate=target.prior_gate) == target
-    return kinds_ok and gate_ok and same_layout
+    return kinds_ok and replace(source, arch=target.arch, kind=target.kind) == target
 
 
 def load_fine_tune(target: StylizationNetwork, source: StylizationNetwork) -> None:
-    """Copy the weights of ``source`` into ``target`` (:func:`can_fine_tune`): a gate the source lacks keeps
-    its zero start (``g = 1/2``); an image source's first convolution gets zero weights for the prior and
-    mask channels, so the prior network starts as the image network whatever its prior.
+    """Copy the weights of ``source`` into ``target`` (:func:`can_fine_tune`): an image source's first convolution
+    gets zero weights for the prior and mask channels, so the prior network starts as the image network whatever
+    its prior.
 
     :raises ValueError: ``can_fine_tune(source.spec, target.spec)`` is false.
     """
@@ -223,9 +200,7 @@ def load_fine_tune(target: StylizationNetwork, source: StylizationNetwork) -> No
             w = torch.zeros_like(own[k])
             w[:, : v.shape[1]] = v
             state[k] = w
-    missing, unexpected = target.load_state_dict(state, strict=False)
-    if unexpected or any(not k.startswith("gate.") for k in missing):
-        raise ValueError(f"weights do not match: missing {missing}, unexpected {unexpected}")
+    target.load_state_dict(state)
 
 
 def network_input(frame: torch.Tensor, prior: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -247,3 +222,17 @@ def network_input(frame: torch.Tensor, prior: torch.Tensor | None = None, mask: 
     if prior.shape != frame.shape or mask.shape != (n, 1, h, w):
         raise ValueError(f"prior {tuple(prior.shape)} and mask {tuple(mask.shape)} must match frame {tuple(frame.shape)}")
     return torch.cat((frame, prior * mask, mask), 1)
+
+
+def apply_network(net: StylizationNetwork, content: torch.Tensor, prior: torch.Tensor | None = None,
+                  mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Run a stylization network on one frame.
+
+    :param content: ``(1, 3, H, W)`` RGB in [0, 1].
+    :param prior: / :param mask: the warped previous output ``(1, 3, H, W)`` and its reliability
+        ``(1, 1, H, W)`` for a prior-image network (``None``: empty prior); ignored by other kinds.
+    :returns: ``(1, 3, H, W)`` RGB in [0, 1].
+    """
+    with torch.inference_mode():
+        x = network_input(content, prior, mask) if net.spec.kind == "prior" else content
+        return net(x).clone()

@@ -11,7 +11,7 @@ margins, foreshortened to ``(s / 2) (1 - 1 / (1 + 2 m / s))`` pixels), so a band
 ``2 overlap`` pixels along every edge shared with an earlier face.
 
 The prior image and mask are method-agnostic: the optimization method uses them as a temporal-loss term
-``(prior, mask)`` (:mod:`vsstylize.spherical.stylize`); a prior-image network (sec. 5.2 / 6.2) takes the
+``(prior, mask)`` (:mod:`vsstylize.spherical.optim`); a prior-image network (sec. 5.2 / 6.2) takes the
 same pair as its extra input, blended with the warped previous frame by :func:`combine_priors` for
 spherical video (sec. 6.3).
 """

@@ -75,7 +75,7 @@ def cube_geometry_for(func: str, height: int, face_size: int | None, overlap: in
     problem = check_cube_geometry(face_size, overlap)
     if problem is not None:
         raise error(func, problem)
-    return CubeGeometry(face_size, overlap)  # type: ignore[arg-type]
+    return CubeGeometry(face_size, overlap)
 
 
 def _check_interpolation(func: str, interpolation: str) -> None:
@@ -154,7 +154,7 @@ def cube_to_equirect(cube: vs.VideoNode, /, overlap: int, height: int | None = N
 
     def compute(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
         prop = f[1].props.get(PROP_OVERLAP)
-        if prop is not None and int(prop) != overlap:  # type: ignore[call-overload]
+        if prop is not None and int(prop) != overlap:
             raise error(func, f"frame {n} of cube has CubeOverlap {prop} but overlap={overlap} was given")
         with torch.no_grad():
             equi = faces_to_equirect(strip_to_faces(frame_to_tensor(f[1])), geom, height, interpolation)

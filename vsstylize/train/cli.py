@@ -19,8 +19,7 @@ def add_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     d = TrainSettings(arch="", styles=[], data=[], out="")
     p = sub.add_parser("train", help="train a feed-forward stylization network (resumes from its checkpoint)")
     p.add_argument("--arch", choices=sorted(ARCHITECTURES),
-                   help="ruder-prior*: prior-image network (Ruder et al.; *-gated: with the full-resolution prior "
-                        "gate, fine-tunable from its ungated base); huang-res*: flow-free (Huang et al.); johnson*: "
+                   help="ruder-prior*: prior-image network (Ruder et al.); huang-res*: flow-free (Huang et al.); johnson*: "
                         "image network (required unless --init-from gives it)")
     p.add_argument("--style", action="append", required=True, help="style image (repeat to blend)")
     p.add_argument("--data", action="append", required=True,
@@ -36,7 +35,7 @@ def add_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     p.add_argument("--no-multi-frame", dest="multi_frame", action="store_false",
                    help="prior networks: two-frame training instead of the 2 -> 3 -> 5 schedule")
     p.add_argument("--init-from", help="fine-tune: start from this model (file or shipped name, e.g. "
-                                       "models/starry_night-prior); its architecture is the default --arch")
+                                       "starry_night-prior); its architecture is the default --arch")
     p.add_argument("--border-fraction", type=float, default=d.border_fraction,
                    help="prior networks: share of the iterations on border samples of cube faces from the still "
                         "images (Ruder et al. 2018 sec. 6.2), for stylize_spherical(method='network')")
@@ -76,5 +75,6 @@ def train_command(args: argparse.Namespace, argv: Sequence[str] | None = None) -
     except (TrainError, DatasetError) as exc:
         print(f"vsstylize train: {exc}", file=sys.stderr)
         return 1
-    print(f"wrote {path} (+ {path.with_suffix('.json').name}, {path.with_suffix('.losses.png').name})")
+    curve = path.with_suffix(".losses.png")
+    print(f"wrote {path} (+ {path.with_suffix('.json').name}" + (f", {curve.name})" if curve.is_file() else ")"))
     return 0

@@ -4,12 +4,12 @@ Two sources (Ruder et al. 2018 sec. 5.2.3):
 
 * **real clips**: tuples of consecutive frames of the videos in the dataset folders, with backward and
   forward DIS flow and the reliability of the forward-backward consistency check
-  (:func:`vsstylize.flow.consistency.consistency_check`, the same as the ``reliability`` filter); per clip
+  (:func:`vsstylize.opticalflow.consistency.consistency_check`, the same as the ``reliability`` filter); per clip
   the tuples with the largest frame differences are kept (Ruder: "the five most differing frame tuples per
   shot");
 * **synthetic sequences** from still images (the photos of the dataset folders, and frames of its videos)
   with exact flow and occlusion masks: a moving, zooming crop window plus an independently moving object
-  (the bench generator, :func:`vsstylize.bench.sequences.make_sequence`), rendered on the fly.
+  (the bench generator, :func:`vsstylize.sequences.make_sequence`), rendered on the fly.
 
 A sample is a :class:`Tuple`: ``frames (T, 3, H, W)`` RGB in [0, 1], ``flows (T, 2, H, W)`` backward flow
 ``t -> t-1`` in pixels and ``masks (T, 1, H, W)`` its reliability (entry 0 unused). Sampling is a pure
@@ -27,9 +27,9 @@ import cv2
 import numpy as np
 import torch
 
-from ..bench.sequences import load_image, make_sequence
-from ..flow.consistency import consistency_check
-from ..flow.estimators import FlowSettings, make_estimator
+from ..opticalflow.consistency import consistency_check
+from ..opticalflow.estimators import DisPreset, FlowSettings, make_estimator
+from ..sequences import load_image, make_sequence
 
 __all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "DatasetError", "TrainingData", "Tuple"]
 
@@ -113,7 +113,7 @@ class TrainingData:
     """
 
     def __init__(self, paths: Iterable[str | os.PathLike[str]], size: tuple[int, int], length: int = 5,
-                 tuples_per_clip: int = 24, max_video_frames: int = 300, flow_preset: str = "medium",
+                 tuples_per_clip: int = 24, max_video_frames: int = 300, flow_preset: DisPreset = "medium",
                  synthetic_fraction: float = 0.5) -> None:
         paths = list(paths)
         if not paths:

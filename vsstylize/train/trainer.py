@@ -15,9 +15,9 @@
   output to the first warped along the flow. No flow at inference.
 
 **Fine-tuning** (sec. 6.2 / 7.2.2: "for spherical image fine-tuning, we started from the trained multi-frame
-model"): ``init_from`` starts from the weights of an existing model of the same architecture (a gated prior
-network from its ungated base; a prior-image network from the image network of the same layout, Ruder eq. 17's
-pre-trained ``Phi^img``, its prior channels starting at zero), and with
+model"): ``init_from`` starts from the weights of an existing model of the same architecture (a prior-image
+network also from the image network of the same layout, Ruder eq. 17's pre-trained ``Phi^img``, its prior channels
+starting at zero), and with
 ``border_fraction`` a share of the iterations trains a prior-image network on *border samples*
 (:mod:`vsstylize.train.border_data`): a still-image crop as the frame, a stylized, perspective-transformed
 neighbouring cube face along one to four of its borders as prior (the network itself stylizes the
@@ -28,7 +28,7 @@ The batch of iteration ``i`` is a pure function of ``(seed, i)`` (:meth:`Trainin
 checkpoint holds the network, the Adam state and the loss history, written atomically every
 ``checkpoint_every`` iterations; a run killed at any moment resumes from its last checkpoint with no other
 loss of progress. At the end the network and its model card are written (:func:`save_network`) with a PNG
-of the loss curves.
+of the loss curves (with matplotlib, the ``plots`` extra; without it the card holds the final losses only).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ from ..networks.models import (
     network_input,
 )
 from ..vgg import load_loss_network
-from ..warp import warp
+from ..warping import warp
 from .border_data import BorderSamples
 from .data import DatasetError, TrainingData
 from .loss import HUANG_LAYERS, RUDER_LAYERS, TrainingObjective
@@ -96,8 +96,8 @@ class TrainSettings:
     :ivar loss_model: / :ivar loss_model_weights: loss network (``vgg16`` as in both papers' training
         setups here; weights as :func:`vsstylize.vgg.load_loss_network`).
     :ivar device: torch device (default CUDA when available).
-    :ivar init_from: start from this model's weights (file or shipped name; same architecture, for a gated
-        arch its ungated base, for a prior-image arch the image network of the same layout:
+    :ivar init_from: start from this model's weights (file or shipped name; same architecture, or for a
+        prior-image arch the image network of the same layout:
         :func:`~vsstylize.networks.models.can_fine_tune`) instead of random ones
         (fine-tuning); ``None``: random initialisation.
     :ivar border_fraction: share of the iterations (prior networks) trained on border samples of cube faces
@@ -147,7 +147,8 @@ class TrainSettings:
         for name in ("learning_rate", "content_weight", "style_weight", "temporal_weight", "tv_weight", "style_scale"):
             v = float(getattr(self, name))
             if not np.isfinite(v) or v < 0 or (name in ("learning_rate", "style_scale") and v == 0):
-                raise TrainError(f"{name} must be a finite number {'> 0' if name in ('learning_rate', 'style_scale') else '>= 0'}, got {v}")
+                bound = "> 0" if name in ("learning_rate", "style_scale") else ">= 0"
+                raise TrainError(f"{name} must be a finite number {bound}, got {v}")
         if not 0.0 <= float(self.border_fraction) <= 1.0:
             raise TrainError(f"border_fraction must be in [0, 1], got {self.border_fraction}")
         if self.border_fraction > 0 and self.kind != "prior":
@@ -160,8 +161,8 @@ class TrainSettings:
                 raise TrainError(f"init_from: {exc}") from exc
             if not can_fine_tune(spec, ARCHITECTURES[self.arch]):
                 raise TrainError(f"init_from: {path} is a {spec.arch!r} network, which cannot start arch {self.arch!r} "
-                                 "(same architecture, its ungated variant, or for a prior-image network the "
-                                 "image network of the same layout)")
+                                 "(same architecture, or for a prior-image network the image network of the same "
+                                 "layout)")
             if weights_path(self.out).resolve() == path.resolve():
                 raise TrainError(f"out must differ from init_from ({path})")
 
@@ -214,7 +215,7 @@ class _Run:
     """One training run: network, optimizer, objective, data and the step of each network kind."""
 
     def __init__(self, s: TrainSettings, device: torch.device) -> None:
-        from ..stylize.style import load_styles
+        from ..methods.style import load_styles
 
         self.s = s
         self.device = device
@@ -327,8 +328,13 @@ def _checkpoint_path(out: Path) -> Path:
     return out.with_suffix(".ckpt")
 
 
-def _plot_losses(history: Sequence[dict[str, float]], path: Path, title: str) -> Path:
-    import matplotlib
+def _plot_losses(history: Sequence[dict[str, float]], path: Path, title: str) -> Path | None:
+    """The loss curves as a PNG; ``None`` (and nothing written) without matplotlib (the ``plots`` extra)."""
+    try:
+        import matplotlib
+    except ImportError:
+        log.info("no loss curve for %s: matplotlib is not installed (pip install 'vsstylize[plots]')", path)
+        return None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -428,7 +434,8 @@ def train(settings: TrainSettings, progress: bool = True,
                      "data": run.data.sources, "iterations": settings.iterations, "batch_size": settings.batch_size,
                      "crop_size": settings.size, "learning_rate": settings.learning_rate,
                      "mixed_fraction": settings.mixed_fraction if settings.kind == "prior" else None,
-                     "multi_frame_schedule": [list(p) for p in MULTI_FRAME_SCHEDULE] if settings.kind == "prior" and settings.multi_frame else None,
+                     "multi_frame_schedule": ([list(p) for p in MULTI_FRAME_SCHEDULE]
+                                              if settings.kind == "prior" and settings.multi_frame else None),
                      "seed": settings.seed, "wall_seconds": round(elapsed, 1), "machine": _machine(device),
                      **({"init_from_card": {"training": run.init_card.get("training"),
                                             "weights": run.init_card.get("weights")}} if settings.init_from else {}),

@@ -1,0 +1,61 @@
+"""``stylize(method="hybrid")``: a network's output refined by a few optimization iterations
+(fast-artistic-videos).
+
+The network's output initialises ``num_iterations`` iterations of the optimization method with the temporal
+loss (:class:`~vsstylize.methods.optim.FrameOptimizer`). Later frames start from the previous *hybrid* result
+warped along the flow where it is reliable and from the network's output elsewhere
+(``c * warped + (1 - c) * network``, ``c`` the reliability; disocclusions get the network's stylization instead
+of stretched border pixels); a prior-image network also gets the warped previous result as its prior.
+"""
+
+from __future__ import annotations
+
+import torch
+import vapoursynth as vs
+
+from ..cache import DiskCache, digest
+from ..frames import to_rgbs
+from ..networks.models import apply_network
+from .chain import FrameInputs, RecursiveFilter
+from .flows import flows_and_weights
+from .network import load_model, require_network
+from .optim import FrameOptimizer, temporal_terms
+from .registry import MethodSpec, Request, uses
+
+__all__ = ["HYBRID_ITERATIONS", "SPECS"]
+
+#: Default iterations per frame of the hybrid method (fast-artistic-videos: 30).
+HYBRID_ITERATIONS = 30
+
+
+def _build(req: Request) -> vs.VideoNode:
+    func, o = req.func, req.options
+    assert req.style is not None and o.network is not None and o.num_iterations is not None
+    rgb = to_rgbs(req.clip, func, matrix=o.matrix)
+    frame_opt = FrameOptimizer(func, (rgb.width, rgb.height), req.style, o)
+    net, net_digest = load_model(func, o.network, ("prior", "flowfree", "image"), frame_opt.device)
+    indices = o.flow_relative_indices
+    bw, rel = flows_and_weights(func, rgb, indices, o)
+    temporal_weight = frame_opt.loss_weights.temporal
+    iterations = o.num_iterations
+
+    def compute(inp: FrameInputs) -> torch.Tensor:
+        warped, temporal = temporal_terms(inp, temporal_weight)
+        init = apply_network(net, inp.content, warped.get(1), inp.weights.get(1))
+        if 1 in warped:  # the warped previous result where it is reliable, the network's output elsewhere
+            c = inp.weights[1]
+            init = c * warped[1] + (1.0 - c) * init
+        return frame_opt(inp.n, inp.content, init, temporal, iterations[0 if not warped else 1])
+
+    params = digest("hybrid", net_digest, o.key("loss", "optimizer", "flow"), frame_opt.key,
+                    f"{rgb.width}x{rgb.height}", str(o.flows is not None))
+    cache = DiskCache(o.cache_dir, func, "stylize", ".npz") if o.cache_dir is not None else None
+    return RecursiveFilter(func, rgb, indices, bw, rel, compute, frame_opt.device, cache, params).out
+
+
+SPECS = (
+    MethodSpec("hybrid", "planar", "network output refined by a few optimization iterations with the temporal loss "
+               "(fast-artistic-videos)", uses("loss", "optimizer", "flow", only=("network",)), _build,
+               defaults={"num_iterations": (HYBRID_ITERATIONS, HYBRID_ITERATIONS)},
+               check=lambda o, g: require_network(o, g, "hybrid")),
+)

@@ -1,0 +1,101 @@
+"""``stylize(method="network" | "flowfree")``: the feed-forward video methods.
+
+* ``"network"`` — Ruder et al. 2018 sec. 5.2, eq. 15: the prior-image network gets the frame, the previous
+  stylized frame warped along the backward flow and masked by its reliability, and the mask; the first
+  frame of a chain gets an empty prior (the mixed-trained network then acts as the image network).
+* ``"flowfree"`` — Huang et al. 2017: a network trained with a temporal loss, applied to each frame
+  independently (no flow at inference; every frame can be computed on its own). An ``"image"`` network
+  (Johnson et al.) runs the same way, and so does a prior-image network, with an empty prior on every frame
+  (the mixed-trained network's image mode, Ruder eq. 18) — per-frame processing, the baseline of both papers.
+
+Frame order, seeking, determinism, caches and scene cuts follow :class:`RecursiveFilter` like the
+optimization method; previous outputs stay on the compute device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+import vapoursynth as vs
+
+from ..cache import DiskCache, digest
+from ..errors import OptionError, error
+from ..frames import compute_device, to_rgbs
+from ..networks.io import NetworkFileError, load_network, resolve_model
+from ..networks.models import Kind, StylizationNetwork, apply_network
+from ..options import StylizeOptions
+from ..warping import warp
+from .chain import FrameInputs, RecursiveFilter
+from .flows import flows_and_weights
+from .registry import MethodSpec, Request, uses
+
+__all__ = ["SPECS", "load_model", "require_network"]
+
+#: The network options (``network`` and the flow of the previous output, J = {1}).
+NETWORK_OPTIONS = ("network", "flows", "weights", "flow_method", "flow_preset", "flow_cache")
+
+
+def require_network(options: StylizeOptions, given: Mapping[str, object], method: str) -> None:
+    """:raises OptionError: ``network`` is missing."""
+    if options.network is None:
+        raise OptionError("network", "{set[method]} needs {name} (a .safetensors model file or a shipped model name)",
+                          method=method)
+
+
+def load_model(func: str, network: str, kinds: tuple[Kind, ...], device: torch.device) -> tuple[StylizationNetwork, str]:
+    """The network of ``network`` (file or shipped name) on ``device`` and the digest of its file.
+
+    :raises vs.Error: missing, unreadable file or a network of another kind (naming ``network``).
+    """
+    try:
+        net, _card = load_network(network, kinds, device)
+        path = resolve_model(network)
+    except NetworkFileError as exc:
+        raise error(func, f"network: {exc}") from exc
+    return net, digest(path.read_bytes())
+
+
+def _build_network(req: Request) -> vs.VideoNode:
+    func, o = req.func, req.options
+    assert o.network is not None
+    rgb = to_rgbs(req.clip, func, matrix=o.matrix)
+    dev = compute_device(o.device)
+    net, net_digest = load_model(func, o.network, ("prior",), dev)
+    bw, rel = flows_and_weights(func, rgb, (1,), o)
+
+    def compute(inp: FrameInputs) -> torch.Tensor:
+        if 1 not in inp.previous:
+            return apply_network(net, inp.content)
+        return apply_network(net, inp.content, warp(inp.previous[1], inp.flows[1]), inp.weights[1])
+
+    size = f"{rgb.width}x{rgb.height}"
+    cache = DiskCache(o.cache_dir, func, "stylize", ".npz") if o.cache_dir is not None else None
+    params = digest("network", net_digest, size, o.key("flow"), str(o.flows is not None))
+    start = digest("network-start", net_digest, size)
+    return RecursiveFilter(func, rgb, (1,), bw, rel, compute, dev, cache, params, start).out
+
+
+def _build_flowfree(req: Request) -> vs.VideoNode:
+    func, o = req.func, req.options
+    assert o.network is not None
+    rgb = to_rgbs(req.clip, func, matrix=o.matrix)
+    dev = compute_device(o.device)
+    net, net_digest = load_model(func, o.network, ("flowfree", "image", "prior"), dev)
+
+    def compute(inp: FrameInputs) -> torch.Tensor:
+        return apply_network(net, inp.content)
+
+    cache = DiskCache(o.cache_dir, func, "stylize", ".npz") if o.cache_dir is not None else None
+    params = digest("network-start", net_digest, f"{rgb.width}x{rgb.height}")
+    return RecursiveFilter(func, rgb, (), {}, {}, compute, dev, cache, params).out
+
+
+SPECS = (
+    MethodSpec("network", "planar", "prior-image network (Ruder et al. 2018): frame + warped previous output",
+               uses(only=NETWORK_OPTIONS), _build_network, style="unused",
+               check=lambda o, g: require_network(o, g, "network")),
+    MethodSpec("flowfree", "planar", "network applied to each frame on its own (Huang et al. 2017; no flow)",
+               uses(only=("network",)), _build_flowfree, style="unused",
+               check=lambda o, g: require_network(o, g, "flowfree")),
+)

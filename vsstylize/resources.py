@@ -1,0 +1,84 @@
+"""Where vsstylize finds its files.
+
+* **Shipped models and styles** are package data (``vsstylize/models``, ``vsstylize/styles``), read through
+  :mod:`importlib.resources`, so a wheel install has them.
+* **Downloads** (``python -m vsstylize download NAME``: standard VGG / RAFT weights) go to the per-user data
+  folder (:func:`platformdirs.user_data_path`, e.g. ``~/.local/share/vsstylize/models`` on Linux).
+* ``$VSSTYLIZE_MODELS``: an ``os.pathsep``-separated list of folders searched first, for standard weights and
+  stylization networks alike; downloads go to its first folder. This is its only meaning.
+
+Nothing outside the package, the per-user folder, ``$VSSTYLIZE_MODELS`` and the torch hub cache is read unless
+a path is given explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib.resources import files
+from pathlib import Path
+
+import platformdirs
+
+__all__ = [
+    "MODELS_ENV",
+    "download_dir",
+    "model_search_path",
+    "package_models_dir",
+    "resolve_style",
+    "shipped_models",
+    "shipped_styles",
+    "user_models_dir",
+]
+
+#: Environment variable: folders searched first for weights and models; downloads go to the first.
+MODELS_ENV = "VSSTYLIZE_MODELS"
+_STYLE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def _package_dir(name: str) -> Path:
+    return Path(str(files("vsstylize") / name))
+
+
+def package_models_dir() -> Path:
+    """The shipped models (package data ``vsstylize/models``)."""
+    return _package_dir("models")
+
+
+def user_models_dir() -> Path:
+    """The per-user folder of downloaded weights (not created here)."""
+    return platformdirs.user_data_path("vsstylize", appauthor=False) / "models"
+
+
+def _env_dirs() -> list[Path]:
+    env = os.environ.get(MODELS_ENV, "")
+    return [Path(p).expanduser() for p in env.split(os.pathsep) if p]
+
+
+def model_search_path() -> list[Path]:
+    """Folders searched for weights and models, in order: ``$VSSTYLIZE_MODELS``, the per-user folder, the shipped
+    models."""
+    return [*_env_dirs(), user_models_dir(), package_models_dir()]
+
+
+def download_dir() -> Path:
+    """Where downloads go: the first folder of ``$VSSTYLIZE_MODELS``, else :func:`user_models_dir`."""
+    env = _env_dirs()
+    return env[0] if env else user_models_dir()
+
+
+def shipped_models() -> list[str]:
+    """Names of the shipped stylization networks (e.g. ``starry_night-prior``)."""
+    return sorted(p.stem for p in package_models_dir().glob("*.safetensors"))
+
+
+def shipped_styles() -> dict[str, Path]:
+    """The shipped style images by name (``starry_night``, ``the_scream``: the styles of the shipped models)."""
+    return {p.stem: p for p in sorted(_package_dir("styles").iterdir()) if p.suffix.lower() in _STYLE_SUFFIXES}
+
+
+def resolve_style(name: str | os.PathLike[str]) -> Path | None:
+    """A style image given as a file path or a shipped style name; ``None`` when neither exists."""
+    path = Path(name).expanduser()
+    if path.is_file():
+        return path
+    return shipped_styles().get(str(name))

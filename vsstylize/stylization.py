@@ -1,0 +1,116 @@
+"""The ``stylize`` filter: a clip in, a temporally consistent stylized clip out, by any registered method
+(:mod:`vsstylize.methods`) with the options of :class:`~vsstylize.options.StylizeOptions`."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+
+import vapoursynth as vs
+
+from .errors import PYTHON_NAMING, OptionError, StylizeError, error
+from .losses import Criterion
+from .methods.registry import Request, find, resolve, specs
+from .methods.style import StyleSource
+from .opticalflow.estimators import DisPreset, FlowMethod
+from .optimizer import OptimizerName, Precision
+from .options import FirstInit, LaterInit, LossWeightsPreset, Method, Projection, StylizeOptions, option_names
+from .vgg import Arch, Pooling
+
+__all__ = ["run_method", "stylize"]
+
+type Clips = vs.VideoNode | Sequence[vs.VideoNode]
+type Iterations = int | tuple[int, int] | str
+type Init = FirstInit | tuple[FirstInit, LaterInit] | str
+type PathLike = str | os.PathLike[str]
+
+
+def stylize(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource] | None = None, /,
+            method: Method = "optim", *, projection: Projection = "planar", network: PathLike | None = None,
+            content_weight: float | None = None, style_weight: float | None = None,
+            temporal_weight: float | None = None, tv_weight: float | None = None,
+            loss_weights: LossWeightsPreset | None = None, temporal_loss_criterion: Criterion | None = None,
+            content_layers: Sequence[str] | str | None = None, style_layers: Sequence[str] | str | None = None,
+            style_blend_weights: Sequence[float] | str | None = None, style_scale: float | None = None,
+            pooling: Pooling | None = None, model: Arch | None = None, model_weights: PathLike | None = None,
+            original_colors: bool | None = None, num_iterations: Iterations | None = None, init: Init | None = None,
+            optimizer: OptimizerName | None = None, learning_rate: float | None = None,
+            tol_loss_relative: float | None = None, tol_loss_relative_interval: int | None = None,
+            seed: int | None = None, scales: Sequence[float] | str | None = None, precision: Precision | None = None,
+            lbfgs_history: int | None = None, flow_relative_indices: Sequence[int] | str | None = None,
+            flows: Clips | None = None, weights: Clips | None = None, flow_method: FlowMethod | None = None,
+            flow_preset: DisPreset | None = None, flow_cache: PathLike | None = None, num_passes: int | None = None,
+            use_temporal_loss_after: int | None = None, blend_weight: float | None = None,
+            max_shot_length: int | None = None, overlap_chunks: bool | None = None, face_size: int | None = None,
+            overlap: int | None = None, border_consistency: bool | None = None, border_feather: float | None = None,
+            border_blend: bool | None = None, temporal_consistency: bool | None = None,
+            cube_output: bool | None = None, cache_dir: PathLike | None = None, device: str | None = None,
+            matrix: int | str | None = None) -> vs.VideoNode:
+    given = {name: value for name, value in locals().items() if name in _OPTIONS}
+    return run_method("stylize", clip, style, method, projection, given)
+
+
+_OPTIONS = frozenset(option_names())
+
+
+def run_method(func: str, clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource] | None, method: str,
+               projection: str, given: Mapping[str, object]) -> vs.VideoNode:
+    """Validate the options of ``method`` with ``projection`` and build its graph.
+
+    :param func: the public filter name used in errors.
+    :param given: option name -> value (``None`` = not given).
+    :raises vs.Error: ``vsstylize.<func>: ...`` naming the option (the :class:`~vsstylize.errors.OptionError`
+        is the error's ``__cause__``).
+    """
+    try:
+        spec = find(method, projection)
+        options = resolve(spec, given)
+        if spec.style == "required" and style is None:
+            raise OptionError("style", "{set[method]} needs {name}: an image file, a shipped style name, a clip, or a "
+                              "list of them", method=method)
+        if spec.style == "unused" and style is not None:
+            raise OptionError("style", "{set[method]} does not use {name}: the network's model was trained on its "
+                              "own style", method=method)
+        items = list(style) if isinstance(style, (list, tuple)) else style
+        return spec.build(Request(func, clip, items, options))
+    except OptionError as exc:
+        raise error(func, exc.render(PYTHON_NAMING)) from exc
+    except StylizeError:
+        raise
+
+
+def _docstring() -> str:
+    methods = "\n".join(textwrap.fill(f"* ``method={s.method!r}``" + ("" if s.projection == "planar" else
+                                                                   f", ``projection={s.projection!r}``")
+                                      + f": {s.summary}.", 116, initial_indent="    ", subsequent_indent="      ")
+                        for s in specs())
+    params = [textwrap.fill(f":param {f.name}: {f.metadata['doc']}", 116, initial_indent="    ",
+                            subsequent_indent="        ") for f in fields(StylizeOptions)]
+    return f"""Stylize ``clip`` in the style of ``style`` with temporal consistency.
+
+    Methods (:mod:`vsstylize.methods`):
+
+{methods}
+
+    Every option is keyword-only and ``None`` (or left out) means its default; an option the chosen method does
+    not use is an error naming the method. Frame ``n`` of the chained methods depends on earlier stylized frames;
+    its result is defined by the chain from the last chain start (frame 0, or a frame with ``_SceneChangePrev``
+    set) and does not depend on the order frames are requested in. Output: RGBS, same size, length and frame
+    properties, plus ``StylizeChainStart``.
+
+    :param clip: any constant-format clip (YUV converted with ``matrix`` or its ``_Matrix``), processed at its
+        own size (resize first); ``projection="equirect"``: equirectangular, ``W = 2 H``.
+    :param style: image file path, shipped style name (:func:`vsstylize.resources.shipped_styles`), a clip (first
+        frame) or a list of them (blended); the network methods use their model's style and take none.
+    :param method: one of the methods above.
+    :param projection: ``"planar"`` or ``"equirect"`` (360-degree video on cube faces, Ruder et al. 2018 sec. 6).
+{chr(10).join(params)}
+    :raises vs.Error: ``vsstylize.stylize: ...`` for a bad clip, a missing/unreadable style file, an option the
+        method does not use, flows/weights of the wrong size, length or step, loss-network weights or a network
+        file that do not fit, a read-only or full cache folder, and out-of-range options — naming the option.
+    """
+
+
+stylize.__doc__ = _docstring()

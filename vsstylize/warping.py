@@ -1,0 +1,73 @@
+"""Backward warping along optical flow (bilinear, torch ``grid_sample``).
+
+Convention used everywhere in vsstylize: a flow field ``(N, 2, H, W)`` holds ``(u, v)`` in pixels,
+``u`` to the right (x) and ``v`` downwards (y). The flow stored at frame ``t`` points from frame ``t``
+to its partner frame ``s`` (``s = t - step`` for backward flow, ``t + step`` for forward flow), so the
+partner's content is brought into frame ``t`` by sampling it at ``x + flow(x)``:
+
+    warped_t(x) = image_s(x + flow_t->s(x))          (Ruder et al. 2018, the warp function omega)
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["PaddingMode", "inside_mask", "sampling_grid", "warp"]
+
+PaddingMode = Literal["border", "zeros", "reflection"]
+
+
+def sampling_grid(flow: torch.Tensor) -> torch.Tensor:
+    """Normalised ``grid_sample`` grid ``(N, H, W, 2)`` for the positions ``x + flow(x)``.
+
+    :param flow: ``(N, 2, H, W)`` float, pixels (u right, v down).
+    :raises ValueError: when ``flow`` is not ``(N, 2, H, W)``.
+    """
+    if flow.dim() != 4 or flow.shape[1] != 2:
+        raise ValueError(f"flow must be (N, 2, H, W), got {tuple(flow.shape)}")
+    _, _, h, w = flow.shape
+    ys = torch.arange(h, device=flow.device, dtype=flow.dtype).view(1, h, 1)
+    xs = torch.arange(w, device=flow.device, dtype=flow.dtype).view(1, 1, w)
+    px = xs + flow[:, 0]
+    py = ys + flow[:, 1]
+    # align_corners=True: pixel centre 0 -> -1, pixel centre W-1 -> +1.
+    gx = px * (2.0 / max(w - 1, 1)) - 1.0
+    gy = py * (2.0 / max(h - 1, 1)) - 1.0
+    return torch.stack((gx, gy), dim=-1)
+
+
+def warp(image: torch.Tensor, flow: torch.Tensor, padding: PaddingMode = "border") -> torch.Tensor:
+    """Backward-warp ``image`` along ``flow`` with bilinear sampling.
+
+    ``out[n, :, y, x] = image[n, :, y + v, x + u]`` (bilinear), ``(u, v) = flow[n, :, y, x]``.
+
+    :param image: ``(N, C, H, W)`` float (any range; RGB in [0, 1] for frames).
+    :param flow: ``(N, 2, H, W)`` in pixels, same ``N``, ``H``, ``W`` (``N`` = 1 broadcasts).
+    :param padding: what positions outside the image read: ``"border"`` (nearest edge pixel, the
+        default, so an initialisation has no black margins), ``"zeros"`` or ``"reflection"``.
+        Pixels whose source lies outside the image are unreliable either way; :func:`inside_mask`
+        and the reliability weights mark them.
+    :returns: ``(N, C, H, W)``, same dtype and device as ``image``.
+    :raises ValueError: for mismatched shapes.
+    """
+    if image.dim() != 4:
+        raise ValueError(f"image must be (N, C, H, W), got {tuple(image.shape)}")
+    if flow.shape[-2:] != image.shape[-2:]:
+        raise ValueError(f"flow size {tuple(flow.shape[-2:])} differs from image size {tuple(image.shape[-2:])}")
+    grid = sampling_grid(flow.to(image.dtype))
+    if grid.shape[0] != image.shape[0]:
+        grid = grid.expand(image.shape[0], -1, -1, -1)
+    return F.grid_sample(image, grid, mode="bilinear", padding_mode=padding, align_corners=True)
+
+
+def inside_mask(flow: torch.Tensor) -> torch.Tensor:
+    """``(N, 1, H, W)`` float mask: 1 where ``x + flow(x)`` lies inside the image, else 0.
+
+    :param flow: ``(N, 2, H, W)`` pixels.
+    """
+    grid = sampling_grid(flow)
+    inside = (grid.abs() <= 1.0).all(dim=-1)
+    return inside.unsqueeze(1).to(flow.dtype)
