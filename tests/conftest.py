@@ -2,7 +2,8 @@
 
 Tests marked ``data`` read the shared data folder (``$VSSTYLIZE_SHARED/data``, default ``../shared`` beside the
 repository); without it they are skipped, unless ``VSSTYLIZE_REQUIRE_DATA=1`` (``make test`` and CI), which makes
-a missing folder an error. Every other test needs nothing outside the repository.
+a missing folder an error. Every other test needs nothing outside the repository. Tests marked ``gpu`` run only
+where CUDA is available.
 """
 
 from __future__ import annotations
@@ -21,6 +22,13 @@ GOLDEN = DATA / "golden" / "artistic-videos-example"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        no_gpu = pytest.mark.skip(reason="needs a CUDA device")
+        for item in items:
+            if "gpu" in item.keywords:
+                item.add_marker(no_gpu)
     if DATA.is_dir():
         return
     if os.environ.get("VSSTYLIZE_REQUIRE_DATA") == "1":

