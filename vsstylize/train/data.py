@@ -34,7 +34,7 @@ from ..sequences import load_image, make_sequence
 __all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "DatasetError", "TrainingData", "Tuple"]
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp"})
-VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".y4m"})
+VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".y4m", ".mpg", ".mpeg"})
 #: Synthetic motion presets used for training (the generator's, without the long-term/border tests).
 SYNTHETIC_PRESETS: tuple[str, ...] = ("slow_pan", "fast_pan_zoom", "large_occluder")
 
