@@ -1,4 +1,5 @@
-"""The batched torch consistency check reproduces the NumPy one and the artistic-videos golden files."""
+"""The batched consistency check: the artistic-videos golden files, float32 (the device path) against float64,
+OpenCV's smoothing, batch independence."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ import pytest
 import torch
 from PIL import Image
 
-from vsstylize.opticalflow.consistency import consistency_check, gaussian_smooth
-from vsstylize.opticalflow.consistency_torch import consistency_check_torch, gaussian_kernel, gaussian_smooth_torch
+from vsstylize.opticalflow.consistency import (
+    consistency_check,
+    consistency_check_torch,
+    gaussian_kernel,
+    gaussian_smooth_torch,
+)
 from vsstylize.opticalflow.files import read_flo
 from vsstylize.sequences import make_sequence
 from vsstylize_bench.sources import default_photos
@@ -45,13 +50,14 @@ def test_golden_pgms_reproduced_in_one_batch() -> None:
 
 
 def _compare(f1: np.ndarray, f2: np.ndarray) -> tuple[float, float]:
-    """(max |torch - numpy|, share of pixels with equal truncated grey level) over a batch."""
+    """(max |float32 batch - float64 single pair|, share of pixels with equal truncated grey level) over a batch:
+    the float32 check a device runs against the float64 reference."""
     got = consistency_check_torch(_batch(list(f1)), _batch(list(f2)))[:, 0].numpy().astype(np.float64)
     want = np.stack([consistency_check(a, b) for a, b in zip(f1, f2, strict=True)]).astype(np.float64)
     return float(np.abs(got - want).max()), float((np.floor(got) == np.floor(want)).mean())
 
 
-def test_matches_numpy_on_random_flows() -> None:
+def test_float32_matches_float64_on_random_flows() -> None:
     rng = np.random.default_rng(3)
     # rough flows (many disocclusions, motion boundaries, pixels mapped outside) and smooth ones
     rough1 = rng.uniform(-6, 6, (3, 37, 53, 2)).astype(np.float32)
@@ -66,7 +72,7 @@ def test_matches_numpy_on_random_flows() -> None:
 
 
 @pytest.mark.data
-def test_matches_numpy_on_real_dis_flows() -> None:
+def test_float32_matches_float64_on_real_dis_flows() -> None:
     seq = make_sequence("large_occluder", num_frames=3, size=(160, 120), seed=1, photos=default_photos(DATA / "content"))
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     grey = [cv2.cvtColor((f.transpose(1, 2, 0) * 255).astype(np.uint8), cv2.COLOR_RGB2GRAY) for f in seq.frames]
@@ -82,7 +88,9 @@ def test_matches_numpy_on_real_dis_flows() -> None:
 def test_smoothing_matches_opencv_reflect(shape: tuple[int, int, int, int]) -> None:
     image = np.random.default_rng(0).uniform(-255, 255, shape)
     got = gaussian_smooth_torch(torch.from_numpy(image), 0.8).numpy()
-    want = np.stack([[gaussian_smooth(ch, 0.8) for ch in item] for item in image])
+    kernel = cv2.getGaussianKernel(5, 0.8, cv2.CV_64F)  # the reference checker's smoothing, done by OpenCV
+    want = np.stack([[cv2.sepFilter2D(ch, cv2.CV_64F, kernel, kernel, borderType=cv2.BORDER_REFLECT) for ch in item]
+                     for item in image])
     np.testing.assert_allclose(got, want, atol=1e-9)
     assert gaussian_kernel(0.8).shape == (5,)
 

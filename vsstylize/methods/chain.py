@@ -7,8 +7,9 @@ the chain from the last *chain start* — frame 0 or a frame whose ``_SceneChang
 and computed the same whatever the access order:
 
 * ``out = FrameEval(src, select, prop_src=src)``; ``prev_j = out[0] * j + out`` so ``prev_j[n] = out[n - j]``;
-* ``select(n)`` returns a ``ModifyFrame`` over the inputs of frame ``n`` (source, flows, reliabilities and
-  ``prev_j``) — or, at a chain start, over the source alone, so frame 0 never waits on itself;
+* ``select(n)`` returns a ``ModifyFrame`` over the inputs of frame ``n`` (source, ``prev_j`` and the clips of
+  the flows and reliabilities, :class:`TemporalInputs`) — or, at a chain start, over the source alone, so frame 0
+  never waits on itself;
 * results are kept in a bounded in-memory cache of tensors on the compute device (frame number ->
   stylized frame), backed by an optional on-disk cache, so each frame is computed once and a seek
   re-walks the chain only down to the nearest cached frame.
@@ -23,16 +24,19 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
 import vapoursynth as vs
 
 from ..cache import DiskCache, digest
-from ..frames import frame_to_tensor, tensor_to_frame
+from ..frames import DeviceFrames, frame_to_tensor, tensor_to_frame
 from ..opticalflow.clips import frame_flow_tensor
+from ..opticalflow.pairs import FlowPair, FlowPairs
 
-__all__ = ["PROP_CHAIN_START", "PROP_SCENE_CHANGE", "FrameInputs", "RecursiveFilter"]
+__all__ = ["PROP_CHAIN_START", "PROP_SCENE_CHANGE", "ClipInputs", "DeviceInputs", "FrameInputs", "RecursiveFilter",
+           "TemporalInputs"]
 
 PROP_CHAIN_START = "StylizeChainStart"
 PROP_SCENE_CHANGE = "_SceneChangePrev"
@@ -62,6 +66,45 @@ class FrameInputs:
 Compute = Callable[[FrameInputs], torch.Tensor]
 
 
+class TemporalInputs(Protocol):
+    """Where the backward flow ``n -> n - j`` and its reliability of a chain step come from."""
+
+    def clips(self, j: int) -> list[vs.VideoNode]:
+        """Clips the step of frame ``n`` requests for distance ``j`` (their frame ``n``)."""
+        ...
+
+    def tensors(self, n: int, j: int, frames: list[vs.VideoFrame], device: torch.device) -> FlowPair:
+        """``(flow (1, 2, H, W), c (1, 1, H, W))`` of frame ``n`` and ``j``, from the frames of :meth:`clips`."""
+        ...
+
+
+class ClipInputs:
+    """Flow and reliability clips (:func:`vsstylize.flow`, :func:`vsstylize.read_flow` ...): ``flows[j]`` the backward
+    flow clip with step ``j``, ``weights[j]`` its reliability clip."""
+
+    def __init__(self, flows: Mapping[int, vs.VideoNode], weights: Mapping[int, vs.VideoNode]) -> None:
+        self.flows, self.weights = dict(flows), dict(weights)
+
+    def clips(self, j: int) -> list[vs.VideoNode]:
+        return [self.flows[j], self.weights[j]]
+
+    def tensors(self, n: int, j: int, frames: list[vs.VideoFrame], device: torch.device) -> FlowPair:
+        return frame_flow_tensor(frames[0], device), frame_to_tensor(frames[1], device)
+
+
+class DeviceInputs:
+    """Flow pairs made on the compute device beside the chain (:class:`~vsstylize.opticalflow.pairs.FlowPairs`)."""
+
+    def __init__(self, pairs: Mapping[int, FlowPairs]) -> None:
+        self.pairs = dict(pairs)
+
+    def clips(self, j: int) -> list[vs.VideoNode]:
+        return self.pairs[j].clips()
+
+    def tensors(self, n: int, j: int, frames: list[vs.VideoFrame], device: torch.device) -> FlowPair:
+        return self.pairs[j].take(n, frames)
+
+
 def _read_entry(path: Path) -> tuple[np.ndarray, int]:
     with np.load(path) as data:
         return data["image"], int(data["chain_start"])
@@ -73,8 +116,7 @@ class RecursiveFilter:
     :param func: public filter name (errors, progress).
     :param src: RGBS source clip (content frames; its props mark scene cuts).
     :param indices: the set J (sorted, containing 1) or ``()`` when frames are independent.
-    :param flows: ``j -> backward flow clip with step j`` (needed for each ``j`` in J, or ``{}``).
-    :param weights: ``j -> reliability clip of that flow``.
+    :param temporal: the flows and reliabilities of every ``j`` in J, or ``None`` when the method needs none.
     :param compute: stylizes one frame from its :class:`FrameInputs`; returns ``(1, 3, H, W)`` in [0, 1].
     :param device: compute device of the cached tensors.
     :param disk_cache: optional :class:`DiskCache` for results (``.npz``), keyed by ``key_prefix``
@@ -84,18 +126,19 @@ class RecursiveFilter:
         of a per-frame method) depends on; default ``key_prefix``. With it, settings that differ only in
         what later frames do (temporal weight, later-frame init ...) share their first frames' cache
         entries.
+    :param frames: the source frames on the device (shared with :class:`DeviceInputs`; default its own).
     """
 
-    def __init__(self, func: str, src: vs.VideoNode, indices: Sequence[int], flows: Mapping[int, vs.VideoNode],
-                 weights: Mapping[int, vs.VideoNode], compute: Compute, device: torch.device,
-                 disk_cache: DiskCache | None, key_prefix: str, start_key_prefix: str | None = None) -> None:
+    def __init__(self, func: str, src: vs.VideoNode, indices: Sequence[int], temporal: TemporalInputs | None,
+                 compute: Compute, device: torch.device, disk_cache: DiskCache | None, key_prefix: str,
+                 start_key_prefix: str | None = None, frames: DeviceFrames | None = None) -> None:
         self.func = func
         self.src = src
         self.indices = tuple(indices)
-        self.flows = dict(flows)
-        self.weights = dict(weights)
+        self.temporal = temporal
         self.compute = compute
         self.device = device
+        self.frames = frames if frames is not None else DeviceFrames(device, capacity=4)
         self.disk_cache = disk_cache
         self.key_prefix = key_prefix
         self.start_key_prefix = start_key_prefix if start_key_prefix is not None else key_prefix
@@ -153,8 +196,8 @@ class RecursiveFilter:
         usable = [j for j in self.indices if n - j >= 0]
         clips = [self.src]
         clips += [self.prev[j] for j in usable]
-        clips += [self.flows[j] for j in usable if j in self.flows]
-        clips += [self.weights[j] for j in usable if j in self.weights]
+        if self.temporal is not None:
+            clips += [c for j in usable for c in self.temporal.clips(j)]
         return core.std.ModifyFrame(self.src, clips, lambda n, f: self._step(n, f, key, start=False, usable=usable))
 
     def _step(self, n: int, frames: list[vs.VideoFrame], key: str | None, start: bool | None,
@@ -165,7 +208,7 @@ class RecursiveFilter:
                 return self._emit(hit[0], hit[1], frames[0])
             if start is None:  # the cache entry vanished between select and step: recompute as a start
                 start = True
-            content = frame_to_tensor(frames[0], self.device)
+            content = self.frames.get(n, frames[0])
             if start:
                 inputs = FrameInputs(n=n, content=content, chain_start=n)
             else:
@@ -182,21 +225,17 @@ class RecursiveFilter:
     def _gather(self, n: int, content: torch.Tensor, frames: list[vs.VideoFrame], usable: Sequence[int]) -> FrameInputs:
         k = len(usable)
         prev_frames = frames[1 : 1 + k]
-        has_flow = [j for j in usable if j in self.flows]
-        flow_frames = frames[1 + k : 1 + k + len(has_flow)]
-        weight_frames = frames[1 + k + len(has_flow) :]
         chain_start = int(prev_frames[0].props[PROP_CHAIN_START]) if 1 in usable else n
         inputs = FrameInputs(n=n, content=content, chain_start=chain_start)
+        offset = 1 + k
         for j, frame in zip(usable, prev_frames):
+            own = len(self.temporal.clips(j)) if self.temporal is not None else 0
+            temporal_frames, offset = frames[offset : offset + own], offset + own
             if n - j < chain_start:
                 continue
             with self._lock:
                 hit = self._memory.get(n - j)
             inputs.previous[j] = hit[0] if hit is not None else frame_to_tensor(frame, self.device)
-        for j, frame in zip(has_flow, flow_frames):
-            if j in inputs.previous:
-                inputs.flows[j] = frame_flow_tensor(frame, self.device)
-        for j, frame in zip([j for j in usable if j in self.weights], weight_frames):
-            if j in inputs.previous:
-                inputs.weights[j] = frame_to_tensor(frame, self.device)
+            if self.temporal is not None:
+                inputs.flows[j], inputs.weights[j] = self.temporal.tensors(n, j, temporal_frames, self.device)
         return inputs

@@ -1,5 +1,6 @@
-"""The optical flow and reliability clips a method works with: computed with :func:`vsstylize.flow` and
-:func:`vsstylize.reliability`, or given by the user (``flows`` / ``weights``) and checked."""
+"""The optical flow and reliability a chained method works with: computed on the compute device beside the chain
+(:class:`~vsstylize.opticalflow.pairs.FlowPairs`), or given by the user as clips (``flows`` / ``weights``) and
+checked."""
 
 from __future__ import annotations
 
@@ -7,49 +8,67 @@ from collections.abc import Sequence
 
 import vapoursynth as vs
 
+from ..cache import DiskCache
 from ..errors import error
-from ..frames import check_same_geometry
+from ..frames import DeviceFrames, check_same_geometry
 from ..opticalflow.clips import Direction, check_flow_clip, flow_meta
+from ..opticalflow.estimators import FlowSettings
 from ..opticalflow.filters import flow as flow_filter
-from ..opticalflow.filters import reliability as reliability_filter
+from ..opticalflow.pairs import FlowPairs
 from ..options import StylizeOptions
+from .chain import ClipInputs, DeviceInputs, TemporalInputs
 
-__all__ = ["check_flow_input", "check_weights_input", "estimated_flow", "flows_and_weights"]
+__all__ = ["check_flow_input", "check_weights_input", "estimated_flow", "given_inputs", "temporal_inputs"]
 
 
 def estimated_flow(clip: vs.VideoNode, direction: Direction, step: int, options: StylizeOptions) -> vs.VideoNode:
     """:func:`vsstylize.flow` of ``clip`` with the flow options (``flow_method``, ``flow_preset``, ``flow_cache``)."""
     return flow_filter(clip, direction, step, method=options.flow_method, preset=options.flow_preset,
-                       cache_dir=options.flow_cache)
+                       cache_dir=options.flow_cache, raft_weights=options.raft_weights)
 
 
-def flows_and_weights(func: str, rgb: vs.VideoNode, indices: Sequence[int],
-                      options: StylizeOptions) -> tuple[dict[int, vs.VideoNode], dict[int, vs.VideoNode]]:
-    """Backward flow clips ``n -> n - j`` and their reliability clips for every ``j`` in ``indices``.
+def temporal_inputs(func: str, rgb: vs.VideoNode, indices: Sequence[int], options: StylizeOptions,
+                    frames: DeviceFrames) -> TemporalInputs:
+    """The backward flows ``n -> n - j`` and their reliabilities for every ``j`` in ``indices``.
 
     :param rgb: the RGBS clip being stylized.
     :param indices: the set J (ascending).
-    :returns: ``({j: backward flow with step j}, {j: reliability of it})``: ``options.flows`` / ``weights``
-        (one clip per entry of J) checked, or computed (:func:`estimated_flow`, forward-backward check).
+    :param frames: the chain's frames on the compute device (RAFT reads them there).
+    :returns: :class:`ClipInputs` of ``options.flows`` / ``weights`` (one clip per entry of J, checked), or
+        :class:`DeviceInputs`: flow (``flow_method``, ``flow_preset``, ``flow_cache``) and the consistency check
+        made on ``frames.device`` beside the chain.
     :raises vs.Error: given clips of the wrong number, size, length, direction or step (naming ``flows`` /
-        ``weights``).
+        ``weights``); a flow method that cannot run (e.g. no RAFT weights).
+    """
+    if options.flows is not None or options.weights is not None:
+        return given_inputs(func, rgb, indices, options)
+    settings = FlowSettings(method=options.flow_method, preset=options.flow_preset or "medium",
+                            raft_weights=options.raft_weights, device=str(frames.device))
+    cache = DiskCache(options.flow_cache, func, "flow", ".flo") if options.flow_cache is not None else None
+    try:
+        return DeviceInputs({j: FlowPairs(rgb, j, settings, frames, cache) for j in indices})
+    except (ValueError, RuntimeError) as exc:
+        raise error(func, f"flow_method={options.flow_method!r}: {exc}") from exc
+
+
+def given_inputs(func: str, clip: vs.VideoNode, indices: Sequence[int], options: StylizeOptions) -> ClipInputs:
+    """The user's ``flows`` / ``weights`` clips (one backward flow clip with step ``j`` and its reliability clip per
+    entry of ``indices``), checked against ``clip``.
+
+    :raises vs.Error: clips of the wrong number, size, length, direction or step, or weights without flows.
     """
     if options.flows is None:
-        if options.weights is not None:
-            raise error(func, "weights (reliability clips) belong to flows: give both or neither")
-        bw = {j: estimated_flow(rgb, "backward", j, options) for j in indices}
-        fw = {j: estimated_flow(rgb, "forward", j, options) for j in indices}
-        return bw, {j: reliability_filter(bw[j], fw[j]) for j in indices}
+        raise error(func, "weights (reliability clips) belong to flows: give both or neither")
     if len(options.flows) != len(indices):
         raise error(func, f"flows must hold one backward flow clip per frame distance {tuple(indices)}, got "
                           f"{len(options.flows)}")
-    bw = {j: check_flow_input(func, rgb, clip, "backward", j) for j, clip in zip(indices, options.flows)}
+    bw = {j: check_flow_input(func, clip, c, "backward", j) for j, c in zip(indices, options.flows)}
     if options.weights is None:
         raise error(func, "weights (reliability clips) must be given together with flows")
     if len(options.weights) != len(indices):
         raise error(func, f"weights must hold one reliability clip per frame distance {tuple(indices)}, got "
                           f"{len(options.weights)}")
-    return bw, {j: check_weights_input(func, rgb, clip) for j, clip in zip(indices, options.weights)}
+    return ClipInputs(bw, {j: check_weights_input(func, clip, c) for j, c in zip(indices, options.weights)})
 
 
 def check_flow_input(func: str, rgb: vs.VideoNode, clip: vs.VideoNode, direction: Direction, step: int) -> vs.VideoNode:

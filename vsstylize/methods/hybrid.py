@@ -14,10 +14,10 @@ import torch
 import vapoursynth as vs
 
 from ..cache import DiskCache, digest
-from ..frames import to_rgbs
+from ..frames import DeviceFrames, to_rgbs
 from ..networks.models import apply_network
 from .chain import FrameInputs, RecursiveFilter
-from .flows import flows_and_weights
+from .flows import temporal_inputs
 from .network import load_model, require_network
 from .optim import FrameOptimizer, temporal_terms
 from .registry import MethodSpec, Request, uses
@@ -35,7 +35,8 @@ def _build(req: Request) -> vs.VideoNode:
     frame_opt = FrameOptimizer(func, (rgb.width, rgb.height), req.style, o)
     net, net_digest = load_model(func, o.network, ("prior", "flowfree", "image"), frame_opt.device)
     indices = o.flow_relative_indices
-    bw, rel = flows_and_weights(func, rgb, indices, o)
+    frames = DeviceFrames(frame_opt.device, capacity=2 * len(indices) + 4)
+    temporal = temporal_inputs(func, rgb, indices, o, frames)
     temporal_weight = frame_opt.loss_weights.temporal
     iterations = o.num_iterations
 
@@ -50,7 +51,7 @@ def _build(req: Request) -> vs.VideoNode:
     params = digest("hybrid", net_digest, o.key("loss", "optimizer", "flow"), frame_opt.key,
                     f"{rgb.width}x{rgb.height}", str(o.flows is not None))
     cache = DiskCache(o.cache_dir, func, "stylize", ".npz") if o.cache_dir is not None else None
-    return RecursiveFilter(func, rgb, indices, bw, rel, compute, frame_opt.device, cache, params).out
+    return RecursiveFilter(func, rgb, indices, temporal, compute, frame_opt.device, cache, params, frames=frames).out
 
 
 SPECS = (

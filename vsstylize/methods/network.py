@@ -21,19 +21,19 @@ import vapoursynth as vs
 
 from ..cache import DiskCache, digest
 from ..errors import OptionError, error
-from ..frames import compute_device, to_rgbs
+from ..frames import DeviceFrames, compute_device, to_rgbs
 from ..networks.io import NetworkFileError, load_network, resolve_model
 from ..networks.models import Kind, StylizationNetwork, apply_network
 from ..options import StylizeOptions
 from ..warping import warp
 from .chain import FrameInputs, RecursiveFilter
-from .flows import flows_and_weights
+from .flows import temporal_inputs
 from .registry import MethodSpec, Request, uses
 
 __all__ = ["SPECS", "load_model", "require_network"]
 
 #: The network options (``network`` and the flow of the previous output, J = {1}).
-NETWORK_OPTIONS = ("network", "flows", "weights", "flow_method", "flow_preset", "flow_cache")
+NETWORK_OPTIONS = ("network", "flows", "weights", "flow_method", "flow_preset", "raft_weights", "flow_cache")
 
 
 def require_network(options: StylizeOptions, given: Mapping[str, object], method: str) -> None:
@@ -62,7 +62,8 @@ def _build_network(req: Request) -> vs.VideoNode:
     rgb = to_rgbs(req.clip, func, matrix=o.matrix)
     dev = compute_device(o.device)
     net, net_digest = load_model(func, o.network, ("prior",), dev)
-    bw, rel = flows_and_weights(func, rgb, (1,), o)
+    frames = DeviceFrames(dev, capacity=8)
+    temporal = temporal_inputs(func, rgb, (1,), o, frames)
 
     def compute(inp: FrameInputs) -> torch.Tensor:
         if 1 not in inp.previous:
@@ -73,7 +74,7 @@ def _build_network(req: Request) -> vs.VideoNode:
     cache = DiskCache(o.cache_dir, func, "stylize", ".npz") if o.cache_dir is not None else None
     params = digest("network", net_digest, size, o.key("flow"), str(o.flows is not None))
     start = digest("network-start", net_digest, size)
-    return RecursiveFilter(func, rgb, (1,), bw, rel, compute, dev, cache, params, start).out
+    return RecursiveFilter(func, rgb, (1,), temporal, compute, dev, cache, params, start, frames).out
 
 
 def _build_flowfree(req: Request) -> vs.VideoNode:
@@ -88,7 +89,7 @@ def _build_flowfree(req: Request) -> vs.VideoNode:
 
     cache = DiskCache(o.cache_dir, func, "stylize", ".npz") if o.cache_dir is not None else None
     params = digest("network-start", net_digest, f"{rgb.width}x{rgb.height}")
-    return RecursiveFilter(func, rgb, (), {}, {}, compute, dev, cache, params).out
+    return RecursiveFilter(func, rgb, (), None, compute, dev, cache, params).out
 
 
 SPECS = (

@@ -17,14 +17,14 @@ import vapoursynth as vs
 
 from ..cache import DiskCache, digest
 from ..errors import error
-from ..frames import compute_device, to_rgbs
+from ..frames import DeviceFrames, compute_device, to_rgbs
 from ..losses import StyleTarget, long_term_weights
 from ..optimizer import make_init, stylize_image
 from ..options import StylizeOptions
 from ..vgg import load_loss_network
 from ..warping import warp
 from .chain import FrameInputs, RecursiveFilter
-from .flows import flows_and_weights
+from .flows import temporal_inputs
 from .registry import MethodSpec, Request, uses
 from .style import StyleSource, load_styles, style_digest
 
@@ -124,7 +124,8 @@ def _build(req: Request) -> vs.VideoNode:
     chained = needs_chain(o)
     indices = o.flow_relative_indices if chained else ()
     frame_opt = FrameOptimizer(func, (rgb.width, rgb.height), req.style, o)
-    bw, rel = flows_and_weights(func, rgb, indices, o) if needs_flow(o) else ({}, {})
+    frames = DeviceFrames(frame_opt.device, capacity=2 * len(indices) + 4)
+    temporal = temporal_inputs(func, rgb, indices, o, frames) if needs_flow(o) else None
     cache = DiskCache(o.cache_dir, func, "stylize", ".npz") if o.cache_dir is not None else None
     temporal_weight = frame_opt.loss_weights.temporal
     iterations = o.num_iterations
@@ -139,7 +140,8 @@ def _build(req: Request) -> vs.VideoNode:
     size = f"{rgb.width}x{rgb.height}"
     params = digest("optim", o.key("loss", "optimizer", "flow"), frame_opt.key, size, str(o.flows is not None))
     start_params = digest("optim-start", chain_start_key(o), frame_opt.key, size)
-    return RecursiveFilter(func, rgb, indices, bw, rel, compute, frame_opt.device, cache, params, start_params).out
+    return RecursiveFilter(func, rgb, indices, temporal, compute, frame_opt.device, cache, params, start_params,
+                           frames).out
 
 
 SPECS = (

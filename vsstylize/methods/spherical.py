@@ -32,8 +32,8 @@ from ..spherical.network import NetworkCubeStylizer
 from ..spherical.optim import CubeStylizer, SphericalSettings
 from ..spherical.projection import CubeGeometry, faces_to_strip, strip_to_faces
 from ..warping import warp
-from .chain import FrameInputs, RecursiveFilter
-from .flows import estimated_flow, flows_and_weights
+from .chain import ClipInputs, FrameInputs, RecursiveFilter
+from .flows import estimated_flow, given_inputs
 from .network import NETWORK_OPTIONS, load_model, require_network
 from .optim import FrameOptimizer, needs_chain, needs_flow
 from .registry import MethodSpec, Request, uses
@@ -47,8 +47,7 @@ def face_clip(cube: vs.VideoNode, face: int) -> vs.VideoNode:
     return vs.core.std.Crop(cube, left=face * size, right=(5 - face) * size)
 
 
-def _face_flows(cube: vs.VideoNode, indices: tuple[int, ...],
-                options: StylizeOptions) -> tuple[dict[int, vs.VideoNode], dict[int, vs.VideoNode]]:
+def _face_flows(cube: vs.VideoNode, indices: tuple[int, ...], options: StylizeOptions) -> ClipInputs:
     """Backward flows and reliabilities computed per cube face (sec. 6.3), stacked into strips."""
     bw: dict[int, vs.VideoNode] = {}
     rel: dict[int, vs.VideoNode] = {}
@@ -58,15 +57,14 @@ def _face_flows(cube: vs.VideoNode, indices: tuple[int, ...],
         fore = [estimated_flow(f, "forward", j, options) for f in faces]
         bw[j] = vs.core.std.StackHorizontal(back)
         rel[j] = vs.core.std.StackHorizontal([reliability_filter(b, f) for b, f in zip(back, fore)])
-    return bw, rel
+    return ClipInputs(bw, rel)
 
 
-def _temporal_flows(func: str, cube: vs.VideoNode, indices: tuple[int, ...],
-                    options: StylizeOptions) -> tuple[dict[int, vs.VideoNode], dict[int, vs.VideoNode]]:
+def _temporal_flows(func: str, cube: vs.VideoNode, indices: tuple[int, ...], options: StylizeOptions) -> ClipInputs:
     """Per-face flows (computed), or the user's flow strips (``flows`` / ``weights``, six faces side by side)."""
-    if options.flows is None:
+    if options.flows is None and options.weights is None:
         return _face_flows(cube, indices, options)
-    return flows_and_weights(func, cube, indices, options)
+    return given_inputs(func, cube, indices, options)
 
 
 def _geometry(req: Request) -> tuple[CubeGeometry, SphericalSettings, vs.VideoNode]:
@@ -101,7 +99,7 @@ def _build_optim(req: Request) -> vs.VideoNode:
     stylizer = CubeStylizer(frame_opt, settings, o.init, o.num_iterations, o.seed)
     chained = o.temporal_consistency and needs_chain(o)
     indices = o.flow_relative_indices if chained else ()
-    bw, rel = _temporal_flows(func, cube, indices, o) if chained and needs_flow(o) else ({}, {})
+    temporal = _temporal_flows(func, cube, indices, o) if chained and needs_flow(o) else None
 
     def compute(inp: FrameInputs) -> torch.Tensor:
         content = strip_to_faces(inp.content)[0]
@@ -120,7 +118,7 @@ def _build_optim(req: Request) -> vs.VideoNode:
     params = digest("spherical", o.key("loss", "optimizer", "flow", "spherical"), repr(settings), str(chained),
                     frame_opt.key, str(o.flows is not None))
     cache = DiskCache(o.cache_dir, func, "spherical", ".npz") if o.cache_dir is not None else None
-    chain = RecursiveFilter(func, cube, indices, bw, rel, compute, frame_opt.device, cache, params)
+    chain = RecursiveFilter(func, cube, indices, temporal, compute, frame_opt.device, cache, params)
     return _output(req, geom, chain.out)
 
 
@@ -135,7 +133,7 @@ def _build_network(req: Request) -> vs.VideoNode:
     except ValueError as exc:
         raise error(func, f"network: {exc}") from exc
     indices: tuple[int, ...] = (1,) if o.temporal_consistency else ()
-    bw, rel = _temporal_flows(func, cube, indices, o) if indices else ({}, {})
+    temporal = _temporal_flows(func, cube, indices, o) if indices else None
 
     def compute(inp: FrameInputs) -> torch.Tensor:
         content = strip_to_faces(inp.content)[0].contiguous()
@@ -150,7 +148,7 @@ def _build_network(req: Request) -> vs.VideoNode:
     params = digest("spherical-network", net_digest, sph, str(o.temporal_consistency), o.key("flow"),
                     str(o.flows is not None))
     cache = DiskCache(o.cache_dir, func, "spherical", ".npz") if o.cache_dir is not None else None
-    return _output(req, geom, RecursiveFilter(func, cube, indices, bw, rel, compute, dev, cache, params, start).out)
+    return _output(req, geom, RecursiveFilter(func, cube, indices, temporal, compute, dev, cache, params, start).out)
 
 
 SPECS = (

@@ -17,6 +17,10 @@ from typing import Literal, Protocol
 
 import cv2
 import numpy as np
+import vapoursynth as vs
+
+from ..cache import DiskCache, digest
+from .files import encode_flo, read_flo
 
 __all__ = [
     "DIS_PRESETS",
@@ -154,3 +158,50 @@ class EstimatorPool:
             est = self._factory()
             self._local.estimator = est
         return est
+
+
+def estimator_array(frame: vs.VideoFrame, rgb: bool) -> np.ndarray:
+    """An estimator's input from a frame: ``(H, W, 3)`` float32 RGB (RAFT, from RGBS) or ``(H, W)`` uint8
+    (OpenCV methods, from GRAY8), C-contiguous."""
+    if rgb:
+        return np.stack([np.asarray(frame[p]) for p in range(3)], axis=-1)
+    return np.ascontiguousarray(np.asarray(frame[0]))
+
+
+class FlowEngine:
+    """An estimator of ``settings`` (one per thread) with an optional flow cache: the flow between two frames on
+    the host, computed once per content and settings.
+
+    The cache key holds the settings (:meth:`FlowSettings.cache_tag`), the direction and step the flow is stored
+    as, and both frames' content, so :func:`vsstylize.flow` and the methods share entries.
+
+    :param settings: estimator and settings.
+    :param cache: a :class:`~vsstylize.cache.DiskCache` of ``.flo`` files, or ``None``.
+    :raises ValueError, RuntimeError: the estimator cannot be built (checked at once, on the calling thread).
+    """
+
+    def __init__(self, settings: FlowSettings, cache: DiskCache | None = None) -> None:
+        self.settings = settings
+        self.cache = cache
+        self._pool = EstimatorPool(lambda: make_estimator(settings))
+        self._pool.get()  # build (and validate) the calling thread's estimator now
+
+    def estimator(self) -> FlowEstimator:
+        """The calling thread's estimator."""
+        return self._pool.get()
+
+    def flow(self, a: np.ndarray, b: np.ndarray, direction: str, step: int) -> np.ndarray:
+        """Flow from ``a`` to ``b`` (:func:`estimator_array` layout), stored as a ``direction`` flow of ``step``.
+
+        :returns: ``(H, W, 2)`` float32 in pixels.
+        """
+        key = ""
+        if self.cache is not None:
+            key = digest(f"{self.settings.cache_tag()}:{direction}:{step}", a.tobytes(), b.tobytes(), str(a.shape))
+            cached = self.cache.load(key, read_flo)
+            if cached is not None:
+                return cached
+        uv = self.estimator()(a, b)
+        if self.cache is not None:
+            self.cache.store(key, lambda path: encode_flo(path, uv))
+        return uv

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import vapoursynth as vs
 
-from ..cache import DiskCache, digest
+from ..cache import DiskCache
 from ..errors import error
 from ..frames import check_same_geometry, to_rgbs
 from .clips import (
@@ -24,8 +24,7 @@ from .clips import (
     set_flow_props,
 )
 from .consistency import consistency_check
-from .estimators import DIS_PRESETS, FLOW_METHODS, DisPreset, EstimatorPool, FlowMethod, FlowSettings, make_estimator
-from .files import encode_flo, read_flo
+from .estimators import DIS_PRESETS, FLOW_METHODS, DisPreset, FlowEngine, FlowMethod, FlowSettings, estimator_array
 
 __all__ = ["flow", "reliability"]
 
@@ -50,14 +49,6 @@ def _estimator_input(clip: vs.VideoNode, rgb: vs.VideoNode, settings: FlowSettin
         luma = vs.core.std.ShufflePlanes(clip, 0, vs.GRAY)
         return luma if fmt.bits_per_sample == 8 and fmt.sample_type == vs.INTEGER else vs.core.resize.Point(luma, format=vs.GRAY8)
     return vs.core.resize.Point(rgb, format=vs.GRAY8, matrix_s="709")
-
-
-def _frame_array(frame: vs.VideoFrame, rgb: bool) -> np.ndarray:
-    """The estimator's input: ``(H, W, 3)`` float32 RGB or ``(H, W)`` uint8, C-contiguous (a view
-    when the frame's stride has no padding)."""
-    if rgb:
-        return np.stack([np.asarray(frame[p]) for p in range(3)], axis=-1)
-    return np.ascontiguousarray(np.asarray(frame[0]))
 
 
 def flow(clip: vs.VideoNode, /, direction: Direction = "forward", step: int = 1, method: FlowMethod = "dis",
@@ -103,17 +94,14 @@ def flow(clip: vs.VideoNode, /, direction: Direction = "forward", step: int = 1,
     settings = FlowSettings(method=method, preset=preset or "medium", raft_weights=raft_weights, device=device)
     cache = DiskCache(cache_dir, func, "flow", ".flo") if cache_dir is not None else None
     try:
-        first = make_estimator(settings)
+        engine = FlowEngine(settings, cache)
     except (ValueError, RuntimeError) as exc:
         raise error(func, str(exc)) from exc
-    pool = EstimatorPool(lambda: make_estimator(settings))
-    pool._local.estimator = first  # the building thread reuses the validated instance
 
     src = _estimator_input(clip, rgb, settings)
     partner = partner_clip(src, direction, step)
     blank = vs.core.std.BlankClip(rgb, format=vs.RGBS, keep=True)
     num_frames = rgb.num_frames
-    tag = f"{settings.cache_tag()}:{direction}:{step}"
 
     def compute(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
         out = vs.core.create_video_frame(blank.format, blank.width, blank.height)
@@ -121,18 +109,9 @@ def flow(clip: vs.VideoNode, /, direction: Direction = "forward", step: int = 1,
         m = partner_index(n, direction, step)
         valid = 0 <= m < num_frames
         if valid:
-            a = _frame_array(f[1], settings.wants_rgb)
-            b = _frame_array(f[2], settings.wants_rgb)
-            uv = None
-            key = ""
-            if cache is not None:
-                key = digest(tag, a.tobytes(), b.tobytes(), str(a.shape))
-                uv = cache.load(key, read_flo)
-            if uv is None:
-                uv = pool.get()(a, b)
-                if cache is not None:
-                    data = uv
-                    cache.store(key, lambda p: encode_flo(p, data))
+            a = estimator_array(f[1], settings.wants_rgb)
+            b = estimator_array(f[2], settings.wants_rgb)
+            uv = engine.flow(a, b, direction, step)
             u, v = cv2.split(uv)  # contiguous planes (a strided numpy copy costs more)
             np.copyto(np.asarray(out[0]), u)
             np.copyto(np.asarray(out[1]), v)

@@ -81,10 +81,12 @@ def load_raft(weights: str | None, device: torch.device) -> torch.nn.Module:
 
 
 class RaftEstimator:
-    """Flow from RGB frame ``a`` to ``b`` with RAFT; frames ``(H, W, 3)`` float32 RGB in [0, 1].
+    """Flow from RGB frame ``a`` to ``b`` with RAFT.
 
     Input is padded (replicate) to a multiple of 8 and at least 128x128 as RAFT needs; the flow is
-    cropped back.
+    cropped back. :meth:`flows` runs a batch of frame pairs on the device (both directions of a pair in one
+    call); calling the estimator with two ``(H, W, 3)`` float32 arrays is the host interface of
+    :class:`~vsstylize.opticalflow.estimators.FlowEstimator`.
     """
 
     def __init__(self, weights: str | None, device: str | None, iterations: int = 12) -> None:
@@ -92,20 +94,27 @@ class RaftEstimator:
         self.model = load_raft(weights, self.device)
         self.iterations = iterations
 
-    def _prepare(self, img: np.ndarray) -> torch.Tensor:
-        t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).unsqueeze(0).to(self.device)
-        return t * 2.0 - 1.0
-
     @torch.inference_mode()
-    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        h, w = a.shape[:2]
-        ta, tb = self._prepare(a), self._prepare(b)
+    def flows(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """Flows from ``a[i]`` to ``b[i]``.
+
+        :param a: / :param b: ``(N, 3, H, W)`` RGB in [0, 1] (any device; moved to the model's).
+        :returns: ``(N, 2, H, W)`` float32 (u, v) in pixels on the model's device.
+        """
+        h, w = a.shape[-2:]
+        ta = a.to(self.device, torch.float32) * 2.0 - 1.0
+        tb = b.to(self.device, torch.float32) * 2.0 - 1.0
         # RAFT needs sizes divisible by 8 and at least 128 (its correlation pyramid downsamples 4 times).
         ph = max(128, h + (-h) % 8) - h
         pw = max(128, w + (-w) % 8) - w
         if ph or pw:
             ta = F.pad(ta, (0, pw, 0, ph), mode="replicate")
             tb = F.pad(tb, (0, pw, 0, ph), mode="replicate")
-        flows = self.model(ta, tb, num_flow_updates=self.iterations)
-        flow = flows[-1][0, :, :h, :w]
-        return flow.permute(1, 2, 0).float().cpu().numpy()
+        return self.model(ta, tb, num_flow_updates=self.iterations)[-1][:, :, :h, :w].float()
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """:param a: / :param b: ``(H, W, 3)`` float32 RGB in [0, 1]; :returns: ``(H, W, 2)`` float32 flow."""
+        def tensor(img: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).unsqueeze(0)
+
+        return self.flows(tensor(a), tensor(b))[0].permute(1, 2, 0).cpu().numpy()
