@@ -9,6 +9,7 @@ import torch
 import vapoursynth as vs
 
 import vsstylize
+from vsstylize.compact import read_flow_png, write_flow_png
 
 from .conftest import clip_from_arrays
 
@@ -86,12 +87,16 @@ def test_flow_cache_reuses_flows(tmp_path, photo: np.ndarray) -> None:
     a, b = shifted_pair(photo, 1.5, 0.5, (128, 96))
     clip = clip_from_arrays([a, b])
     first = np.asarray(vsstylize.flow(clip, "forward", cache_dir=tmp_path).get_frame(0)[0]).copy()
-    files = list((tmp_path / "flow").rglob("*.flo"))
+    files = list((tmp_path / "flow").rglob("*.png"))
     assert len(files) == 1
+    # the flow is rounded to what the cache stores (1/8 px), with or without a cache
+    assert np.array_equal(read_flow_png(files[0])[..., 0], first)
+    assert np.array_equal(first, np.asarray(vsstylize.flow(clip, "forward").get_frame(0)[0]))
+    assert np.array_equal(first * 8, np.round(first * 8))
     # Poison the cached file: a second filter instance must read it instead of recomputing.
-    data = cv2.readOpticalFlow(str(files[0]))
+    data = read_flow_png(files[0])
     data[...] = 7.0
-    cv2.writeOpticalFlow(str(files[0]), data)
+    write_flow_png(files[0], data)
     again = np.asarray(vsstylize.flow(clip, "forward", cache_dir=tmp_path).get_frame(0)[0])
     assert np.all(again == 7.0)
     # A different method is a different key.

@@ -151,8 +151,8 @@ def test_filter_chunks_cache_and_resume(tmp_path) -> None:
     a = _frames(out, [2, 0, 3, 1])  # any order: a chunk is processed when first touched
     src = _frames(clip, range(4))
     assert all(np.abs(a[n] - src[n]).mean() > 0.02 for n in range(4))  # stylized
-    # one cache entry per pass and shot: chunks [0, 3) and [3, 4), 3 passes each
-    assert len(list((tmp_path / "multipass").rglob("*.npz"))) == 6
+    # one cache entry per shot (the last finished pass; earlier passes are removed): chunks [0, 3) and [3, 4)
+    assert len(list((tmp_path / "multipass").rglob("*.png"))) == 2
     # a fresh instance serves everything from the cache, identically
     b = _frames(vsstylize.stylize(clip, style, "multipass", max_shot_length=3, cache_dir=tmp_path, **FAST_MP), range(4))
     for n in range(4):
@@ -163,10 +163,10 @@ def test_filter_chunks_cache_and_resume(tmp_path) -> None:
     three = {**FAST_MP, "use_temporal_loss_after": 2}
     fresh3 = _frames(vsstylize.stylize(clip, style, "multipass", max_shot_length=4, **three), range(4))
     _frames(vsstylize.stylize(clip, style, "multipass", max_shot_length=4, cache_dir=tmp_path / "b", **two), range(4))
-    assert len(list((tmp_path / "b" / "multipass").rglob("*.npz"))) == 2
+    assert len(list((tmp_path / "b" / "multipass").rglob("*.png"))) == 1
     extended = _frames(vsstylize.stylize(clip, style, "multipass", max_shot_length=4, cache_dir=tmp_path / "b", **three),
                        range(4))
-    assert len(list((tmp_path / "b" / "multipass").rglob("*.npz"))) == 3
+    assert len(list((tmp_path / "b" / "multipass").rglob("*.png"))) == 1
     for n in range(4):
         assert np.abs(extended[n] - fresh3[n]).max() <= 1e-5
     assert max(np.abs(fresh[n] - fresh3[n]).max() for n in range(4)) > 1e-3  # the setting mattered

@@ -84,7 +84,7 @@ def test_disk_cache_resumes(tmp_path: Path) -> None:
     clip = small_clip(3)
     first = vsstylize.stylize(clip, str(STYLE), cache_dir=tmp_path, **FAST)
     a = frames_of(first)
-    entries = sorted((tmp_path / "stylize").rglob("*.npz"))
+    entries = sorted((tmp_path / "stylize").rglob("*.png"))
     assert len(entries) == 3
     assert not [p for p in (tmp_path / "stylize").rglob(".*") if p.is_file() and p.name != ".probe"]
     # A fresh filter instance (a resumed render) serves every frame from disk: remove one entry and
@@ -96,7 +96,7 @@ def test_disk_cache_resumes(tmp_path: Path) -> None:
         assert np.abs(a[n] - b[n]).max() <= 1e-6
     # another parameter is another key
     vsstylize.stylize(clip, str(STYLE), cache_dir=tmp_path, seed=5, **FAST).get_frame(0)
-    assert len(list((tmp_path / "stylize").rglob("*.npz"))) == 4
+    assert len(list((tmp_path / "stylize").rglob("*.png"))) == 4
 
 
 def test_chain_starts_shared_between_settings(tmp_path: Path) -> None:
@@ -104,7 +104,7 @@ def test_chain_starts_shared_between_settings(tmp_path: Path) -> None:
     cache entry; a setting the first frame depends on (content weight) does not."""
     clip = small_clip(3)
     a = frames_of(vsstylize.stylize(clip, str(STYLE), cache_dir=tmp_path, **FAST))
-    entries = lambda: len(list((tmp_path / "stylize").rglob("*.npz")))
+    entries = lambda: len(list((tmp_path / "stylize").rglob("*.png")))
     assert entries() == 3
     other = {**FAST, "init": ("image", "prev")}
     b = frames_of(vsstylize.stylize(clip, str(STYLE), cache_dir=tmp_path, temporal_weight=0.0, **other))

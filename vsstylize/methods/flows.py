@@ -44,7 +44,7 @@ def temporal_inputs(func: str, rgb: vs.VideoNode, indices: Sequence[int], option
         return given_inputs(func, rgb, indices, options)
     settings = FlowSettings(method=options.flow_method, preset=options.flow_preset or "medium",
                             raft_weights=options.raft_weights, device=str(frames.device))
-    cache = DiskCache(options.flow_cache, func, "flow", ".flo") if options.flow_cache is not None else None
+    cache = DiskCache(options.flow_cache, func, "flow", ".png") if options.flow_cache is not None else None
     try:
         return DeviceInputs({j: FlowPairs(rgb, j, settings, frames, cache) for j in indices})
     except (ValueError, RuntimeError) as exc:

@@ -16,7 +16,7 @@ import vapoursynth as vs
 from ..cache import DiskCache, digest
 from ..frames import DeviceFrames, to_rgbs
 from ..networks.models import apply_network
-from .chain import FrameInputs, RecursiveFilter
+from .chain import ChainBounds, FrameInputs, RecursiveFilter
 from .flows import temporal_inputs
 from .network import load_model, require_network
 from .optim import FrameOptimizer, temporal_terms
@@ -50,13 +50,14 @@ def _build(req: Request) -> vs.VideoNode:
 
     params = digest("hybrid", net_digest, o.key("loss", "optimizer", "flow"), frame_opt.key,
                     f"{rgb.width}x{rgb.height}", str(o.flows is not None))
-    cache = DiskCache(o.cache_dir, func, "stylize", ".npz") if o.cache_dir is not None else None
-    return RecursiveFilter(func, rgb, indices, temporal, compute, frame_opt.device, cache, params, frames=frames).out
+    cache = DiskCache(o.cache_dir, func, "stylize", ".png") if o.cache_dir is not None else None
+    return RecursiveFilter(func, rgb, indices, temporal, compute, frame_opt.device, cache, params,
+                           bounds=ChainBounds.of(o), frames=frames).out
 
 
 SPECS = (
     MethodSpec("hybrid", "planar", "network output refined by a few optimization iterations with the temporal loss "
-               "(fast-artistic-videos)", uses("loss", "optimizer", "flow", only=("network",)), _build,
+               "(fast-artistic-videos)", uses("loss", "optimizer", "flow", "chain", only=("network",)), _build,
                defaults={"num_iterations": (HYBRID_ITERATIONS, HYBRID_ITERATIONS)},
                check=lambda o, g: require_network(o, g, "hybrid")),
 )

@@ -7,7 +7,11 @@ requested through one ``std.ModifyFrame``, so VapourSynth schedules them; no fra
 callback); its frames are then served from memory (the last two chunks only, so memory is bounded by
 ``2 max_shot_length`` stylized frames) or from the on-disk cache. With ``cache_dir`` every finished pass of a
 chunk is stored atomically, so an interrupted render resumes after the last finished pass (and a finished
-render can be extended with more passes).
+render can be extended with more passes). Each pass of a shot is one 8-bit PNG of its frames stacked vertically
+(:mod:`vsstylize.compact`); the entry of the pass before is removed once the next one is stored, and every
+per-frame result is rounded to those 8 bits with or without a cache, so a resumed render equals an uninterrupted
+one. Output frames carry ``StylizeCacheEntry`` / ``StylizeCacheIndex`` (the final pass's entry and the frame's
+row in it).
 
 Chunk overlap (``overlap_chunks=True``, the default): when a shot is longer than ``max_shot_length``,
 consecutive chunks overlap by one frame. Chunk ``c`` (frames ``[c L, (c + 1) L)``) is processed together
@@ -37,9 +41,10 @@ import numpy as np
 import torch
 import vapoursynth as vs
 
-from ..cache import DiskCache, digest
+from ..cache import PROP_CACHE_ENTRY, PROP_CACHE_INDEX, DiskCache, digest
+from ..compact import read_frame_png, round_frame, write_frame_png
 from ..errors import OptionError
-from ..frames import frame_to_numpy, frame_to_tensor, tensor_to_frame, to_rgbs
+from ..frames import environment_key, frame_to_numpy, frame_to_tensor, tensor_to_frame, to_rgbs
 from ..multipass import MultipassSettings, PassProgress, multipass_shot
 from ..opticalflow.clips import frame_flow_tensor
 from ..opticalflow.filters import reliability as reliability_filter
@@ -80,13 +85,13 @@ def _build(req: Request) -> vs.VideoNode:
     rgb = to_rgbs(req.clip, func, matrix=o.matrix)
     frame_opt = FrameOptimizer(func, (rgb.width, rgb.height), req.style, o)
     flow_clips = _flow_clips(func, rgb, o)
-    cache = DiskCache(o.cache_dir, func, "multipass", ".npz") if o.cache_dir is not None else None
+    cache = DiskCache(o.cache_dir, func, "multipass", ".png") if o.cache_dir is not None else None
     # The result of pass j does not depend on how many passes follow: num_passes stays out of the key, so a
     # render can be resumed, or extended with more passes, from the last stored pass.
     per_pass = o.replace(num_passes=1, use_temporal_loss_after=settings.use_temporal_loss_after,
                          max_shot_length=2, overlap_chunks=True)
     params = digest("multipass", per_pass.key("loss", "optimizer", "flow", "multipass"), frame_opt.key,
-                    f"{rgb.width}x{rgb.height}", str(o.flows is not None))
+                    f"{rgb.width}x{rgb.height}", str(o.flows is not None), environment_key(frame_opt.device))
     return _MultipassFilter(func, rgb, flow_clips, frame_opt, settings, o.num_iterations[0],
                             o.max_shot_length, o.overlap_chunks, cache, params).out
 
@@ -124,7 +129,8 @@ class _MultipassFilter:
         self.overlap = overlap
         self.cache = cache
         self.params = params
-        self._done: dict[int, list[torch.Tensor]] = {}  # the last KEEP_CHUNKS processed chunks, oldest first
+        # the last KEEP_CHUNKS processed chunks, oldest first: each frame and its (cache entry, row) or None
+        self._done: dict[int, list[tuple[torch.Tensor, tuple[str, int] | None]]] = {}
         self._lock = threading.Lock()
         self.out = vs.core.std.FrameEval(rgb, self._select)
 
@@ -177,9 +183,14 @@ class _MultipassFilter:
                 self._done[c] = results
                 while len(self._done) > self.KEEP_CHUNKS:
                     del self._done[next(iter(self._done))]
-        return tensor_to_frame(results[n - c * self.chunk], frames[0])
+        image, where = results[n - c * self.chunk]
+        out = tensor_to_frame(image, frames[0])
+        if where is not None:
+            out.props[PROP_CACHE_ENTRY], out.props[PROP_CACHE_INDEX] = where
+        return out
 
-    def _process(self, c: int, frames: list[vs.VideoFrame], prior: np.ndarray | None) -> list[torch.Tensor]:
+    def _process(self, c: int, frames: list[vs.VideoFrame],
+                 prior: np.ndarray | None) -> list[tuple[torch.Tensor, tuple[str, int] | None]]:
         span = self._range(c)
         m = len(span)
         dev = self.frame_opt.device
@@ -191,14 +202,14 @@ class _MultipassFilter:
         rel_fw = [frame_to_tensor(f, dev).clamp(0, 1) for f in c_fw]
         # shots inside the chunk: cut before every frame marked as a scene change
         cuts = [0] + [i for i in range(1, m) if src[i].props.get(PROP_SCENE_CHANGE, 0)] + [m]
-        results: list[torch.Tensor] = []
+        results: list[tuple[torch.Tensor, tuple[str, int] | None]] = []
         for a, b in itertools.pairwise(cuts):
             results += self._process_shot(span.start + a, contents[a:b], flows_bw[a:b], rel_bw[a:b],
                                           flows_fw[a:b], rel_fw[a:b], src[a:b], prior if a == 0 else None)
         return results
 
-    def _process_shot(self, first: int, contents, flows_bw, rel_bw, flows_fw, rel_fw,
-                      src: list[vs.VideoFrame], prior: np.ndarray | None) -> list[torch.Tensor]:
+    def _process_shot(self, first: int, contents, flows_bw, rel_bw, flows_fw, rel_fw, src: list[vs.VideoFrame],
+                      prior: np.ndarray | None) -> list[tuple[torch.Tensor, tuple[str, int] | None]]:
         dev = self.frame_opt.device
         # a continued shot depends on its prior frame, and its pass directions on the parity of num_passes
         # (multipass.pass_is_forward): both are part of the key
@@ -206,20 +217,30 @@ class _MultipassFilter:
                              prior.tobytes() if prior is not None else b"no prior",
                              str(self.settings.num_passes % 2) if prior is not None else "")
         keys = {j: digest(self.params, str(first), content_key, str(j)) for j in range(1, self.settings.num_passes + 1)}
+        count, height = len(contents), contents[0].shape[-2]
+        final = keys[self.settings.num_passes]
+
+        def located(images: list[torch.Tensor]) -> list[tuple[torch.Tensor, tuple[str, int] | None]]:
+            if self.cache is None:
+                return [(image, None) for image in images]
+            return [(image, (self.cache.entry_name(final), i)) for i, image in enumerate(images)]
+
         start = None
         if self.cache is not None:
             for j in range(self.settings.num_passes, 0, -1):
-                stored = self.cache.load(keys[j], lambda p: np.load(p)["frames"])
-                if stored is not None and stored.shape[0] == len(contents):
-                    start = (j, [torch.from_numpy(a).unsqueeze(0).to(dev) for a in stored])
+                stored = self.cache.load(keys[j], lambda p: read_frame_png(p)[0])
+                if stored is not None and stored.shape[1] == count * height:
+                    frames = [stored[:, i * height:(i + 1) * height] for i in range(count)]
+                    start = (j, [torch.from_numpy(np.ascontiguousarray(a)).unsqueeze(0).to(dev) for a in frames])
                     log.info("vsstylize.%s: frames %d-%d: resuming after pass %d", self.func, first,
-                             first + len(contents) - 1, j)
+                             first + count - 1, j)
                     break
         if start is not None and start[0] == self.settings.num_passes:
-            return start[1]
+            return located(start[1])
 
         def stylize_frame(i: int, content: torch.Tensor, init: torch.Tensor | str, temporal) -> torch.Tensor:
-            return self.frame_opt(first + i, content, init, temporal, self.iterations)
+            # rounded to what the cache stores, with or without one, so a resumed shot equals an uninterrupted one
+            return round_frame(self.frame_opt(first + i, content, init, temporal, self.iterations))
 
         def progress(p: PassProgress) -> None:
             log.info("vsstylize.%s: pass %d/%d (%s), frame %d/%d", self.func, p.pass_index, self.settings.num_passes,
@@ -227,12 +248,14 @@ class _MultipassFilter:
 
         def after_pass(j: int, res: list[torch.Tensor]) -> None:
             if self.cache is not None:
-                array = torch.cat(res).to("cpu", torch.float32).numpy()
-                self.cache.store(keys[j], lambda p: np.savez(p, frames=array))
+                array = torch.cat(res, dim=2)[0].to("cpu", torch.float32).numpy()  # frames stacked vertically
+                self.cache.store(keys[j], lambda p: write_frame_png(p, array))
+                if j > 1:  # resuming needs the last finished pass only
+                    self.cache.path(keys[j - 1]).unlink(missing_ok=True)
 
-        return multipass_shot(contents, flows_bw, rel_bw, flows_fw, rel_fw, stylize_frame, self.settings,
-                              progress=progress, start=start, after_pass=after_pass,
-                              prior=torch.from_numpy(prior).unsqueeze(0).to(dev) if prior is not None else None)
+        return located(multipass_shot(contents, flows_bw, rel_bw, flows_fw, rel_fw, stylize_frame, self.settings,
+                                      progress=progress, start=start, after_pass=after_pass,
+                                      prior=torch.from_numpy(prior).unsqueeze(0).to(dev) if prior is not None else None))
 
 
 SPECS = (

@@ -26,7 +26,7 @@ from ..networks.io import NetworkFileError, load_network, resolve_model
 from ..networks.models import Kind, StylizationNetwork, apply_network
 from ..options import StylizeOptions
 from ..warping import warp
-from .chain import FrameInputs, RecursiveFilter
+from .chain import ChainBounds, FrameInputs, RecursiveFilter
 from .flows import temporal_inputs
 from .registry import MethodSpec, Request, uses
 
@@ -71,10 +71,10 @@ def _build_network(req: Request) -> vs.VideoNode:
         return apply_network(net, inp.content, warp(inp.previous[1], inp.flows[1]), inp.weights[1])
 
     size = f"{rgb.width}x{rgb.height}"
-    cache = DiskCache(o.cache_dir, func, "stylize", ".npz") if o.cache_dir is not None else None
+    cache = DiskCache(o.cache_dir, func, "stylize", ".png") if o.cache_dir is not None else None
     params = digest("network", net_digest, size, o.key("flow"), str(o.flows is not None))
     start = digest("network-start", net_digest, size)
-    return RecursiveFilter(func, rgb, (1,), temporal, compute, dev, cache, params, start, frames).out
+    return RecursiveFilter(func, rgb, (1,), temporal, compute, dev, cache, params, start, ChainBounds.of(o), frames).out
 
 
 def _build_flowfree(req: Request) -> vs.VideoNode:
@@ -87,14 +87,14 @@ def _build_flowfree(req: Request) -> vs.VideoNode:
     def compute(inp: FrameInputs) -> torch.Tensor:
         return apply_network(net, inp.content)
 
-    cache = DiskCache(o.cache_dir, func, "stylize", ".npz") if o.cache_dir is not None else None
+    cache = DiskCache(o.cache_dir, func, "stylize", ".png") if o.cache_dir is not None else None
     params = digest("network-start", net_digest, f"{rgb.width}x{rgb.height}")
     return RecursiveFilter(func, rgb, (), None, compute, dev, cache, params).out
 
 
 SPECS = (
     MethodSpec("network", "planar", "prior-image network (Ruder et al. 2018): frame + warped previous output",
-               uses(only=NETWORK_OPTIONS), _build_network, style="unused",
+               uses("chain", only=NETWORK_OPTIONS), _build_network, style="unused",
                check=lambda o, g: require_network(o, g, "network")),
     MethodSpec("flowfree", "planar", "network applied to each frame on its own (Huang et al. 2017; no flow)",
                uses(only=("network",)), _build_flowfree, style="unused",

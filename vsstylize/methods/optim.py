@@ -23,7 +23,7 @@ from ..optimizer import make_init, stylize_image
 from ..options import StylizeOptions
 from ..vgg import load_loss_network
 from ..warping import warp
-from .chain import FrameInputs, RecursiveFilter
+from .chain import ChainBounds, FrameInputs, RecursiveFilter
 from .flows import temporal_inputs
 from .registry import MethodSpec, Request, uses
 from .style import StyleSource, load_styles, style_digest
@@ -126,7 +126,7 @@ def _build(req: Request) -> vs.VideoNode:
     frame_opt = FrameOptimizer(func, (rgb.width, rgb.height), req.style, o)
     frames = DeviceFrames(frame_opt.device, capacity=2 * len(indices) + 4)
     temporal = temporal_inputs(func, rgb, indices, o, frames) if needs_flow(o) else None
-    cache = DiskCache(o.cache_dir, func, "stylize", ".npz") if o.cache_dir is not None else None
+    cache = DiskCache(o.cache_dir, func, "stylize", ".png") if o.cache_dir is not None else None
     temporal_weight = frame_opt.loss_weights.temporal
     iterations = o.num_iterations
 
@@ -141,11 +141,11 @@ def _build(req: Request) -> vs.VideoNode:
     params = digest("optim", o.key("loss", "optimizer", "flow"), frame_opt.key, size, str(o.flows is not None))
     start_params = digest("optim-start", chain_start_key(o), frame_opt.key, size)
     return RecursiveFilter(func, rgb, indices, temporal, compute, frame_opt.device, cache, params, start_params,
-                           frames).out
+                           ChainBounds.of(o), frames).out
 
 
 SPECS = (
     MethodSpec("optim", "planar", "optimization with the temporal loss (Ruder et al.): the best quality, seconds "
-               "to minutes per frame", uses("loss", "optimizer", "flow"), _build,
+               "to minutes per frame", uses("loss", "optimizer", "flow", "chain"), _build,
                defaults={"num_iterations": (2000, 1000)}),
 )

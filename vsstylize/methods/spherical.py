@@ -117,7 +117,7 @@ def _build_optim(req: Request) -> vs.VideoNode:
 
     params = digest("spherical", o.key("loss", "optimizer", "flow", "spherical"), repr(settings), str(chained),
                     frame_opt.key, str(o.flows is not None))
-    cache = DiskCache(o.cache_dir, func, "spherical", ".npz") if o.cache_dir is not None else None
+    cache = DiskCache(o.cache_dir, func, "spherical", ".png") if o.cache_dir is not None else None
     chain = RecursiveFilter(func, cube, indices, temporal, compute, frame_opt.device, cache, params)
     return _output(req, geom, chain.out)
 
@@ -147,7 +147,7 @@ def _build_network(req: Request) -> vs.VideoNode:
     start = digest("spherical-network-start", net_digest, sph)
     params = digest("spherical-network", net_digest, sph, str(o.temporal_consistency), o.key("flow"),
                     str(o.flows is not None))
-    cache = DiskCache(o.cache_dir, func, "spherical", ".npz") if o.cache_dir is not None else None
+    cache = DiskCache(o.cache_dir, func, "spherical", ".png") if o.cache_dir is not None else None
     return _output(req, geom, RecursiveFilter(func, cube, indices, temporal, compute, dev, cache, params, start).out)
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import vapoursynth as vs
 
 from ..cache import DiskCache, digest
-from .files import encode_flo, read_flo
+from ..compact import read_flow_png, round_flow, write_flow_png
 
 __all__ = [
     "DIS_PRESETS",
@@ -176,7 +176,7 @@ class FlowEngine:
     as, and both frames' content, so :func:`vsstylize.flow` and the methods share entries.
 
     :param settings: estimator and settings.
-    :param cache: a :class:`~vsstylize.cache.DiskCache` of ``.flo`` files, or ``None``.
+    :param cache: a :class:`~vsstylize.cache.DiskCache` of 16-bit flow PNGs (:mod:`vsstylize.compact`), or ``None``.
     :raises ValueError, RuntimeError: the estimator cannot be built (checked at once, on the calling thread).
     """
 
@@ -193,15 +193,15 @@ class FlowEngine:
     def flow(self, a: np.ndarray, b: np.ndarray, direction: str, step: int) -> np.ndarray:
         """Flow from ``a`` to ``b`` (:func:`estimator_array` layout), stored as a ``direction`` flow of ``step``.
 
-        :returns: ``(H, W, 2)`` float32 in pixels.
+        :returns: ``(H, W, 2)`` float32 in pixels, multiples of :data:`vsstylize.compact.FLOW_STEP`.
         """
         key = ""
         if self.cache is not None:
             key = digest(f"{self.settings.cache_tag()}:{direction}:{step}", a.tobytes(), b.tobytes(), str(a.shape))
-            cached = self.cache.load(key, read_flo)
+            cached = self.cache.load(key, read_flow_png)
             if cached is not None:
                 return cached
-        uv = self.estimator()(a, b)
+        uv = round_flow(self.estimator()(a, b))  # the values the cache stores, with or without one
         if self.cache is not None:
-            self.cache.store(key, lambda path: encode_flo(path, uv))
+            self.cache.store(key, lambda path: write_flow_png(path, uv))
         return uv

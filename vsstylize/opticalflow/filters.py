@@ -70,9 +70,10 @@ def flow(clip: vs.VideoNode, /, direction: Direction = "forward", step: int = 1,
         ``"deepflow"`` (OpenCV DeepFlow, as in the papers; slow; needs OpenCV contrib), ``"farneback"`` or
         ``"raft"``.
     :param preset: DIS preset ``"ultrafast"``, ``"fast"`` or ``"medium"`` (default) of the DIS methods.
-    :param cache_dir: folder for a flow cache: each flow is stored as a ``.flo`` file keyed by the two
-        frames' content and the method settings, so flows are computed once per clip and reused by
-        every style (as fast-artistic-videos did). Writes are atomic.
+    :param cache_dir: folder for a flow cache: each flow is stored as a 16-bit PNG keyed by the two frames'
+        content and the method settings, so flows are computed once per clip and reused by every style (as
+        fast-artistic-videos did). Writes are atomic. Flows are rounded to 1/8 pixel with or without a
+        cache (:mod:`vsstylize.compact`), so they are the same either way.
     :param raft_weights: RAFT weights file or standard name (``"raft-large"``, ``"raft-small"``) of ``"raft"``.
     :param device: torch device of ``"raft"``.
     :raises vs.Error: for an invalid clip, direction, step, method or preset, an option the method does not
@@ -92,7 +93,7 @@ def flow(clip: vs.VideoNode, /, direction: Direction = "forward", step: int = 1,
         if value is not None and method != "raft":
             raise error(func, f"{name} is an option of method='raft', not of method={method!r}")
     settings = FlowSettings(method=method, preset=preset or "medium", raft_weights=raft_weights, device=device)
-    cache = DiskCache(cache_dir, func, "flow", ".flo") if cache_dir is not None else None
+    cache = DiskCache(cache_dir, func, "flow", ".png") if cache_dir is not None else None
     try:
         engine = FlowEngine(settings, cache)
     except (ValueError, RuntimeError) as exc:

@@ -12,8 +12,9 @@ while the chain works on ``n`` (vspipe and previewers request several frames at 
 * OpenCV methods (DIS ...): both flows on the host from 8-bit luma, one upload of the pair;
 * the consistency check on the device (:func:`~vsstylize.opticalflow.consistency.consistency_check_torch`).
 
-With a flow cache the flows are read from / written to it in the ``.flo`` files of :func:`vsstylize.flow` (the
-same keys, so the filter and the methods share entries; writing costs a copy to the host).
+With a flow cache the flows are read from / written to it in the entries of :func:`vsstylize.flow` (the same
+keys, so the filter and the methods share entries; writing costs a copy to the host). Flows are rounded to
+1/8 px (:func:`vsstylize.compact.round_flow`) with or without a cache, on the device for RAFT.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import torch
 import vapoursynth as vs
 
 from ..cache import DiskCache
+from ..compact import round_flow
 from ..frames import DeviceFrames
 from .consistency import consistency_check_torch
 from .estimators import FlowEngine, FlowSettings, estimator_array
@@ -73,7 +75,9 @@ class FlowPairs:
         return [self.token, self.partner, self.source]
 
     def _token(self, n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
-        if n >= self.step:
+        with self._lock:
+            done = n in self._pairs  # the chain requests the token ahead and again with the pair's frames
+        if n >= self.step and not done:
             pair = self._compute(n, f[1], f[2])
             with self._lock:
                 self._pairs[n] = pair
@@ -94,7 +98,7 @@ class FlowPairs:
         m = n - self.step
         if self.raft is not None and self.engine.cache is None:
             now, then = self.frames.get(n, current), self.frames.get(m, partner)
-            both = self.raft.flows(torch.cat((now, then)), torch.cat((then, now)))
+            both = round_flow(self.raft.flows(torch.cat((now, then)), torch.cat((then, now))))  # as FlowEngine's
         else:
             rgb = self.engine.settings.wants_rgb
             a, b = estimator_array(current, rgb), estimator_array(partner, rgb)
