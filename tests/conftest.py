@@ -66,3 +66,45 @@ def clip_from_arrays(frames: list[np.ndarray], fmt: int = vs.RGBS) -> vs.VideoNo
         return out
 
     return vs.core.std.ModifyFrame(blank, blank, fill)
+
+
+def three_shots(width: int, height: int, lengths: tuple[int, int, int] = (20, 20, 5)) -> tuple[vs.VideoNode, list[int]]:
+    """Three real shots cut together, RGBS ``width x height`` at 25 fps: bikes.mp4 from frame 77 (inside one of
+    its shots: its own cuts are at 30, 76, 137, 187, 242), carphone_pristine.mp4, then the Miss Marple frames
+    (at most 5). Returns the clip and its cuts (first frames of shots 2 and 3)."""
+    import glob
+
+    from PIL import Image
+
+    core = vs.core
+
+    def video(name: str, first: int, count: int) -> vs.VideoNode:
+        src = core.bs.VideoSource(str(DATA / "videos" / name))[first:first + count]
+        rgb = core.resize.Bicubic(src, width, height, format=vs.RGBS, matrix_in_s="170m")
+        return core.std.AssumeFPS(rgb, fpsnum=25, fpsden=1)
+
+    marple = [np.asarray(Image.open(p).convert("RGB").resize((width, height), Image.BICUBIC), np.float32) / 255
+              for p in sorted(glob.glob(str(GOLDEN / "marple8_*.ppm")))[: lengths[2]]]
+    a, b = lengths[0], lengths[1]
+    clip = video("bikes.mp4", 77, a) + video("carphone_pristine.mp4", 0, b) + clip_from_arrays(marple)
+    return clip, [a, a + b]
+
+
+def write_lossless(clip: vs.VideoNode, path: Path) -> Path:
+    """Encode an RGBS clip as lossless FFV1 (8-bit RGB) with imageio-ffmpeg's ffmpeg, readable by BestSource."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    rgb = vs.core.resize.Point(clip, format=vs.RGB24)
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo",
+           "-pix_fmt", "gbrp", "-s", f"{clip.width}x{clip.height}", "-r", "25", "-i", "-", "-c:v", "ffv1",
+           "-pix_fmt", "gbrp", str(path)]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE)
+    assert proc.stdin is not None
+    for f in rgb.frames():
+        for p in (1, 2, 0):
+            proc.stdin.write(np.ascontiguousarray(np.asarray(f[p])).tobytes())
+    proc.stdin.close()
+    assert proc.wait() == 0
+    return path

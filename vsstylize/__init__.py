@@ -5,6 +5,8 @@ Filters (all take and return ``vs.VideoNode``), in pipeline order:
 * :func:`flow` — dense optical flow as a flow clip (RGBS: u, v, unused);
 * :func:`reliability` — forward-backward consistency weights c (Ruder et al. eq. 5-7);
 * :func:`warp` — backward warping along a flow clip;
+* :func:`scenes` — mark the shots (scene cuts detected by FFmpeg's ``scdet`` or read from a file), where chains
+  restart;
 * :func:`stylize` — video style transfer by any method (optimization, prior-image network, flow-free network,
   hybrid, multi-pass; planar or 360-degree), options in :class:`StylizeOptions`;
 * :func:`visualize` — Middlebury colour-wheel view of a flow clip;
@@ -21,6 +23,7 @@ from .opticalflow.io import read_flow, read_reliability, write_flow, write_relia
 from .opticalflow.visualize import visualize
 from .opticalflow.warp_filter import warp
 from .options import StylizeOptions
+from .shots import scenes
 from .spherical.filters import cube_to_equirect, equirect_to_cube
 from .stylization import stylize
 
@@ -33,6 +36,7 @@ __all__ = [
     "read_flow",
     "read_reliability",
     "reliability",
+    "scenes",
     "stylize",
     "visualize",
     "warp",
