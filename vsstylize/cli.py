@@ -15,10 +15,11 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import fields
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import vapoursynth as vs
@@ -26,6 +27,9 @@ from tqdm import tqdm
 
 from .errors import Naming, OptionError, StylizeError, cli_naming
 from .options import StylizeOptions
+
+if TYPE_CHECKING:
+    from .methods.registry import MethodSpec
 
 __all__ = ["build_graph", "contact_sheet", "main", "render"]
 
@@ -60,14 +64,11 @@ def _frame_range(spec: str | None, total: int) -> tuple[int, int]:
     return start, end
 
 
-def build_graph(args: argparse.Namespace) -> tuple[vs.VideoNode, vs.VideoNode]:
-    """Source and stylized clips for the ``run`` options (source resized to ``--width``, even sizes).
+def build_source(args: argparse.Namespace) -> vs.VideoNode:
+    """The source clip of the ``run`` options: ``--frames``, resized to ``--width`` (even sizes), RGBS.
 
-    :raises RunError: bad input, worded with the command-line options.
+    :raises RunError: a missing input, a bad frame range.
     """
-    from .methods.registry import find
-    from .stylization import run_method
-
     core = vs.core
     if not Path(args.input).is_file():
         raise RunError(f"input {args.input!r} not found")
@@ -80,17 +81,59 @@ def build_graph(args: argparse.Namespace) -> tuple[vs.VideoNode, vs.VideoNode]:
     if args.projection == "equirect":  # 360 video: exactly 2:1 with an even height
         height = max(2, round(width / 4) * 2)
         width = 2 * height
-    rgb = core.resize.Bicubic(src, width, height, format=vs.RGBS, matrix_in_s=args.matrix)
-    given = {f.name: getattr(args, f.name) for f in fields(StylizeOptions) if f.name not in _RUN_SET
-             and f.metadata["cli"] is not None}
+    return core.resize.Bicubic(src, width, height, format=vs.RGBS, matrix_in_s=args.matrix)
+
+
+def scene_cuts(args: argparse.Namespace, rgb: vs.VideoNode) -> list[int]:
+    """The cuts of ``--scenes``: detected (``auto``), none, or read from a file.
+
+    :raises RunError: an unreadable cut file or one with frames out of range.
+    """
+    from .shots import detect_cuts, read_cuts
+
+    if args.scenes == "none":
+        return []
+    if args.scenes == "auto":
+        return detect_cuts(rgb, float(args.scene_threshold))
+    try:
+        return read_cuts(args.scenes, rgb.num_frames)
+    except ValueError as exc:
+        raise RunError(f"--scenes {exc}") from None
+
+
+def run_options(args: argparse.Namespace) -> tuple[MethodSpec, StylizeOptions, dict[str, object]]:
+    """The method, its resolved options and the given option values of the ``run`` options.
+
+    :raises RunError: an unknown method or a bad option, worded with the command-line options.
+    """
+    from .methods.registry import find, resolve
+
+    given: dict[str, object] = {f.name: getattr(args, f.name) for f in fields(StylizeOptions)
+                                if f.name not in _RUN_SET and f.metadata["cli"] is not None}
     try:
         spec = find(args.method, args.projection)
+        if args.cache:
+            given["cache_dir"] = args.cache
+            if "flow_cache" in spec.uses:
+                given["flow_cache"] = args.cache
+        return spec, resolve(spec, given), given
     except OptionError as exc:
         raise RunError(exc.render(_naming())) from None
-    if args.cache:
-        given["cache_dir"] = args.cache
-        if "flow_cache" in spec.uses:
-            given["flow_cache"] = args.cache
+
+
+def build_graph(args: argparse.Namespace, cuts: Sequence[int] | None = None) -> tuple[vs.VideoNode, vs.VideoNode]:
+    """Source and stylized clips for the ``run`` options (source resized to ``--width``, even sizes, shots
+    marked with the ``--scenes`` cuts or ``cuts``).
+
+    :raises RunError: bad input, worded with the command-line options.
+    """
+    from .shots import scenes
+    from .stylization import run_method
+
+    rgb = build_source(args)
+    _, _, given = run_options(args)
+    if args.scenes != "none" or cuts is not None:
+        rgb = scenes(rgb, scene_cuts(args, rgb) if cuts is None else list(cuts))
     styles = (args.style if len(args.style) > 1 else args.style[0]) if args.style else None
     try:
         out = run_method("stylize", rgb, styles, args.method, args.projection, given)
@@ -112,13 +155,18 @@ def _encoder_command(args: argparse.Namespace, width: int, height: int, fps: Fra
             "-movflags", "+faststart", str(tmp)]
 
 
-def render(clip: vs.VideoNode, output: Path, args: argparse.Namespace, desc: str = "stylize") -> float:
-    """Render ``clip`` (RGBS) through the encoder into ``output`` atomically; returns seconds per frame.
+def render(clip: vs.VideoNode, output: Path, args: argparse.Namespace, desc: str = "stylize",
+           frames: Iterator[vs.VideoFrame | None] | None = None, done: Callable[[], int] | None = None) -> float:
+    """Render ``clip`` (RGBS, or YUV420P8 when ``frames`` is given) through the encoder into ``output``
+    atomically; returns seconds per frame.
 
     A progress bar shows frames done, seconds per frame and the ETA. The video is written to a
     temporary file beside ``output`` and renamed when the encoder succeeded.
+
+    :param frames: the YUV420P8 frames to encode in order, ``None`` items while waiting (default: ``clip``'s).
+    :param done: frames finished so far for the bar (default: frames encoded), e.g. by every Ray worker.
     """
-    yuv = vs.core.resize.Bicubic(clip, format=vs.YUV420P8, matrix_s="709")
+    yuv = clip if clip.format.id == vs.YUV420P8 else vs.core.resize.Bicubic(clip, format=vs.YUV420P8, matrix_s="709")
     fps = Fraction(clip.fps_num, clip.fps_den) if clip.fps_num else Fraction(25)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.stem}.partial{output.suffix}")
@@ -126,14 +174,18 @@ def render(clip: vs.VideoNode, output: Path, args: argparse.Namespace, desc: str
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE)
     assert proc.stdin is not None
     t0 = time.perf_counter()
+    encoded = 0
     try:
         with tqdm(total=yuv.num_frames, desc=desc, unit="frame") as bar:
-            for frame in yuv.frames(close=True):
-                for p in range(3):
-                    proc.stdin.write(np.ascontiguousarray(np.asarray(frame[p])).tobytes())
-                elapsed = time.perf_counter() - t0
-                bar.update(1)
-                bar.set_postfix_str(f"{elapsed / bar.n:.1f} s/frame")
+            for frame in frames if frames is not None else yuv.frames(close=True):
+                if frame is not None:
+                    for p in range(3):
+                        proc.stdin.write(np.ascontiguousarray(np.asarray(frame[p])).tobytes())
+                    encoded += 1
+                count = done() if done is not None else encoded
+                if count > bar.n or frame is not None:
+                    bar.update(count - bar.n)
+                    bar.set_postfix_str(f"{(time.perf_counter() - t0) / max(bar.n, 1):.1f} s/frame, {encoded} encoded")
         proc.stdin.close()
         if proc.wait() != 0:
             raise SystemExit(f"vsstylize run: the encoder failed (exit {proc.returncode}): {' '.join(cmd)}")
@@ -198,6 +250,20 @@ def _run_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--encoder", help="encoder command reading raw yuv420p on stdin; {output} is replaced")
     p.add_argument("--crf", type=int, default=18)
     p.add_argument("--sheet", type=Path, help="also write a contact sheet PNG (source above, stylized below)")
+    p.add_argument("--scenes", default="auto", metavar="auto|none|FILE",
+                   help="scene cuts, where chains restart: auto (detected with FFmpeg's scdet, default), none, or a "
+                        "file (PySceneDetect scene-list CSV, or 0-based first frames of the shots)")
+    p.add_argument("--scene-threshold", type=float, default=10.0, help="scdet threshold of --scenes auto (percent)")
+    p.add_argument("--threads", type=int, help="torch CPU threads per process (default: every core; --ray: 1 per "
+                                               "worker); recorded in the cache keys, since results depend on it")
+    scale = p.add_argument_group("scale-out on Ray (vsstylize[ray]; the cache folder must be shared by every machine)")
+    scale.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                       help="render independent units (shots, bounded chains, multipass chunks) as Ray tasks: on a "
+                            "local cluster, or on the cluster at ADDRESS (host:port of `ray start --head`; auto: the "
+                            "running local one); needs --cache")
+    scale.add_argument("--workers", type=int, help="local cluster: concurrent workers (default: cores / threads)")
+    scale.add_argument("--prune-finished", action="store_true",
+                       help="remove the stylized frames of each unit from the cache once it is encoded")
     options = p.add_argument_group("stylization options (vsstylize.stylize)")
     for f in fields(StylizeOptions):
         flag = f.metadata["cli"]
@@ -257,11 +323,63 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.threads is not None and args.threads < 1:
+        raise RunError(f"--threads must be >= 1, got {args.threads}")
+    if args.ray is not None:
+        return _run_ray(args)
+    if args.prune_finished or args.workers is not None:
+        raise RunError("--workers and --prune-finished belong to --ray")
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
     source, stylized = build_graph(args)
     spf = render(stylized, args.output, args)
     print(f"wrote {args.output} ({stylized.num_frames} frames, {stylized.width}x{stylized.height}, {spf:.2f} s/frame)")
     if args.sheet:
         print(f"wrote {contact_sheet(source, stylized, args.sheet)}")
+    return 0
+
+
+def _ray_build(args: argparse.Namespace, cuts: list[int]) -> vs.VideoNode:
+    """The stylized clip in a Ray worker (the cuts found by the driver, not detected again)."""
+    return build_graph(args, cuts)[1]
+
+
+def _run_ray(args: argparse.Namespace) -> int:
+    """``run --ray``: units of the clip rendered by Ray workers into the shared cache, encoded here in order."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise RunError("--ray needs Ray: pip install 'vsstylize[ray]'") from None
+    import functools
+
+    from . import __version__
+    from .distributed import ClusterError, Job, plan_units, render_on_ray
+
+    if not args.cache:
+        raise RunError("--ray needs --cache: a folder every worker machine mounts at the same path")
+    if args.workers is not None and args.workers < 1:
+        raise RunError(f"--workers must be >= 1, got {args.workers}")
+    args.cache = str(Path(args.cache).resolve())
+    args.input = str(Path(args.input).resolve())
+    spec, options, _ = run_options(args)
+    source = build_source(args)
+    cuts = scene_cuts(args, source)
+    chained = spec.method in ("optim", "network", "hybrid")
+    units = plan_units(source.num_frames, cuts, chain_length=options.max_chain_length if chained else None,
+                       chunk=options.max_shot_length if spec.method == "multipass" and not options.overlap_chunks
+                       else None, independent=spec.method == "flowfree")
+    print(f"{len(cuts)} scene cuts, {len(units)} units", file=sys.stderr)
+    job = Job(functools.partial(_ray_build, args, cuts), args.cache, threads=args.threads or 1, version=__version__)
+    try:
+        stats = render_on_ray(job, units, source, args.output,
+                              lambda clip, out, frames, done: render(clip, out, args, "stylize (ray)", frames, done),
+                              address=args.ray or None, workers=args.workers, prune=args.prune_finished)
+    except ClusterError as exc:
+        raise RunError(str(exc)) from None
+    print(f"wrote {args.output} ({source.num_frames} frames, {source.width}x{source.height}, {len(units)} units, "
+          f"{stats['seconds']:.1f} s)")
     return 0
 
 

@@ -27,7 +27,7 @@ import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import vapoursynth as vs
@@ -179,7 +179,7 @@ def scenes(clip: vs.VideoNode, /, cuts: Literal["auto"] | str | os.PathLike[str]
         elif isinstance(cuts, (str, os.PathLike)):
             found = read_cuts(cuts, clip.num_frames)
         elif isinstance(cuts, Sequence):
-            found = check_cuts(list(cuts), clip.num_frames)
+            found = check_cuts(list(cast(Sequence[int], cuts)), clip.num_frames)
         else:
             raise ValueError(f"cuts must be 'auto', a cut file or a list of frame numbers, got {cuts!r}")
     except ValueError as exc:
