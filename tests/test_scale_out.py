@@ -31,7 +31,9 @@ OPTIM = ["--style", "starry_night", "--iterations", "8,4", "--tol-loss-relative"
 
 def _env() -> dict[str, str]:
     paths = [str(REPO), *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p)]
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths)), "OMP_NUM_THREADS": "1"}
+    # loopback only: Ray's single-machine mode (no address resolves to the machine's network interface)
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths)), "OMP_NUM_THREADS": "1",
+            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 
 
 def _run(*args: str | Path, timeout: float = 900) -> subprocess.CompletedProcess[str]:
@@ -176,7 +178,8 @@ def test_cache_not_shared_with_the_workers(video: Path, tmp_path: Path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     head = subprocess.Popen(["unshare", "-m", "sh", "-c", f"mount -t tmpfs tmpfs {cache} && exec {sys.executable} -m "
-                             f"ray.scripts.scripts start --head --port {port} --num-cpus 1 --include-dashboard false "
+                             f"ray.scripts.scripts start --head --node-ip-address 127.0.0.1 --port {port} --num-cpus 1 "
+                             "--include-dashboard false "
                              "--block"], env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
     try:
@@ -184,11 +187,11 @@ def test_cache_not_shared_with_the_workers(video: Path, tmp_path: Path) -> None:
         while time.monotonic() < deadline:
             if head.poll() is not None:
                 pytest.skip(f"cannot start a head node in its own mount namespace: {head.stderr.read()[-500:]}")  # type: ignore[union-attr]
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            status = subprocess.run([sys.executable, "-m", "ray.scripts.scripts", "status", "--address",
+                                     f"127.0.0.1:{port}"], env=_env(), capture_output=True, text=True)
+            if status.returncode == 0 and "Active:" in status.stdout:  # the head node is up
                 break
-            except OSError:
-                time.sleep(0.5)
+            time.sleep(1)
         result = _run(video, "-o", tmp_path / "x.mp4", *NETWORK, "--cache", cache, "--ray", f"127.0.0.1:{port}")
     finally:
         os.killpg(head.pid, signal.SIGTERM)

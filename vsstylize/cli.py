@@ -348,11 +348,11 @@ def _ray_build(args: argparse.Namespace, cuts: list[int]) -> vs.VideoNode:
 
 def _run_ray(args: argparse.Namespace) -> int:
     """``run --ray``: units of the clip rendered by Ray workers into the shared cache, encoded here in order."""
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        raise RunError("--ray needs Ray: pip install 'vsstylize[ray]'") from None
     import functools
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        raise RunError("--ray needs Ray: pip install 'vsstylize[ray]'")
 
     from . import __version__
     from .distributed import ClusterError, Job, plan_units, render_on_ray

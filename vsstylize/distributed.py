@@ -169,13 +169,16 @@ def _check_address(address: str) -> None:
 
 
 def _connect(address: str | None, workers: int | None, threads: int) -> None:
+    if address is None:  # a local cluster talks over loopback only (Ray's single-machine mode, before it loads)
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     import ray
 
     env = {"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}
     options: dict[str, Any] = {"runtime_env": {"env_vars": env}, "include_dashboard": False,
                                "logging_level": "ERROR", "log_to_driver": True}
-    if address is None:
+    if address is None:  # a local cluster: loopback only
         options["num_cpus"] = (workers or max(1, (os.cpu_count() or 1) // threads)) * threads
+        options["address"] = "local"  # a new cluster, never one left running
     else:
         _check_address(address)
         options["address"] = address
