@@ -265,9 +265,9 @@ def test_prior_network_with_raft_flow_on_the_device(models, frames, tmp_path, mo
     random.Random(2).shuffle(order)
     b = _arrays(vsstylize.stylize(clip, flow_cache=tmp_path / "flows", **opts), order)
     np.testing.assert_allclose(a, b, atol=1e-5)  # same frames in any order (and with the cache)
-    stored = sorted((tmp_path / "flows").rglob("*.flo"))
+    stored = sorted((tmp_path / "flows").rglob("*.png"))
     assert len(stored) == 2 * (len(frames) - 1)  # backward and forward flow of every pair
     again = vsstylize.flow(clip, "backward", method="raft", cache_dir=tmp_path / "flows")
     for n in range(1, len(frames)):
         again.get_frame(n)
-    assert sorted((tmp_path / "flows").rglob("*.flo")) == stored  # the filter found the method's flows
+    assert sorted((tmp_path / "flows").rglob("*.png")) == stored  # the filter found the method's flows

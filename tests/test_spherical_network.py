@@ -12,6 +12,7 @@ import torch
 import vapoursynth as vs
 
 import vsstylize
+from vsstylize.compact import round_frame
 from vsstylize.frames import frame_to_tensor
 from vsstylize.networks.io import save_network
 from vsstylize.networks.models import ARCHITECTURES, StylizationNetwork, apply_network
@@ -43,6 +44,17 @@ def _equirect(height: int = 26) -> np.ndarray:
     return ((v + 1) / 2 * 0.7 + 0.1 + 0.1 * torch.sin(9 * v[0] + 7 * v[1] + 5 * v[2])).clamp(0, 1).numpy()
 
 
+def _assert_rounded_close(actual: torch.Tensor, expected: torch.Tensor, msg: str = "", exact: bool = True) -> None:
+    """``actual``: the filter's output, rounded to 8 bits like every chained result (:func:`round_frame`);
+    ``expected``: computed here in float from the same inputs: equal after rounding but for flips near a rounding
+    tie (one level). ``exact=False``: the inputs here may be half a level off (a prior taken from the rounded
+    output), so one level apart at most."""
+    target = round_frame(expected)
+    torch.testing.assert_close(actual, target, atol=1 / 255 + 1e-5, rtol=0, msg=msg)
+    if exact:
+        assert float((actual != target).float().mean()) < 0.01, msg
+
+
 def _faces(clip: vs.VideoNode, n: int = 0) -> torch.Tensor:
     return strip_to_faces(frame_to_tensor(clip.get_frame(n)))[0]
 
@@ -60,25 +72,26 @@ def test_faces_get_the_border_prior_of_the_faces_before_them(net_file: Path) -> 
     feather = 2.0
     out = _faces(vsstylize.stylize(clip, projection="equirect", method="network", network=str(net_file), border_blend=False,
                                              border_feather=feather, **KW))
+    expected = torch.zeros_like(out)  # the faces in float, in the filter's order
     for i, k in enumerate(DEFAULT_ORDER):
         if i == 0:
-            expected = apply_network(net, content[k:k + 1])
+            expected[k:k + 1] = apply_network(net, content[k:k + 1])
         else:
-            prior, mask = border_prior(out, DEFAULT_ORDER[:i], k, GEOM, feather)
+            prior, mask = border_prior(expected, DEFAULT_ORDER[:i], k, GEOM, feather)
             assert float(mask.mean()) > 0.1
-            expected = apply_network(net, content[k:k + 1], prior, mask)
-        torch.testing.assert_close(out[k:k + 1], expected, atol=2e-5, rtol=0, msg=f"face {k}")
+            expected[k:k + 1] = apply_network(net, content[k:k + 1], prior, mask)
+        _assert_rounded_close(out[k:k + 1], expected[k:k + 1], f"face {k}")
     alone = _faces(vsstylize.stylize(clip, projection="equirect", method="network", network=str(net_file),
                                                border_consistency=False, **KW))
     for k in range(6):
-        torch.testing.assert_close(alone[k:k + 1], apply_network(net, content[k:k + 1]), atol=2e-5, rtol=0)
-    assert torch.equal(alone[0], out[0]) and float((alone[1:] - out[1:]).abs().max()) > 1e-3  # the prior matters
+        _assert_rounded_close(alone[k:k + 1], apply_network(net, content[k:k + 1]), f"face {k} alone")
+    assert torch.equal(alone[0], out[0]) and float((alone[1:] - out[1:]).abs().max()) > 8 / 255  # the prior matters
     # the default blend: the face continues its neighbours exactly where the border mask is 1
     blended = _faces(vsstylize.stylize(clip, projection="equirect", method="network", network=str(net_file), **KW))
     for i, k in enumerate(DEFAULT_ORDER[1:], start=1):
         prior, mask = border_prior(blended, DEFAULT_ORDER[:i], k, GEOM, GEOM.overlap / 2)
         full = mask[0, 0] == 1
-        torch.testing.assert_close(blended[k][:, full], prior[0][:, full], atol=2e-5, rtol=0)
+        _assert_rounded_close(blended[k][:, full], prior[0][:, full], f"face {k} blended", exact=False)
 
 
 def test_video_combines_border_prior_and_warped_previous_face(net_file: Path) -> None:
@@ -92,15 +105,16 @@ def test_video_combines_border_prior_and_warped_previous_face(net_file: Path) ->
     first, second = _faces(cube, 0), _faces(cube, 1)
     content = _content(seq.clip(), 1)
     warped = warp(first.contiguous(), seq.face_flow)
+    expected = torch.zeros_like(second)  # the faces in float, in the filter's order
     for i, k in enumerate(DEFAULT_ORDER):
-        terms = [border_prior(second, DEFAULT_ORDER[:i], k, GEOM, GEOM.overlap / 2)] if i else []
+        terms = [border_prior(expected, DEFAULT_ORDER[:i], k, GEOM, GEOM.overlap / 2)] if i else []
         terms.append((warped[k:k + 1], seq.face_valid[k:k + 1]))
         prior, mask = combine_priors(terms)
-        torch.testing.assert_close(second[k:k + 1], apply_network(net, content[k:k + 1], prior, mask),
-                                   atol=2e-5, rtol=0, msg=f"face {k}")
+        expected[k:k + 1] = apply_network(net, content[k:k + 1], prior, mask)
+        _assert_rounded_close(second[k:k + 1], expected[k:k + 1], f"face {k}")
     still = vsstylize.stylize(seq.clip(), projection="equirect", method="network", network=str(net_file), border_blend=False,
                                         temporal_consistency=False, **KW)
-    assert float((_faces(still, 1) - second).abs().max()) > 1e-3
+    assert float((_faces(still, 1) - second).abs().max()) > 8 / 255
 
 
 @pytest.mark.data

@@ -18,7 +18,6 @@ bikes.mp4 upscaled, DIS flow): 4.4 MB per frame and 1.7 MB per flow instead of 2
 from __future__ import annotations
 
 import os
-from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -27,8 +26,6 @@ from PIL import Image, PngImagePlugin
 
 __all__ = ["FLOW_STEP", "read_flow_png", "read_frame_png", "round_flow", "round_frame", "write_flow_png",
            "write_frame_png"]
-
-FlowT = TypeVar("FlowT", np.ndarray, torch.Tensor)
 
 #: Flow quantization step in pixels (values are multiples of it; range +-4096 px).
 FLOW_STEP = 1.0 / 8.0
@@ -77,7 +74,7 @@ def read_frame_png(path: str | os.PathLike[str]) -> tuple[np.ndarray, dict[str, 
     return pixels.transpose(2, 0, 1).astype(np.float32) / np.float32(255.0), text
 
 
-def round_flow(uv: FlowT) -> FlowT:
+def round_flow[FlowT: (np.ndarray, torch.Tensor)](uv: FlowT) -> FlowT:
     """``uv`` (any layout, pixels; a NumPy array or a tensor on any device) rounded to multiples of
     :data:`FLOW_STEP` and clamped to +-4096 px, float32."""
     if isinstance(uv, torch.Tensor):
