@@ -25,7 +25,9 @@ __all__ = [
     "environment_key",
     "frame_to_numpy",
     "frame_to_tensor",
+    "from_rgbs",
     "numpy_to_frame",
+    "output_format_of",
     "tensor_to_frame",
     "to_rgbs",
 ]
@@ -204,8 +206,7 @@ def to_rgbs(clip: vs.VideoNode, func: str, param: str = "clip", matrix: int | st
     if fmt.color_family == vs.YUV:
         if matrix is None:
             # The clip's own _Matrix frame property wins; a default fills in where it is missing.
-            default = 1 if clip.width > 1024 or clip.height > 576 else 6
-            return _yuv_to_rgb_with_props(clip, target, default)
+            return _yuv_to_rgb_with_props(clip, target, _default_matrix(clip))
         key = "matrix_in_s" if isinstance(matrix, str) else "matrix_in"
         return core.resize.Bicubic(clip, format=target, **{key: matrix})
     if fmt.color_family == vs.GRAY:
@@ -229,3 +230,81 @@ def _yuv_to_rgb_with_props(clip: vs.VideoNode, target: int, default_matrix: int)
 
     fixed = core.std.ModifyFrame(clip, clip, fix_matrix)
     return core.resize.Bicubic(fixed, format=target)
+
+
+def _default_matrix(clip: vs.VideoNode) -> int:
+    """The YUV matrix assumed where a frame's ``_Matrix`` is missing or unspecified: BT.709 for HD (wider than 1024
+    or taller than 576), BT.601 (``170m``) for SD."""
+    return vs.MATRIX_BT709 if clip.width > 1024 or clip.height > 576 else vs.MATRIX_ST170_M
+
+
+def _frame_matrix(props: vs.FrameProps, default: int) -> int:
+    m = props.get("_Matrix")
+    return default if m is None or m == vs.MATRIX_UNSPECIFIED else int(m)
+
+
+def _frame_range(props: vs.FrameProps) -> str:
+    """``"limited"`` or ``"full"`` from ``_Range`` (VapourSynth R75+) or ``_ColorRange`` (older cores); YUV
+    without either is limited."""
+    key = "_Range" if "_Range" in props else "_ColorRange" if "_ColorRange" in props else None
+    return "full" if key is not None and props[key] == vs.RANGE_FULL else "limited"
+
+
+def output_format_of(clip: vs.VideoNode, output_format: int | None = None) -> vs.VideoFormat:
+    """The format :func:`vsstylize.stylize` returns for an input ``clip``: ``output_format`` when given, else the
+    clip's own format, except that a GRAY clip gives RGB of the same sample type and depth (a stylized frame has
+    colour)."""
+    if output_format is not None:
+        return vs.core.get_video_format(output_format)
+    fmt = clip.format
+    if fmt.color_family == vs.GRAY:
+        return fmt.replace(color_family=vs.RGB, subsampling_w=0, subsampling_h=0)
+    return fmt
+
+
+def from_rgbs(clip: vs.VideoNode, like: vs.VideoNode, func: str, matrix: int | str | None = None,
+              output_format: int | None = None) -> vs.VideoNode:
+    """Convert the RGB result ``clip`` of a filter back to the format of its input ``like`` (the inverse of
+    :func:`to_rgbs`), or to ``output_format``.
+
+    The rule (:func:`output_format_of`): YUV in gives YUV out in the same format, converted with the matrix the
+    input was read with (``matrix`` when given, else each input frame's ``_Matrix``, else BT.709 for HD and
+    BT.601 for SD), in the input frame's range (``_Range``) and chroma location; RGB in gives the same RGB
+    format; GRAY in gives RGB of the same depth. ``_Transfer`` and ``_Primaries`` are not converted: they stay
+    as the frames carry them. YUV or GRAY output from an RGB input uses ``matrix`` (default by size as above),
+    limited range. A clip already in the target format is returned as it is (no conversion, bit-identical).
+
+    :param clip: RGBS (or RGBH) frames, same size and length as ``like`` (other sizes are converted alike).
+    :param like: the filter's input clip (its format and its frames' colour properties are used).
+    :param func: the calling filter's name, for errors.
+    :param matrix: as for :func:`to_rgbs` (an integer ``_Matrix`` code or a name such as ``"709"``).
+    :param output_format: a VapourSynth format id (``vs.YUV420P10``), or ``None`` for the rule above.
+    :raises vs.Error: a target format the resizer cannot produce (e.g. odd sizes with subsampling).
+    """
+    target = output_format_of(like, output_format)
+    if target.id == clip.format.id:
+        return clip
+    core = vs.core
+    if target.color_family == vs.RGB:
+        return core.resize.Point(clip, format=target.id)
+    if clip.width % (1 << target.subsampling_w) or clip.height % (1 << target.subsampling_h):
+        raise error(func, f"output_format {target.name} needs a size divisible by its subsampling, got "
+                          f"{clip.width}x{clip.height}")
+    if matrix is not None:
+        key = "matrix_s" if isinstance(matrix, str) else "matrix"
+        return core.resize.Bicubic(clip, format=target.id, **{key: matrix})
+    default = _default_matrix(like)
+    if like.format.color_family != vs.YUV:
+        return core.resize.Bicubic(clip, format=target.id, matrix=default)
+    nodes: dict[tuple[int, str, int | None], vs.VideoNode] = {}
+
+    def convert(n: int, f: vs.VideoFrame) -> vs.VideoNode:
+        loc = f.props.get("_ChromaLocation")
+        key = (_frame_matrix(f.props, default), _frame_range(f.props), None if loc is None else int(loc))
+        if key not in nodes:
+            extra = {} if key[2] is None else {"chromaloc": key[2]}
+            nodes[key] = core.resize.Bicubic(clip, format=target.id, matrix=key[0], range_s=key[1], **extra)
+        return nodes[key]
+
+    template = core.resize.Bicubic(clip, format=target.id, matrix=default)
+    return core.std.FrameEval(template, convert, prop_src=like, clip_src=[clip, like])

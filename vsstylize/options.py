@@ -149,6 +149,26 @@ def _parse_matrix(name: str, value: object) -> int | str:
     return value if isinstance(value, str) else _number(name, value, int)
 
 
+def _parse_format(name: str, value: object) -> int:
+    """A VapourSynth video format: a name (``"YUV420P10"``, ``"rgbs"``), a format id (``vs.YUV420P10``) or a
+    ``vs.VideoFormat``; returns the format id."""
+    given = value
+    if isinstance(value, vs.VideoFormat):
+        value = value.id
+    elif isinstance(value, str):
+        value = getattr(vs.PresetVideoFormat, value.strip().upper(), None)
+    try:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise vs.Error("not a format id")
+        fmt = vs.core.get_video_format(value)
+        if fmt.id == vs.PresetVideoFormat.NONE or fmt.color_family not in (vs.RGB, vs.YUV, vs.GRAY):
+            raise vs.Error("not a constant video format")
+    except vs.Error:
+        raise OptionError(name, "{name} must be a VapourSynth video format (a name such as 'YUV420P10' or 'RGBS', "
+                          "or vs.YUV420P10), got {value!r}", value=given) from None
+    return int(fmt.id)
+
+
 # ------------------------------------------------------------------------------------------------
 # the model
 # ------------------------------------------------------------------------------------------------
@@ -300,8 +320,14 @@ class StylizeOptions:
                                  "render resumes).", _path, cli=None)
     device: str | None = _opt(None, "run", "torch device (default CUDA when available, else CPU).",
                               lambda n, v: str(v))
-    matrix: int | str | None = _opt(None, "run", "YUV matrix of a YUV clip (default its ``_Matrix``).", _parse_matrix,
-                                    cli=None)
+    matrix: int | str | None = _opt(
+        None, "run", "YUV matrix of a YUV clip, and of YUV output (default each frame's ``_Matrix``; where it is "
+        "unspecified BT.709 for HD, BT.601 ``170m`` for SD).", _parse_matrix, cli=None)
+    output_format: int | None = _opt(
+        None, "run", "format of the result (a name such as ``'YUV420P10'`` or ``'RGBS'``, or ``vs.YUV420P10``); "
+        "default the input's format: YUV in gives YUV out with the input's matrix, range and chroma location, RGB "
+        "the same RGB format, GRAY RGB of the same depth (:func:`vsstylize.frames.from_rgbs`). The methods work "
+        "in RGBS; only the final conversion depends on it.", _parse_format, cli=None)
 
     # -- construction --------------------------------------------------------------------------
     @classmethod
@@ -385,7 +411,7 @@ class StylizeOptions:
 
     def key(self, *groups: str, exclude: Sequence[str] = ()) -> str:
         """A stable text of the options of ``groups`` (cache keys): the clips and folders are left out."""
-        skip = {"flows", "weights", "flow_cache", "cache_dir", "device", "matrix", *exclude}
+        skip = {"flows", "weights", "flow_cache", "cache_dir", "device", "matrix", "output_format", *exclude}
         items = [(f.name, getattr(self, f.name)) for f in fields(self)
                  if f.metadata["group"] in groups and f.name not in skip]
         return repr(items)

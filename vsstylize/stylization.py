@@ -11,6 +11,7 @@ from dataclasses import fields
 import vapoursynth as vs
 
 from .errors import PYTHON_NAMING, OptionError, StylizeError, error
+from .frames import from_rgbs
 from .losses import Criterion
 from .methods.registry import Request, find, resolve, specs
 from .methods.style import StyleSource
@@ -49,7 +50,8 @@ def stylize(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource] | Non
             overlap: int | None = None, border_consistency: bool | None = None, border_feather: float | None = None,
             border_blend: bool | None = None, temporal_consistency: bool | None = None,
             cube_output: bool | None = None, cache_dir: PathLike | None = None, device: str | None = None,
-            matrix: int | str | None = None) -> vs.VideoNode:
+            matrix: int | str | None = None,
+            output_format: int | str | vs.VideoFormat | None = None) -> vs.VideoNode:
     given = {name: value for name, value in locals().items() if name in _OPTIONS}
     return run_method("stylize", clip, style, method, projection, given)
 
@@ -76,7 +78,8 @@ def run_method(func: str, clip: vs.VideoNode, style: StyleSource | Sequence[Styl
             raise OptionError("style", "{set[method]} does not use {name}: the network's model was trained on its "
                               "own style", method=method)
         items = list(style) if isinstance(style, (list, tuple)) else style
-        return spec.build(Request(func, clip, items, options))
+        out = spec.build(Request(func, clip, items, options))
+        return from_rgbs(out, clip, func, options.matrix, options.output_format)
     except OptionError as exc:
         raise error(func, exc.render(PYTHON_NAMING)) from exc
     except StylizeError:
@@ -99,8 +102,11 @@ def _docstring() -> str:
     Every option is keyword-only and ``None`` (or left out) means its default; an option the chosen method does
     not use is an error naming the method. Frame ``n`` of the chained methods depends on earlier stylized frames;
     its result is defined by the chain from the last chain start (frame 0, or a frame with ``_SceneChangePrev``
-    set) and does not depend on the order frames are requested in. Output: RGBS, same size, length and frame
-    properties, plus ``StylizeChainStart``.
+    set) and does not depend on the order frames are requested in. The methods work in RGBS; the output has the
+    input's format (YUV in, YUV out: same format, converted back with the matrix the input was read with, in its
+    range and chroma location; RGB in, the same RGB format, an RGBS input's result untouched; GRAY in, RGB of the
+    same depth) or ``output_format``; same size, length and frame properties (``_Transfer``, ``_Primaries`` kept),
+    plus ``StylizeChainStart``.
 
     :param clip: any constant-format clip (YUV converted with ``matrix`` or its ``_Matrix``), processed at its
         own size (resize first); ``projection="equirect"``: equirectangular, ``W = 2 H``.
