@@ -1,4 +1,5 @@
-"""`vsstylize run` end to end: a real clip in, a playable stylized video and a contact sheet out."""
+"""`vsstylize run` end to end: a real clip in, a playable stylized video tagged with its colour and a contact sheet
+made from the encoded frames out; every bad input a one-line message naming the option, nothing written."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import imageio_ffmpeg
 import numpy as np
 import pytest
 import vapoursynth as vs
+
+from vsstylize.cli import main
 
 from .conftest import DATA
 
@@ -50,3 +54,123 @@ def test_run_reports_bad_input(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "vsstylize.stylize: style file" in result.stderr
     assert not (tmp_path / "o.mp4").exists()
+
+
+BIKES = DATA / "videos" / "bikes.mp4"
+FLOWFREE = ["--method", "flowfree", "--network", "starry_night-flowfree"]
+
+
+def _tagged_clip(path: Path, frames: int = 4, **tags: str) -> Path:
+    """bikes.mp4's first frames re-encoded with colour tags (ffmpeg's -colorspace ... on the raw input)."""
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    raw = subprocess.run([ffmpeg, "-v", "error", "-i", str(BIKES), "-frames:v", str(frames), "-f", "rawvideo",
+                          "-pix_fmt", "yuv420p", "-"], capture_output=True, check=True).stdout
+    flags = [part for key, value in tags.items() for part in (f"-{key}", value)]
+    subprocess.run([ffmpeg, "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", "640x272", "-r", "25",
+                    *flags, "-i", "-", "-c:v", "libx264", str(path)], input=raw, check=True)
+    return path
+
+
+def _colour(path: Path) -> tuple[int, int, int, str]:
+    """(_Matrix, _Primaries, _Transfer, range) that BestSource reads from the file (container and bitstream)."""
+    props = vs.core.bs.VideoSource(str(path)).get_frame(0).props
+    full = props.get("_Range", vs.RANGE_LIMITED) == vs.RANGE_FULL
+    return props["_Matrix"], props["_Primaries"], props["_Transfer"], "full" if full else "limited"
+
+
+@pytest.mark.parametrize("tags, expected", [
+    ({"colorspace": "bt709", "color_primaries": "bt709", "color_trc": "bt709", "color_range": "tv"}, (1, 1, 1, "limited")),
+    ({"colorspace": "bt470bg", "color_primaries": "bt470bg", "color_trc": "smpte170m", "color_range": "pc"},
+     (5, 5, 6, "full")),
+    ({}, (6, 2, 2, "limited")),  # untagged SD: read and tagged as BT.601; primaries and transfer not invented
+], ids=["bt709", "bt601-full", "untagged"])
+def test_run_tags_the_output_with_the_sources_colour(tmp_path: Path, tags: dict, expected: tuple) -> None:
+    source = _tagged_clip(tmp_path / "in.mp4", **tags) if tags else BIKES
+    if tags:
+        assert _colour(source) == expected  # the source says so ...
+    out = tmp_path / "out.mp4"
+    assert main(["run", str(source), "-o", str(out), "--frames", "0:3", "--width", "96", *FLOWFREE]) == 0
+    assert _colour(out) == expected  # ... and so does the stylized file
+
+
+def test_run_matrix_option_converts_and_tags(tmp_path: Path) -> None:
+    out = tmp_path / "out.mkv"
+    assert main(["run", str(BIKES), "-o", str(out), "--frames", "0:2", "--width", "64", "--matrix", "709", *FLOWFREE]) == 0
+    assert _colour(out)[0] == vs.MATRIX_BT709
+
+
+def test_sheet_is_made_from_the_encoded_frames(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--sheet keeps the picked frames as they pass to the encoder: the chain computes every frame once (the old
+    sheet rendered frames 4 and 7 again, walking the chain from frame 0), and the sheet's lower row is the video's
+    frames."""
+    from PIL import Image
+
+    from vsstylize.methods import chain
+
+    filters: list[chain.RecursiveFilter] = []
+    init = chain.RecursiveFilter.__init__
+
+    def recording(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        init(self, *args, **kwargs)
+        filters.append(self)
+
+    monkeypatch.setattr(chain.RecursiveFilter, "__init__", recording)
+    out, sheet = tmp_path / "out.mp4", tmp_path / "sheet.png"
+    assert main(["run", str(BIKES), "-o", str(out), "--sheet", str(sheet), "--frames", "30:42", "--width", "96",
+                 "--method", "network", "--network", "starry_night-prior"]) == 0
+    assert [f.computed for f in filters] == [12]
+    image = np.asarray(Image.open(sheet).convert("RGB"), dtype=np.float32) / 255
+    assert image.shape == (2 * 40, 4 * 96, 3)
+    video = vs.core.resize.Bicubic(vs.core.bs.VideoSource(str(out)), format=vs.RGBS)
+    tiles = [image[40:, 96 * k:96 * (k + 1)] for k in range(4)]
+    for k, n in enumerate((0, 4, 7, 11)):
+        f = video.get_frame(n)
+        frame = np.stack([np.asarray(f[p]) for p in range(3)], axis=-1)
+        errors = [float(np.abs(tile - frame).mean()) for tile in tiles]
+        assert errors[k] < 0.03 and errors[k] == min(errors), (n, errors)  # frame n as encoded (x264 crf 18)
+
+
+def _bad_input_cases(tmp: Path) -> list[tuple[list[str], str]]:
+    (tmp / "a_file").write_text("not a folder")
+    run = ["run", str(BIKES), "--frames", "0:2", "--width", "64"]
+    out = ["-o", str(tmp / "o.mp4")]
+    return [
+        ([*run, "-o", str(tmp / "a_file" / "o.mp4"), *FLOWFREE],
+         f"-o/--output {tmp}/a_file/o.mp4: {tmp}/a_file is a file, not a folder"),
+        ([*run, "-o", str(tmp / "o.xyz"), *FLOWFREE],
+         f"-o/--output {tmp}/o.xyz: ffmpeg cannot write this file: Unable to choose an output format for 'o.xyz'"),
+        ([*run, "-o", str(tmp / "o.gif"), *FLOWFREE],
+         f"-o/--output {tmp}/o.gif: ffmpeg cannot write this file: gif muxer supports only codec gif"),
+        ([*run, *out, "--frames", "5:2", *FLOWFREE], "--frames 5:2 is reversed: A:B needs A < B (B exclusive)"),
+        ([*run, *out, "--frames", "3:3", *FLOWFREE], "--frames 3:3 is empty"),
+        ([*run, *out, "--frames", "0:9999", *FLOWFREE], "--frames 0:9999 is outside the clip's 250 frames (0:250)"),
+        ([*run, *out, "--width", "101", *FLOWFREE], "--width must be a positive multiple of 2 (the video is 4:2:0), got 101"),
+        ([*run, *out, "--width", "98", "--projection", "equirect", "--method", "network", "--network", "starry_night-prior"],
+         "--width must be a positive multiple of 4 (--projection equirect is 2:1 with an even height), got 98"),
+        ([*run, *out, "--method", "network"], "--method network needs --network (a .safetensors model file or a shipped "
+                                              "model name)"),
+        ([*run, *out, "--method", "network", "--network", "starry_night-prior", "--style", "starry_night"],
+         "--method network does not use --style"),
+        ([*run, *out, "--crf", "99", *FLOWFREE], "--crf must be between 0 and 51 (libx264), got 99"),
+        ([*run, *out, "--encoder", "cat", *FLOWFREE], "--encoder must write to {output}, got 'cat'"),
+        ([*run, *out, "--encoder", "x265 {input} -o {output}", *FLOWFREE], "--encoder has the unknown placeholder {input}"),
+        ([*run, "-o", str(tmp / "new" / "o.mp4"), "--encoder", "no-such-encoder {output}", *FLOWFREE],
+         "--encoder: cannot start 'no-such-encoder'"),
+        ([*run, "-o", str(tmp / "new" / "o.mp4"), "--encoder", "sh -c 'echo broken >&2; exit 3' {output}", *FLOWFREE],
+         "the encoder sh failed (exit 3): broken"),
+        ([*run, "-o", str(tmp / "o.mp4"), "--sheet", str(tmp / "a_file" / "s.png"), *FLOWFREE],
+         f"--sheet {tmp}/a_file/s.png: {tmp}/a_file is a file, not a folder"),
+    ]
+
+
+def test_bad_input_gives_one_line_naming_the_option_and_writes_nothing(tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """The issue's table of bad inputs, rerun: each is one line `vsstylize run: <option> ...`, exit status 2, no
+    traceback, and nothing is left on disk (no output, no partial file, no folder made for it)."""
+    for argv, message in _bad_input_cases(tmp_path):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        lines = [line for line in err.replace("\r", "\n").splitlines() if line.strip() and not line.startswith("stylize:")]
+        assert lines == [lines[-1]] and lines[0].startswith(f"vsstylize run: {message}"), (argv, err)
+        assert "Traceback" not in err
+        assert sorted(p.name for p in tmp_path.rglob("*")) == ["a_file"], argv

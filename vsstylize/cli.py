@@ -10,31 +10,26 @@ command-line option.
 from __future__ import annotations
 
 import argparse
-import os
-import shlex
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import fields
-from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import vapoursynth as vs
-from tqdm import tqdm
 
+from .encode import ENCODER_FORMAT, ContactSheet, EncoderError, check_encoder, render
 from .errors import Naming, OptionError, StylizeError, cli_naming
+from .frames import to_rgbs, with_default_matrix
 from .options import StylizeOptions
 
 if TYPE_CHECKING:
     from .methods.registry import MethodSpec
 
-__all__ = ["build_graph", "contact_sheet", "main", "render"]
+__all__ = ["RunError", "build_graph", "main"]
 
 #: Options set by ``run`` itself rather than from their own flag.
-_RUN_SET = {"cache_dir", "flow_cache", "matrix"}
+_RUN_SET = {"cache_dir", "flow_cache", "matrix", "output_format"}
 
 
 class RunError(Exception):
@@ -59,32 +54,60 @@ def _frame_range(spec: str | None, total: int) -> tuple[int, int]:
         end = int(b) if b else total
     except ValueError:
         raise RunError(f"--frames must look like A:B (frame numbers), got {spec!r}") from None
-    if not 0 <= start < end <= total:
-        raise RunError(f"--frames {spec} is outside the clip's {total} frames")
+    if start > end:
+        raise RunError(f"--frames {spec} is reversed: A:B needs A < B (B exclusive)")
+    if start == end:
+        raise RunError(f"--frames {spec} is empty: A:B needs A < B (B exclusive)")
+    if start < 0 or end > total:
+        raise RunError(f"--frames {spec} is outside the clip's {total} frames (0:{total})")
     return start, end
 
 
-def build_source(args: argparse.Namespace) -> vs.VideoNode:
-    """The source clip of the ``run`` options: ``--frames``, resized to ``--width`` (even sizes), RGBS.
+def _processing_size(args: argparse.Namespace, src: vs.VideoNode) -> tuple[int, int]:
+    """``--width`` (even: the video is 4:2:0; a multiple of 4 for 360 video, 2:1 with an even height) and the
+    height that keeps the aspect ratio, rounded to even."""
+    equirect = args.projection == "equirect"
+    step = 4 if equirect else 2
+    if args.width is not None and (args.width < step or args.width % step):
+        raise RunError(f"--width must be a positive multiple of {step} ("
+                       + ("--projection equirect is 2:1 with an even height" if equirect else "the video is 4:2:0")
+                       + f"), got {args.width}")
+    width = args.width or src.width - src.width % step
+    if equirect:
+        return width, width // 2
+    return width, max(2, int(round(src.height * width / src.width / 2)) * 2)
 
-    :raises RunError: a missing input, a bad frame range.
+
+def _check_path(path: Path, option: str) -> None:
+    """:raises RunError: ``path`` is a folder, or one of its parents is a file."""
+    if path.is_dir():
+        raise RunError(f"{option} {path} is a folder; give a file name")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise RunError(f"{option} {path}: {parent} is a file, not a folder")
+            break
+
+
+def build_source(args: argparse.Namespace) -> vs.VideoNode:
+    """The clip ``stylize`` gets from the ``run`` options: the input's ``--frames``, resized to ``--width`` in its
+    own colour family (float 4:4:4), every frame with a ``_Matrix`` (``--matrix``, the file's, or where it says
+    nothing BT.709 for HD and BT.601 for SD).
+
+    :raises RunError: a missing input, a bad frame range or width.
     """
     core = vs.core
     if not Path(args.input).is_file():
         raise RunError(f"input {args.input!r} not found")
     src = core.bs.VideoSource(str(args.input))
     start, end = _frame_range(args.frames, src.num_frames)
-    src = src[start:end]
-    width = args.width or src.width
-    height = max(2, int(round(src.height * width / src.width / 2)) * 2)
-    width -= width % 2
-    if args.projection == "equirect":  # 360 video: exactly 2:1 with an even height
-        height = max(2, round(width / 4) * 2)
-        width = 2 * height
-    return core.resize.Bicubic(src, width, height, format=vs.RGBS, matrix_in_s=args.matrix)
+    width, height = _processing_size(args, src)
+    src = src[start:end] if args.matrix is not None else with_default_matrix(src[start:end])  # default by source size
+    fmt = src.format.replace(sample_type=vs.FLOAT, bits_per_sample=32, subsampling_w=0, subsampling_h=0)
+    return core.resize.Bicubic(src, width, height, format=fmt.id)
 
 
-def scene_cuts(args: argparse.Namespace, rgb: vs.VideoNode) -> list[int]:
+def scene_cuts(args: argparse.Namespace, source: vs.VideoNode) -> list[int]:
     """The cuts of ``--scenes``: detected (``auto``), none, or read from a file.
 
     :raises RunError: an unreadable cut file or one with frames out of range.
@@ -94,15 +117,16 @@ def scene_cuts(args: argparse.Namespace, rgb: vs.VideoNode) -> list[int]:
     if args.scenes == "none":
         return []
     if args.scenes == "auto":
-        return detect_cuts(rgb, float(args.scene_threshold))
+        return detect_cuts(source, float(args.scene_threshold))
     try:
-        return read_cuts(args.scenes, rgb.num_frames)
+        return read_cuts(args.scenes, source.num_frames)
     except ValueError as exc:
         raise RunError(f"--scenes {exc}") from None
 
 
 def run_options(args: argparse.Namespace) -> tuple[MethodSpec, StylizeOptions, dict[str, object]]:
-    """The method, its resolved options and the given option values of the ``run`` options.
+    """The method, its resolved options and the given option values of the ``run`` options (the result in the
+    encoder's format, :data:`~vsstylize.encode.ENCODER_FORMAT`).
 
     :raises RunError: an unknown method or a bad option, worded with the command-line options.
     """
@@ -110,6 +134,7 @@ def run_options(args: argparse.Namespace) -> tuple[MethodSpec, StylizeOptions, d
 
     given: dict[str, object] = {f.name: getattr(args, f.name) for f in fields(StylizeOptions)
                                 if f.name not in _RUN_SET and f.metadata["cli"] is not None}
+    given.update(matrix=args.matrix, output_format=ENCODER_FORMAT)
     try:
         spec = find(args.method, args.projection)
         if args.cache:
@@ -122,97 +147,29 @@ def run_options(args: argparse.Namespace) -> tuple[MethodSpec, StylizeOptions, d
 
 
 def build_graph(args: argparse.Namespace, cuts: Sequence[int] | None = None) -> tuple[vs.VideoNode, vs.VideoNode]:
-    """Source and stylized clips for the ``run`` options (source resized to ``--width``, even sizes, shots
-    marked with the ``--scenes`` cuts or ``cuts``).
+    """Source and stylized clips for the ``run`` options: the source resized to ``--width`` as RGBS
+    (:func:`build_source`), and the stylized clip in the encoder's format (YUV420P8) with the source's colour
+    properties (``vsstylize.stylize``'s format rule: the result is converted back with the source's matrix), its
+    shots marked with the ``--scenes`` cuts or ``cuts``.
 
     :raises RunError: bad input, worded with the command-line options.
     """
     from .shots import scenes
     from .stylization import run_method
 
-    rgb = build_source(args)
+    source = build_source(args)
     _, _, given = run_options(args)
+    clip = source
     if args.scenes != "none" or cuts is not None:
-        rgb = scenes(rgb, scene_cuts(args, rgb) if cuts is None else list(cuts))
+        clip = scenes(source, scene_cuts(args, source) if cuts is None else list(cuts))
     styles = (args.style if len(args.style) > 1 else args.style[0]) if args.style else None
     try:
-        out = run_method("stylize", rgb, styles, args.method, args.projection, given)
+        out = run_method("stylize", clip, styles, args.method, args.projection, given)
     except StylizeError as exc:
         if isinstance(exc.__cause__, OptionError):
             raise RunError(exc.__cause__.render(_naming())) from None
         raise
-    return rgb, out
-
-
-def _encoder_command(args: argparse.Namespace, width: int, height: int, fps: Fraction, tmp: Path) -> list[str]:
-    if args.encoder:
-        return [part.replace("{output}", str(tmp)) for part in shlex.split(args.encoder)]
-    import imageio_ffmpeg
-
-    return [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
-            "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{width}x{height}", "-r", str(fps), "-i", "-",
-            "-c:v", "libx264", "-crf", str(args.crf), "-preset", "medium", "-pix_fmt", "yuv420p",
-            "-movflags", "+faststart", str(tmp)]
-
-
-def render(clip: vs.VideoNode, output: Path, args: argparse.Namespace, desc: str = "stylize",
-           frames: Iterator[vs.VideoFrame | None] | None = None, done: Callable[[], int] | None = None) -> float:
-    """Render ``clip`` (RGBS, or YUV420P8 when ``frames`` is given) through the encoder into ``output``
-    atomically; returns seconds per frame.
-
-    A progress bar shows frames done, seconds per frame and the ETA. The video is written to a
-    temporary file beside ``output`` and renamed when the encoder succeeded.
-
-    :param frames: the YUV420P8 frames to encode in order, ``None`` items while waiting (default: ``clip``'s).
-    :param done: frames finished so far for the bar (default: frames encoded), e.g. by every Ray worker.
-    """
-    yuv = clip if clip.format.id == vs.YUV420P8 else vs.core.resize.Bicubic(clip, format=vs.YUV420P8, matrix_s="709")
-    fps = Fraction(clip.fps_num, clip.fps_den) if clip.fps_num else Fraction(25)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.stem}.partial{output.suffix}")
-    cmd = _encoder_command(args, yuv.width, yuv.height, fps, tmp)
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE)
-    assert proc.stdin is not None
-    t0 = time.perf_counter()
-    encoded = 0
-    try:
-        with tqdm(total=yuv.num_frames, desc=desc, unit="frame") as bar:
-            for frame in frames if frames is not None else yuv.frames(close=True):
-                if frame is not None:
-                    for p in range(3):
-                        proc.stdin.write(np.ascontiguousarray(np.asarray(frame[p])).tobytes())
-                    encoded += 1
-                count = done() if done is not None else encoded
-                if count > bar.n or frame is not None:
-                    bar.update(count - bar.n)
-                    bar.set_postfix_str(f"{(time.perf_counter() - t0) / max(bar.n, 1):.1f} s/frame, {encoded} encoded")
-        proc.stdin.close()
-        if proc.wait() != 0:
-            raise SystemExit(f"vsstylize run: the encoder failed (exit {proc.returncode}): {' '.join(cmd)}")
-        os.replace(tmp, output)
-    except BaseException:
-        proc.kill()
-        tmp.unlink(missing_ok=True)
-        raise
-    return (time.perf_counter() - t0) / max(yuv.num_frames, 1)
-
-
-def contact_sheet(source: vs.VideoNode, stylized: vs.VideoNode, path: Path, count: int = 4) -> Path:
-    """A PNG with ``count`` evenly spaced frames: source on top, stylized below (atomic write)."""
-    from PIL import Image
-
-    from .cache import atomic_write
-
-    picks = np.linspace(0, source.num_frames - 1, num=min(count, source.num_frames)).round().astype(int)
-    rows = []
-    for clip in (source, stylized):
-        tiles = []
-        for n in picks:
-            f = clip.get_frame(int(n))
-            tiles.append(np.stack([np.asarray(f[p]) for p in range(3)], axis=-1))
-        rows.append(np.concatenate(tiles, axis=1))
-    sheet = (np.clip(np.concatenate(rows, axis=0), 0, 1) * 255 + 0.5).astype(np.uint8)
-    return atomic_write(path, lambda tmp: Image.fromarray(sheet).save(tmp, format="PNG"))
+    return to_rgbs(source, "run", matrix=args.matrix), out
 
 
 def _option_help(f: object) -> str:
@@ -245,11 +202,15 @@ def _run_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="equirect: a 360 video, stylized on cube faces with border consistency")
     p.add_argument("--width", type=int, help="processing width (height keeps the aspect ratio)")
     p.add_argument("--frames", help="frame range A:B (B exclusive)")
-    p.add_argument("--matrix", default="709", help="YUV matrix of the input (default 709)")
+    p.add_argument("--matrix", help="YUV matrix of the input, e.g. 709, 170m (default: the file's; where it says "
+                                    "nothing, 709 for HD and 170m for SD); the output is tagged with it")
     p.add_argument("--cache", help="folder for the flow and stylized-frame caches (resumable renders)")
-    p.add_argument("--encoder", help="encoder command reading raw yuv420p on stdin; {output} is replaced")
-    p.add_argument("--crf", type=int, default=18)
-    p.add_argument("--sheet", type=Path, help="also write a contact sheet PNG (source above, stylized below)")
+    p.add_argument("--encoder", help="encoder command reading raw yuv420p on stdin, with the placeholders {output}, "
+                                     "{width}, {height}, {fps} and the colour tags {matrix}, {primaries}, {transfer}, "
+                                     "{range} (names ffmpeg and x265 accept)")
+    p.add_argument("--crf", type=int, default=18, help="quality of the default encoder (libx264, 0-51; default 18)")
+    p.add_argument("--sheet", type=Path, help="also write a contact sheet PNG (source above, stylized below), made "
+                                              "from the frames as they are encoded")
     p.add_argument("--scenes", default="auto", metavar="auto|none|FILE",
                    help="scene cuts, where chains restart: auto (detected with FFmpeg's scdet, default), none, or a "
                         "file (PySceneDetect scene-list CSV, or 0-based first frames of the shots)")
@@ -325,19 +286,27 @@ def _demo(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     if args.threads is not None and args.threads < 1:
         raise RunError(f"--threads must be >= 1, got {args.threads}")
-    if args.ray is not None:
-        return _run_ray(args)
-    if args.prune_finished or args.workers is not None:
-        raise RunError("--workers and --prune-finished belong to --ray")
-    if args.threads is not None:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    source, stylized = build_graph(args)
-    spf = render(stylized, args.output, args)
-    print(f"wrote {args.output} ({stylized.num_frames} frames, {stylized.width}x{stylized.height}, {spf:.2f} s/frame)")
+    _check_path(args.output, "-o/--output")
     if args.sheet:
-        print(f"wrote {contact_sheet(source, stylized, args.sheet)}")
+        _check_path(args.sheet, "--sheet")
+    try:
+        check_encoder(args.encoder, args.output, args.crf)
+        if args.ray is not None:
+            return _run_ray(args)
+        if args.prune_finished or args.workers is not None:
+            raise RunError("--workers and --prune-finished belong to --ray")
+        if args.threads is not None:
+            import torch
+
+            torch.set_num_threads(args.threads)
+        source, stylized = build_graph(args)
+        sheet = ContactSheet(source) if args.sheet else None
+        spf = render(stylized, args.output, encoder=args.encoder, crf=args.crf, sheet=sheet)
+    except EncoderError as exc:
+        raise RunError(str(exc)) from None
+    print(f"wrote {args.output} ({stylized.num_frames} frames, {stylized.width}x{stylized.height}, {spf:.2f} s/frame)")
+    if sheet is not None:
+        print(f"wrote {sheet.save(args.sheet)}")
     return 0
 
 
@@ -372,14 +341,21 @@ def _run_ray(args: argparse.Namespace) -> int:
                        else None, independent=spec.method == "flowfree")
     print(f"{len(cuts)} scene cuts, {len(units)} units", file=sys.stderr)
     job = Job(functools.partial(_ray_build, args, cuts), args.cache, threads=args.threads or 1, version=__version__)
+    sheet = ContactSheet(to_rgbs(source, "run", matrix=args.matrix)) if args.sheet else None
+
+    def encode(clip: vs.VideoNode, output: Path, frames: Iterator[vs.VideoFrame | None], done: Callable[[], int]) -> float:
+        return render(clip, output, encoder=args.encoder, crf=args.crf, sheet=sheet, desc="stylize (ray)",
+                      frames=frames, done=done)
+
     try:
-        stats = render_on_ray(job, units, source, args.output,
-                              lambda clip, out, frames, done: render(clip, out, args, "stylize (ray)", frames, done),
-                              address=args.ray or None, workers=args.workers, prune=args.prune_finished)
+        stats = render_on_ray(job, units, source, args.output, encode, matrix=args.matrix, address=args.ray or None,
+                              workers=args.workers, prune=args.prune_finished)
     except ClusterError as exc:
         raise RunError(str(exc)) from None
     print(f"wrote {args.output} ({source.num_frames} frames, {source.width}x{source.height}, {len(units)} units, "
           f"{stats['seconds']:.1f} s)")
+    if sheet is not None:
+        print(f"wrote {sheet.save(args.sheet)}")
     return 0
 
 

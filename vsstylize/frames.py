@@ -30,6 +30,7 @@ __all__ = [
     "output_format_of",
     "tensor_to_frame",
     "to_rgbs",
+    "with_default_matrix",
 ]
 
 _FLOAT_FORMATS = (vs.RGBS, vs.RGBH, vs.GRAYS, vs.GRAYH)
@@ -206,7 +207,7 @@ def to_rgbs(clip: vs.VideoNode, func: str, param: str = "clip", matrix: int | st
     if fmt.color_family == vs.YUV:
         if matrix is None:
             # The clip's own _Matrix frame property wins; a default fills in where it is missing.
-            return _yuv_to_rgb_with_props(clip, target, _default_matrix(clip))
+            return core.resize.Bicubic(with_default_matrix(clip), format=target)
         key = "matrix_in_s" if isinstance(matrix, str) else "matrix_in"
         return core.resize.Bicubic(clip, format=target, **{key: matrix})
     if fmt.color_family == vs.GRAY:
@@ -216,20 +217,22 @@ def to_rgbs(clip: vs.VideoNode, func: str, param: str = "clip", matrix: int | st
     return core.resize.Point(clip, format=target)
 
 
-def _yuv_to_rgb_with_props(clip: vs.VideoNode, target: int, default_matrix: int) -> vs.VideoNode:
-    """YUV -> RGB using each frame's ``_Matrix`` property, ``default_matrix`` where it is missing or 2."""
-    core = vs.core
+def with_default_matrix(clip: vs.VideoNode) -> vs.VideoNode:
+    """A YUV ``clip`` whose frames all have ``_Matrix``: their own, or where it is missing or unspecified the
+    default for the clip's size (BT.709 for HD, wider than 1024 or taller than 576; BT.601 ``170m`` for SD).
+    Other clips are returned as they are."""
+    if clip.format.color_family != vs.YUV:
+        return clip
+    default = _default_matrix(clip)
 
     def fix_matrix(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
-        m = f.props.get("_Matrix")
-        if m is None or m == 2:
-            out = f.copy()
-            out.props["_Matrix"] = default_matrix
-            return out
-        return f
+        if _frame_matrix(f.props, default) == f.props.get("_Matrix"):
+            return f
+        out = f.copy()
+        out.props["_Matrix"] = default
+        return out
 
-    fixed = core.std.ModifyFrame(clip, clip, fix_matrix)
-    return core.resize.Bicubic(fixed, format=target)
+    return vs.core.std.ModifyFrame(clip, clip, fix_matrix)
 
 
 def _default_matrix(clip: vs.VideoNode) -> int:
