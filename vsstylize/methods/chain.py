@@ -27,6 +27,12 @@ the cuts. ``W = 0`` restarts the chain at ``b`` like a scene cut.
   the compute device, backed by an optional on-disk cache (8-bit PNG per frame), so each frame is computed once
   and a seek re-walks the chain only down to the nearest cached frame.
 
+A request for frame ``n`` whose ``k > 1`` predecessors are neither cached in memory nor already requested
+(a previewer seeking far ahead, ``vspipe --start``) shows a progress bar on stderr, "computing frames
+a..n of the chain", until frame ``n`` is done (frames found in the on-disk cache count as done when they are
+loaded; warm-up frames of bounded chains count too). Rendering in order (vspipe) requests each frame after its
+predecessor and shows none.
+
 Each output frame carries ``StylizeChainStart`` (the index of its chain's first frame) and, with a disk cache,
 ``StylizeCacheEntry`` (the entry's path below the cache folder, :data:`vsstylize.cache.PROP_CACHE_ENTRY`).
 Cache keys include the compute environment (:func:`vsstylize.frames.environment_key`: device, CPU threads,
@@ -36,6 +42,7 @@ torch version), since the optimization's float results depend on it.
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -46,6 +53,7 @@ from typing import Literal, Protocol
 import numpy as np
 import torch
 import vapoursynth as vs
+from tqdm import tqdm
 
 from ..cache import PROP_CACHE_ENTRY, DiskCache, digest
 from ..compact import read_frame_png, round_frame, write_frame_png
@@ -171,6 +179,15 @@ class DeviceInputs:
         return self.pairs[j].take(n, frames)
 
 
+@dataclass
+class _Walk:
+    """A chain walk in progress: the frames (lane, number) computed for a request of ``target``."""
+
+    frames: set[tuple[Lane, int]]
+    target: tuple[Lane, int]
+    bar: tqdm
+
+
 def read_entry(path: Path) -> tuple[np.ndarray, int]:
     """A stylized frame of the disk cache: ``((3, H, W) float32 RGB in [0, 1], chain start)``.
 
@@ -223,6 +240,8 @@ class RecursiveFilter:
         self._lock = threading.RLock()  # guards the in-memory cache (held briefly)
         self._compute_lock = threading.Lock()  # one stylization at a time (it uses every core anyway)
         self.computed = 0  # frames actually stylized (not served from a cache)
+        self._pending: set[tuple[Lane, int]] = set()  # requested and not done yet, and those a walk will compute
+        self._walks: list[_Walk] = []
         self.out = vs.core.std.FrameEval(src, functools.partial(self._select, MAIN), prop_src=src)
         lanes = {MAIN: self.out}
         if self.bounds is not None and self.bounds.warmup > 0:
@@ -290,6 +309,39 @@ class RecursiveFilter:
             out.props[PROP_CACHE_ENTRY] = self.disk_cache.entry_name(key)
         return out
 
+    # -- progress of chain walks ------------------------------------------------------------
+    def _announce(self, lane: Lane, n: int, start: bool) -> None:
+        """Frame ``n`` of ``lane`` is requested and not cached: mark it pending; when ``k > 1`` frames of its chain
+        before it are neither in memory nor pending, they will be computed first — show a bar for the walk."""
+        with self._lock:
+            if (lane, n) in self._pending:
+                return
+            frames = [(lane, n)]
+            at, m = lane, n
+            while not start:
+                before = self._lane_of(at, m, 1)
+                if before is None or (before, m - 1) in self._memory or (before, m - 1) in self._pending:
+                    break
+                at, m = before, m - 1
+                frames.append((at, m))
+            self._pending.update(frames)
+            if len(frames) > 2:
+                bar = tqdm(total=len(frames), unit="frame", file=sys.stderr, dynamic_ncols=True,
+                           desc=f"vsstylize.{self.func}: computing frames {m}..{n} of the chain for frame {n}")
+                self._walks.append(_Walk(set(frames), (lane, n), bar))
+
+    def _done(self, lane: Lane, n: int) -> None:
+        """Frame ``n`` of ``lane`` is computed or loaded: advance the walks that contain it, close those it ends
+        (a scene cut may end a walk early: its bar closes with its target)."""
+        with self._lock:
+            self._pending.discard((lane, n))
+            for walk in [w for w in self._walks if (lane, n) in w.frames]:
+                walk.bar.update(1)
+                if (lane, n) == walk.target:
+                    walk.bar.close()
+                    self._walks.remove(walk)
+                    self._pending.difference_update(walk.frames)
+
     # -- graph ----------------------------------------------------------------------------
     def _select(self, lane: Lane, n: int, f: vs.VideoFrame) -> vs.VideoNode:
         start = self._is_start(lane, n, f)
@@ -299,6 +351,7 @@ class RecursiveFilter:
             cached = (lane, n) in self._memory
         if cached or (key is not None and self.disk_cache is not None and self.disk_cache.path(key).is_file()):
             return core.std.ModifyFrame(self.src, self.src, lambda n, f: self._step(lane, n, [f], key, None))
+        self._announce(lane, n, start)
         if start:
             return core.std.ModifyFrame(self.src, self.src, lambda n, f: self._step(lane, n, [f], key, n))
         lanes = {j: self._lane_of(lane, n, j) for j in self.indices}
@@ -320,6 +373,13 @@ class RecursiveFilter:
 
     def _step(self, lane: Lane, n: int, frames: list[vs.VideoFrame], key: str | None, chain_start: int | None,
               usable: Sequence[int] = (), lanes: Mapping[int, Lane | None] | None = None) -> vs.VideoFrame:
+        try:
+            return self._stylized(lane, n, frames, key, chain_start, usable, lanes)
+        finally:
+            self._done(lane, n)
+
+    def _stylized(self, lane: Lane, n: int, frames: list[vs.VideoFrame], key: str | None, chain_start: int | None,
+                  usable: Sequence[int], lanes: Mapping[int, Lane | None] | None) -> vs.VideoFrame:
         with self._compute_lock:
             hit = self._lookup(lane, n, key)
             if hit is not None:
