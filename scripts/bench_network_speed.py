@@ -48,8 +48,7 @@ def main() -> int:
         w, h = (int(v) for v in size.split("x"))
         clip = core.resize.Bicubic(src, w, h)
         for method in args.methods.split(","):
-            out = vsstylize.stylize(clip, method=method, network=models[method], device=device)
-            out = core.resize.Bicubic(out, format=vs.YUV420P8, matrix_s="709")
+            out = vsstylize.stylize(clip, method=method, network=models[method], device=device)  # YUV420P8 back
             for n in range(args.warmup):
                 out.get_frame(n)
             with PeakMemory() as mem:
