@@ -175,21 +175,25 @@ class ContactSheet:
     """A PNG of ``count`` evenly spaced frames, source above, result below, collected while rendering: only the
     picked frames' tiles (at most ``tile_width`` pixels wide) are kept, so its memory is the sheet's own.
 
-    :param num_frames: frames of the render.
+    :param source: the source clip (any format VapourSynth's resizer converts to RGB without a matrix choice:
+        RGB, or YUV with ``_Matrix``), same length as the render.
     :param count: frames on the sheet.
     :param tile_width: width of one tile (frames narrower than this keep their size).
     """
 
-    def __init__(self, num_frames: int, count: int = 4, tile_width: int = 480) -> None:
-        picks = np.linspace(0, num_frames - 1, num=min(count, num_frames)).round().astype(int)
+    def __init__(self, source: vs.VideoNode, count: int = 4, tile_width: int = 480) -> None:
+        picks = np.linspace(0, source.num_frames - 1, num=min(count, source.num_frames)).round().astype(int)
         self.picks = tuple(dict.fromkeys(int(n) for n in picks))
-        self.tile_width = tile_width
+        self.tile_width = min(tile_width, source.width)
+        height = max(1, round(source.height * self.tile_width / source.width))
+        self._source_tiles = vs.core.resize.Bicubic(source, self.tile_width, height, format=vs.RGB24)
         self.tiles: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
-    def add(self, n: int, source: vs.VideoFrame, result: vs.VideoFrame) -> None:
-        """Keep the tiles of frame ``n`` (the source frame and the frame the encoder received)."""
-        width = min(self.tile_width, result.width)
-        self.tiles[n] = (frame_tile(source, width), frame_tile(result, width))
+    def add(self, n: int, result: vs.VideoFrame) -> None:
+        """Keep the tiles of frame ``n``: the source's and that of the frame the encoder received."""
+        f = self._source_tiles.get_frame(n)
+        source = np.stack([np.asarray(f[p]) for p in range(3)], axis=-1).copy()
+        self.tiles[n] = (source, frame_tile(result, self.tile_width))
 
     def save(self, path: Path) -> Path:
         """Write the sheet atomically; returns ``path``."""
@@ -208,14 +212,14 @@ def _write_planes(stdin: IO[bytes], frame: vs.VideoFrame) -> None:
 
 
 def render(clip: vs.VideoNode, output: Path, *, encoder: str | None = None, crf: int = 18,
-           source: vs.VideoNode | None = None, sheet: ContactSheet | None = None, desc: str = "stylize") -> float:
+           sheet: ContactSheet | None = None, desc: str = "stylize") -> float:
     """Render ``clip`` (YUV420P8) through the encoder into ``output`` atomically; returns seconds per frame.
 
     The encoder starts with the first frame, tagged with its colour properties (:class:`ColourTags`); a
     progress bar shows frames done, seconds per frame and the ETA. The video is written to a hidden temporary
     file beside ``output`` (its folder is created) and renamed when the encoder succeeded; on any failure the
-    temporary file and the folders made for it are removed. With ``sheet``, the picked frames of ``source``
-    (same length) and of ``clip`` are added to it as they pass.
+    temporary file and the folders made for it are removed. With ``sheet``, its picked frames of ``clip`` are
+    added to it as they pass.
 
     :raises EncoderError: the encoder is missing, stops early or fails (its last message in the text).
     :raises ValueError: ``clip`` is not YUV420P8.
@@ -237,8 +241,8 @@ def render(clip: vs.VideoNode, output: Path, *, encoder: str | None = None, crf:
                         cmd = encoder_command(encoder, tmp, clip.width, clip.height, fps, crf,
                                               ColourTags.of(frame.props))
                         proc = _start(cmd, log)
-                    if sheet is not None and source is not None and n in sheet.picks:
-                        sheet.add(n, source.get_frame(n), frame)
+                    if sheet is not None and n in sheet.picks:
+                        sheet.add(n, frame)
                     assert proc.stdin is not None
                     _write_planes(proc.stdin, frame)
                     bar.update(1)
