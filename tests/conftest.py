@@ -108,3 +108,20 @@ def write_lossless(clip: vs.VideoNode, path: Path) -> Path:
     proc.stdin.close()
     assert proc.wait() == 0
     return path
+
+
+@pytest.fixture
+def recursive_filters(monkeypatch: pytest.MonkeyPatch) -> list:
+    """The :class:`~vsstylize.methods.chain.RecursiveFilter` instances the test builds (their ``computed`` counts
+    the frames actually stylized)."""
+    from vsstylize.methods import chain
+
+    made: list[chain.RecursiveFilter] = []
+    init = chain.RecursiveFilter.__init__
+
+    def recording(self: chain.RecursiveFilter, *args: object, **kwargs: object) -> None:
+        init(self, *args, **kwargs)  # type: ignore[arg-type]
+        made.append(self)
+
+    monkeypatch.setattr(chain.RecursiveFilter, "__init__", recording)
+    return made

@@ -30,20 +30,6 @@ def _clip(length: int = 12) -> vs.VideoNode:
     return vs.core.resize.Bicubic(src, 64, 28, format=vs.RGBS, matrix_in_s="170m")
 
 
-@pytest.fixture
-def filters(monkeypatch: pytest.MonkeyPatch) -> list[chain.RecursiveFilter]:
-    """The RecursiveFilter instances the test builds."""
-    made: list[chain.RecursiveFilter] = []
-    init = chain.RecursiveFilter.__init__
-
-    def recording(self: chain.RecursiveFilter, *args: object, **kwargs: object) -> None:
-        init(self, *args, **kwargs)  # type: ignore[arg-type]
-        made.append(self)
-
-    monkeypatch.setattr(chain.RecursiveFilter, "__init__", recording)
-    return made
-
-
 def _walks(err: str) -> list[tuple[int, int]]:
     return sorted({(int(m[1]), int(m[2])) for m in WALK.finditer(err)})
 
@@ -52,12 +38,12 @@ def _array(frame: vs.VideoFrame) -> np.ndarray:
     return np.stack([np.asarray(frame[p]) for p in range(3)])
 
 
-def test_far_request_shows_the_walk(capsys: pytest.CaptureFixture[str], filters: list[chain.RecursiveFilter]) -> None:
+def test_far_request_shows_the_walk(capsys: pytest.CaptureFixture[str], recursive_filters: list[chain.RecursiveFilter]) -> None:
     out = vsstylize.stylize(_clip(20), **NETWORK)
     out.get_frame(8)
     err = capsys.readouterr().err
     assert _walks(err) == [(0, 8)] and "9/9" in err
-    assert filters[0].computed == 9
+    assert recursive_filters[0].computed == 9
     out.get_frame(9)  # its predecessor is cached: quiet
     out.get_frame(10)
     assert _walks(capsys.readouterr().err) == []
@@ -65,19 +51,19 @@ def test_far_request_shows_the_walk(capsys: pytest.CaptureFixture[str], filters:
     assert _walks(capsys.readouterr().err) == [(11, 15)]
     out.get_frame(17)  # one frame before it is missing: quiet
     assert _walks(capsys.readouterr().err) == []
-    assert filters[0].computed == 18
+    assert recursive_filters[0].computed == 18
 
 
-def test_in_order_rendering_is_quiet(capsys: pytest.CaptureFixture[str], filters: list[chain.RecursiveFilter]) -> None:
+def test_in_order_rendering_is_quiet(capsys: pytest.CaptureFixture[str], recursive_filters: list[chain.RecursiveFilter]) -> None:
     out = vsstylize.stylize(_clip(), **NETWORK)
     for _ in out.frames():  # prefetching in parallel, as vspipe does
         pass
     assert _walks(capsys.readouterr().err) == []
-    assert filters[0].computed == 12
+    assert recursive_filters[0].computed == 12
 
 
 def test_concurrent_seeks_close_their_walks(capsys: pytest.CaptureFixture[str],
-                                            filters: list[chain.RecursiveFilter]) -> None:
+                                            recursive_filters: list[chain.RecursiveFilter]) -> None:
     reference = [_array(f) for f in vsstylize.stylize(_clip(), **NETWORK).frames()]
     out = vsstylize.stylize(_clip(), **NETWORK)
     order = list(range(12))
@@ -99,7 +85,7 @@ def test_concurrent_seeks_close_their_walks(capsys: pytest.CaptureFixture[str],
     assert done.wait(600)
     for n in order:
         np.testing.assert_array_equal(results[n], reference[n])
-    walked = filters[1]
+    walked = recursive_filters[1]
     assert walked._walks == [] and walked._pending == set()
     assert _walks(capsys.readouterr().err)  # the first far request walked
 

@@ -99,26 +99,16 @@ def test_run_matrix_option_converts_and_tags(tmp_path: Path) -> None:
     assert _colour(out)[0] == vs.MATRIX_BT709
 
 
-def test_sheet_is_made_from_the_encoded_frames(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sheet_is_made_from_the_encoded_frames(tmp_path: Path, recursive_filters: list) -> None:
     """--sheet keeps the picked frames as they pass to the encoder: the chain computes every frame once (the old
-    sheet rendered frames 4 and 7 again, walking the chain from frame 0), and the sheet's lower row is the video's
-    frames."""
+    sheet asked for frames 4 and 7 again, which a chain walks from the nearest frame it keeps), and the sheet's
+    lower row is the video's frames."""
     from PIL import Image
 
-    from vsstylize.methods import chain
-
-    filters: list[chain.RecursiveFilter] = []
-    init = chain.RecursiveFilter.__init__
-
-    def recording(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        init(self, *args, **kwargs)
-        filters.append(self)
-
-    monkeypatch.setattr(chain.RecursiveFilter, "__init__", recording)
     out, sheet = tmp_path / "out.mp4", tmp_path / "sheet.png"
     assert main(["run", str(BIKES), "-o", str(out), "--sheet", str(sheet), "--frames", "30:42", "--width", "96",
                  "--method", "network", "--network", "starry_night-prior"]) == 0
-    assert [f.computed for f in filters] == [12]
+    assert [f.computed for f in recursive_filters] == [12]
     image = np.asarray(Image.open(sheet).convert("RGB"), dtype=np.float32) / 255
     assert image.shape == (2 * 40, 4 * 96, 3)
     video = vs.core.resize.Bicubic(vs.core.bs.VideoSource(str(out)), format=vs.RGBS)
