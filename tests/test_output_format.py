@@ -15,7 +15,8 @@ pytestmark = pytest.mark.data
 
 FLOWFREE = dict(method="flowfree", network="starry_night-flowfree")
 NETWORK = dict(method="network", network="starry_night-prior")
-OPTIM = dict(num_iterations=(4, 2), tol_loss_relative=0, init=("image", "prevWarped"))
+# a random start: 4 L-BFGS iterations from the content image leave a 96x40 frame almost unchanged (issue 20)
+OPTIM = dict(num_iterations=(4, 2), tol_loss_relative=0, init=("random", "prevWarped"))
 COLOUR = ("_Matrix", "_Primaries", "_Transfer", "_ChromaLocation")
 
 

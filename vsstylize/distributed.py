@@ -37,6 +37,8 @@ import vapoursynth as vs
 
 from .cache import PROP_CACHE_ENTRY, PROP_CACHE_INDEX, atomic_write
 from .compact import read_frame_png
+from .encode import ENCODER_FORMAT
+from .frames import from_rgbs, to_rgbs
 
 __all__ = ["ClusterError", "Job", "UnitResult", "plan_units", "render_on_ray"]
 
@@ -221,25 +223,27 @@ Encode = Callable[[vs.VideoNode, Path, Iterator[vs.VideoFrame | None], Callable[
 
 def _default_encode(clip: vs.VideoNode, output: Path, frames: Iterator[vs.VideoFrame | None],
                     done: Callable[[], int]) -> float:
-    import argparse
+    from .encode import render
 
-    from .cli import render
-
-    return render(clip, output, argparse.Namespace(encoder=None, crf=18), "stylize (ray)", frames, done)
+    return render(clip, output, desc="stylize (ray)", frames=frames, done=done)
 
 
 def render_on_ray(job: Job, units: Sequence[tuple[int, int]], template: vs.VideoNode, output: str | os.PathLike[str],
-                  encode: Encode | None = None, *, address: str | None = None, workers: int | None = None, max_retries: int = 3,
-                  prune: bool = False) -> dict[str, float]:
+                  encode: Encode | None = None, *, matrix: int | str | None = None, address: str | None = None,
+                  workers: int | None = None, max_retries: int = 3, prune: bool = False) -> dict[str, float]:
     """Render ``units`` of ``job`` as Ray tasks and encode the frames in order as the units complete.
 
     :param job: the :class:`Job`.
     :param units: ``[(first, end), ...]`` (:func:`plan_units`), covering the clip in order.
-    :param template: an RGBS clip of the output's size, length and frame rate (e.g. the resized source).
+    :param template: the clip the workers stylize (the source at the output's size): its size, length, frame
+        rate, format and frame properties; the stylized frames are converted from it as ``vsstylize.stylize``
+        does with ``output_format=YUV420P8`` (:func:`vsstylize.frames.from_rgbs`), so the encoded frames and
+        colour tags equal a single-process render's.
+    :param matrix: the ``matrix`` option the workers stylize with (``None``: the frames' ``_Matrix``).
     :param output: the video file.
     :param encode: ``encode(yuv_clip, output, frames, done) -> seconds per frame``: writes the frames of the
         iterator (``None`` while waiting: refresh the progress bar from ``done()``, frames finished by all workers);
-        default :func:`vsstylize.cli.render` (x264, CRF 18, a progress bar).
+        default :func:`vsstylize.encode.render` (x264, CRF 18, a progress bar).
 
     Example (every worker runs ``build``, so it must be importable there, e.g. a module-level function)::
 
@@ -281,8 +285,8 @@ def render_on_ray(job: Job, units: Sequence[tuple[int, int]], template: vs.Video
                 np.copyto(np.asarray(out[p]), image[p])
             return out
 
-        blank = vs.core.std.BlankClip(template, format=vs.RGBS, keep=True)
-        yuv = vs.core.resize.Bicubic(vs.core.std.ModifyFrame(blank, blank, load), format=vs.YUV420P8, matrix_s="709")
+        rgbs = to_rgbs(template, "render_on_ray", "template", matrix=matrix)  # the props the chain's frames carry
+        yuv = from_rgbs(vs.core.std.ModifyFrame(rgbs, rgbs, load), template, "render_on_ray", matrix, ENCODER_FORMAT)
 
         def frames() -> Iterator[vs.VideoFrame | None]:
             for first, end in units:

@@ -18,7 +18,7 @@ import string
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -212,7 +212,8 @@ def _write_planes(stdin: IO[bytes], frame: vs.VideoFrame) -> None:
 
 
 def render(clip: vs.VideoNode, output: Path, *, encoder: str | None = None, crf: int = 18,
-           sheet: ContactSheet | None = None, desc: str = "stylize") -> float:
+           sheet: ContactSheet | None = None, desc: str = "stylize", frames: Iterator[vs.VideoFrame | None] | None = None,
+           done: Callable[[], int] | None = None) -> float:
     """Render ``clip`` (YUV420P8) through the encoder into ``output`` atomically; returns seconds per frame.
 
     The encoder starts with the first frame, tagged with its colour properties (:class:`ColourTags`); a
@@ -220,6 +221,10 @@ def render(clip: vs.VideoNode, output: Path, *, encoder: str | None = None, crf:
     file beside ``output`` (its folder is created) and renamed when the encoder succeeded; on any failure the
     temporary file and the folders made for it are removed. With ``sheet``, its picked frames of ``clip`` are
     added to it as they pass.
+
+    :param frames: the frames of ``clip`` to encode, in order, with ``None`` items while they are not ready
+        (:func:`vsstylize.distributed.render_on_ray`); default ``clip.frames()``.
+    :param done: frames finished so far, for the progress bar (default: frames encoded), e.g. by every Ray worker.
 
     :raises EncoderError: the encoder is missing, stops early or fails (its last message in the text).
     :raises ValueError: ``clip`` is not YUV420P8.
@@ -235,18 +240,24 @@ def render(clip: vs.VideoNode, output: Path, *, encoder: str | None = None, crf:
     t0 = time.perf_counter()
     with tempfile.TemporaryFile() as log:
         try:
+            encoded = 0
             with tqdm(total=clip.num_frames, desc=desc, unit="frame") as bar:
-                for n, frame in enumerate(clip.frames(close=True)):
-                    if proc is None:
-                        cmd = encoder_command(encoder, tmp, clip.width, clip.height, fps, crf,
-                                              ColourTags.of(frame.props))
-                        proc = _start(cmd, log)
-                    if sheet is not None and n in sheet.picks:
-                        sheet.add(n, frame)
-                    assert proc.stdin is not None
-                    _write_planes(proc.stdin, frame)
-                    bar.update(1)
-                    bar.set_postfix_str(f"{(time.perf_counter() - t0) / bar.n:.1f} s/frame")
+                for frame in frames if frames is not None else clip.frames(close=True):
+                    if frame is not None:
+                        if proc is None:
+                            cmd = encoder_command(encoder, tmp, clip.width, clip.height, fps, crf,
+                                                  ColourTags.of(frame.props))
+                            proc = _start(cmd, log)
+                        if sheet is not None and encoded in sheet.picks:
+                            sheet.add(encoded, frame)
+                        assert proc.stdin is not None
+                        _write_planes(proc.stdin, frame)
+                        encoded += 1
+                    count = done() if done is not None else encoded
+                    if count > bar.n or frame is not None:
+                        bar.update(count - bar.n)
+                        bar.set_postfix_str(f"{(time.perf_counter() - t0) / max(bar.n, 1):.1f} s/frame"
+                                            + ("" if done is None else f", {encoded} encoded"))
             assert proc is not None and proc.stdin is not None
             proc.stdin.close()
             if proc.wait() != 0 or not tmp.is_file():
