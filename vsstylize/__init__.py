@@ -17,15 +17,38 @@ Filters (all take and return ``vs.VideoNode``), in pipeline order:
 
 from __future__ import annotations
 
-from .errors import StylizeError
-from .opticalflow.filters import flow, reliability
-from .opticalflow.io import read_flow, read_reliability, write_flow, write_reliability
-from .opticalflow.visualize import visualize
-from .opticalflow.warp_filter import warp
-from .options import StylizeOptions
-from .shots import scenes
-from .spherical.filters import cube_to_equirect, equirect_to_cube
-from .stylization import stylize
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .errors import StylizeError
+    from .opticalflow.filters import flow, reliability
+    from .opticalflow.io import read_flow, read_reliability, write_flow, write_reliability
+    from .opticalflow.visualize import visualize
+    from .opticalflow.warp_filter import warp
+    from .options import StylizeOptions
+    from .shots import scenes
+    from .spherical.filters import cube_to_equirect, equirect_to_cube
+    from .stylization import stylize
+
+#: Public name -> the module defining it. The filters need VapourSynth; they are imported on first use, so the
+#: parts that do not (training, evaluation, ``python -m vsstylize download``) run where it is not installed.
+_EXPORTS: dict[str, str] = {
+    "StylizeError": ".errors",
+    "StylizeOptions": ".options",
+    "cube_to_equirect": ".spherical.filters",
+    "equirect_to_cube": ".spherical.filters",
+    "flow": ".opticalflow.filters",
+    "read_flow": ".opticalflow.io",
+    "read_reliability": ".opticalflow.io",
+    "reliability": ".opticalflow.filters",
+    "scenes": ".shots",
+    "stylize": ".stylization",
+    "visualize": ".opticalflow.visualize",
+    "warp": ".opticalflow.warp_filter",
+    "write_flow": ".opticalflow.io",
+    "write_reliability": ".opticalflow.io",
+}
 
 __all__ = [
     "StylizeError",
@@ -43,4 +66,20 @@ __all__ = [
     "write_flow",
     "write_reliability",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public filter on first use (PEP 562)."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vsstylize' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
+
 __version__ = "0.2.0"

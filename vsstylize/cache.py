@@ -14,8 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from .errors import error
-
 __all__ = ["PROP_CACHE_ENTRY", "PROP_CACHE_INDEX", "DiskCache", "atomic_write", "digest"]
 
 T = TypeVar("T")
@@ -88,6 +86,8 @@ class DiskCache:
                 probe.write(b"x")
                 probe.flush()
         except OSError as exc:
+            from .errors import error  # VapourSynth's error type, imported only here: training needs no VapourSynth
+
             raise error(func, f"cache folder {str(self.root)!r} is not writable: {exc.strerror or exc}") from exc
 
     def path(self, key: str) -> Path:
@@ -120,4 +120,6 @@ class DiskCache:
         try:
             return atomic_write(self.path(key), writer)
         except OSError as exc:
+            from .errors import error
+
             raise error(self.func, f"cannot write to cache folder {str(self.root)!r}: {exc.strerror or exc}") from exc

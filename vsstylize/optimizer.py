@@ -22,7 +22,6 @@ from typing import Literal
 
 import torch
 
-from .errors import OptionError
 from .lbfgs import DeviceLBFGS
 from .losses import (
     ARTISTIC_VIDEOS_WEIGHTS,
@@ -37,6 +36,7 @@ from .losses import (
 from .losses import (
     original_colors as _original_colors,
 )
+from .option_errors import OptionError
 from .vgg import LossNetwork
 
 log = logging.getLogger("vsstylize")

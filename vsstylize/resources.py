@@ -17,13 +17,15 @@ import os
 from importlib.resources import files
 from pathlib import Path
 
-import platformdirs
+import numpy as np
+import torch
 
 __all__ = [
     "MODELS_ENV",
     "download_dir",
     "model_search_path",
     "package_models_dir",
+    "read_style_image",
     "resolve_style",
     "shipped_models",
     "shipped_styles",
@@ -46,6 +48,8 @@ def package_models_dir() -> Path:
 
 def user_models_dir() -> Path:
     """The per-user folder of downloaded weights (not created here)."""
+    import platformdirs  # imported when needed: training on a bare GPU machine passes every path itself
+
     return platformdirs.user_data_path("vsstylize", appauthor=False) / "models"
 
 
@@ -82,3 +86,24 @@ def resolve_style(name: str | os.PathLike[str]) -> Path | None:
     if path.is_file():
         return path
     return shipped_styles().get(str(name))
+
+
+def read_style_image(name: str | os.PathLike[str]) -> torch.Tensor:
+    """A style image (file path or shipped style name, :func:`resolve_style`) as ``(1, 3, H, W)`` float32 RGB in
+    [0, 1] (Pillow, any mode converted to RGB).
+
+    :raises FileNotFoundError: neither a file nor a shipped style.
+    :raises ValueError: not a readable image.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = resolve_style(name)
+    if path is None:
+        raise FileNotFoundError(f"style file {os.fspath(name)!r} not found (an image file or a shipped style: "
+                                f"{', '.join(shipped_styles())})")
+    try:
+        with Image.open(path) as im:
+            arr = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ValueError(f"style file {str(path)!r} is not a readable image ({exc})") from exc
+    return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).contiguous()

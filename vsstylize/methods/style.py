@@ -5,14 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 import vapoursynth as vs
-from PIL import Image, UnidentifiedImageError
 
 from ..errors import error
 from ..frames import frame_to_tensor, to_rgbs
-from ..resources import resolve_style, shipped_styles
+from ..resources import read_style_image
 
 __all__ = ["StyleSource", "load_styles", "style_digest"]
 
@@ -20,16 +18,10 @@ type StyleSource = str | os.PathLike[str] | vs.VideoNode
 
 
 def _load_file(func: str, path: str | os.PathLike[str]) -> torch.Tensor:
-    p = resolve_style(path)
-    if p is None:
-        raise error(func, f"style file {os.fspath(path)!r} not found (an image file or a shipped style: "
-                          f"{', '.join(shipped_styles())})")
     try:
-        with Image.open(p) as im:
-            arr = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError) as exc:
-        raise error(func, f"style file {str(p)!r} is not a readable image ({exc})") from exc
-    return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).contiguous()
+        return read_style_image(path)
+    except (FileNotFoundError, ValueError) as exc:
+        raise error(func, str(exc)) from exc
 
 
 def _load_clip(func: str, clip: vs.VideoNode) -> torch.Tensor:
