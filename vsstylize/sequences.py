@@ -54,8 +54,10 @@ if TYPE_CHECKING:
 __all__ = [
     "LONG_TERM_STEPS",
     "PRESETS",
+    "Scene",
     "Sequence",
     "SequenceClips",
+    "build_scene",
     "check_size",
     "load_image",
     "load_sequence",
@@ -212,13 +214,15 @@ def _remap(img: np.ndarray, xs: np.ndarray, ys: np.ndarray, border: int) -> np.n
 # the scene: camera path, object path, textures
 # ----------------------------------------------------------------------------------------
 @dataclass
-class _Scene:
-    """Everything needed to render frames and ground truth.
+class Scene:
+    """Everything needed to render the frames and the ground truth of a sequence (:func:`build_scene`).
 
-    ``camera[t]``: frame -> source-photo coordinates; ``obj_inv[t]``: frame -> object-texture coordinates.
+    ``camera[t]``: frame -> background coordinates; ``obj_inv[t]``: frame -> object-texture coordinates (3x3
+    similarity matrices, pixel centres at integers). ``background`` is the source photo resized so that every
+    frame's footprint lies inside it with a margin (float32 in [0, 1], or uint8 when the photo was uint8).
     """
 
-    background: np.ndarray  # (Hs, Ws, 3) float32, the resized source photo
+    background: np.ndarray  # (Hs, Ws, 3) float32 or uint8, the resized source photo
     texture: np.ndarray  # (ht, wt, 3) float32
     alpha_tex: np.ndarray  # (ht, wt) float32 in [0, 1]
     camera: np.ndarray  # (T, 3, 3)
@@ -254,25 +258,39 @@ def _camera_path(p: _Preset, rng: np.random.Generator, t_count: int, w: int, h: 
     return mats, info
 
 
-def _place_background(photo: np.ndarray, mats: list[np.ndarray], w: int, h: int,
-                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Resize the photo (``INTER_AREA``) so every frame's footprint fits, and shift the camera path inside it."""
+def _placement(photo_shape: tuple[int, ...], mats: list[np.ndarray], w: int, h: int,
+               rng: np.random.Generator) -> tuple[tuple[int, int], float, np.ndarray, dict[str, Any]]:
+    """Where the camera path lies in the photo: the photo's new size ``(W', H')`` so every frame's footprint
+    fits, the resize factor, and the camera matrices shifted inside the resized photo (frame px -> resized px)."""
     corners_x = np.array([-1.0, w, -1.0, w])
     corners_y = np.array([-1.0, -1.0, h, h])
     pts = np.concatenate([np.stack(_apply(m, corners_x, corners_y), axis=1) for m in mats])
     lo, hi = pts.min(axis=0), pts.max(axis=0)
     extent = hi - lo + 6.0  # the footprint plus a margin of 3 source pixels on each side
-    ph, pw = photo.shape[:2]
+    ph, pw = photo_shape[:2]
     factor = 1.02 * max(extent[0] / pw, extent[1] / ph)
     new_w, new_h = max(int(math.ceil(pw * factor)), 2), max(int(math.ceil(ph * factor)), 2)
-    interp = cv2.INTER_AREA if factor < 1.0 else cv2.INTER_CUBIC
-    bg = np.clip(cv2.resize(photo, (new_w, new_h), interpolation=interp), 0.0, 1.0)
     off_x = float(rng.uniform(-lo[0] + 1.0, new_w - 2.0 - hi[0]))
     off_y = float(rng.uniform(-lo[1] + 1.0, new_h - 2.0 - hi[1]))
     shift = np.array([[1.0, 0.0, off_x], [0.0, 1.0, off_y], [0.0, 0.0, 1.0]])
     camera = np.stack([shift @ m for m in mats])
     info = {"source_resize_factor": factor, "source_resized_size": [new_w, new_h]}
-    return bg.astype(np.float32), camera, info
+    return (new_w, new_h), factor, camera, info
+
+
+def _resize_photo(photo: np.ndarray, size: tuple[int, int], factor: float) -> np.ndarray:
+    """``photo`` resized to ``size`` ``(W, H)``: ``INTER_AREA`` when shrinking, ``INTER_CUBIC`` when enlarging;
+    float images are clipped to [0, 1] and returned as float32, uint8 images stay uint8."""
+    interp = cv2.INTER_AREA if factor < 1.0 else cv2.INTER_CUBIC
+    out = cv2.resize(photo, size, interpolation=interp)
+    return out if photo.dtype == np.uint8 else np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+def _place_background(photo: np.ndarray, mats: list[np.ndarray], w: int, h: int,
+                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Resize the photo so every frame's footprint fits, and shift the camera path inside it."""
+    size, factor, camera, info = _placement(photo.shape, mats, w, h, rng)
+    return _resize_photo(photo, size, factor), camera, info
 
 
 def _object_shape(rng: np.random.Generator, wt: int, ht: int) -> tuple[np.ndarray, str]:
@@ -306,6 +324,8 @@ def _object_texture(photo: np.ndarray, rng: np.random.Generator, wt: int, ht: in
     x0 = int(rng.integers(0, pw - cw + 1))
     y0 = int(rng.integers(0, ph - ch + 1))
     crop = photo[y0:y0 + ch, x0:x0 + cw]
+    if crop.dtype == np.uint8:
+        crop = crop.astype(np.float32) / 255.0
     interp = cv2.INTER_AREA if cw >= wt else cv2.INTER_CUBIC
     tex = np.clip(cv2.resize(crop, (wt, ht), interpolation=interp), 0.0, 1.0).astype(np.float32)
     return tex, [x0, y0, cw, ch]
@@ -347,7 +367,7 @@ def _object_path(p: _Preset, rng: np.random.Generator, t_count: int, w: int, h: 
 
 
 def _build_scene(preset: _Preset, photo: np.ndarray, tex_photo: np.ndarray, t_count: int, w: int, h: int,
-                 rng: np.random.Generator) -> _Scene:
+                 rng: np.random.Generator) -> Scene:
     mats, cam_info = _camera_path(preset, rng, t_count, w, h)
     background, camera, place_info = _place_background(photo, mats, w, h, rng)
     size_frac = float(rng.uniform(*preset.obj_size))
@@ -361,10 +381,29 @@ def _build_scene(preset: _Preset, photo: np.ndarray, tex_photo: np.ndarray, t_co
     obj_inv, obj_info = _object_path(preset, rng, t_count, w, h, ow, oh, wt, ht)
     params = {**cam_info, **place_info, **obj_info, "object_shape": shape, "object_size_px": [ow, oh],
               "object_texture_size": [wt, ht], "object_texture_crop": crop}
-    return _Scene(background, texture, alpha_tex, camera, obj_inv, params)
+    return Scene(background, texture, alpha_tex, camera, obj_inv, params)
 
 
-def _render(scene: _Scene, t: int, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
+def build_scene(preset: str, photo: np.ndarray, texture_photo: np.ndarray, num_frames: int,
+                size: tuple[int, int], rng: np.random.Generator) -> Scene:
+    """Draw the camera path, the object and its path of one sequence (the part of :func:`make_sequence` before
+    rendering), for renderers of their own (the training data renders scenes on the compute device,
+    :mod:`vsstylize.train.synthetic`).
+
+    :param preset: a key of :data:`PRESETS`.
+    :param photo: background photo ``(H, W, 3)``, float32 RGB in [0, 1] or uint8 (then the scene's
+        ``background`` is uint8 too).
+    :param texture_photo: photo the object is cut from, float32 or uint8.
+    :param num_frames: ``T >= 2``.
+    :param size: ``(W, H)`` of the frames.
+    :param rng: the random generator every choice is drawn from.
+    :raises ValueError: unknown preset, bad ``num_frames`` or ``size``.
+    """
+    spec, w, h, _ = _check_args(preset, num_frames, size, 0, ())
+    return _build_scene(spec, photo, texture_photo, num_frames, w, h, rng)
+
+
+def _render(scene: Scene, t: int, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
     """Frame ``t`` ``(H, W, 3)`` and its object coverage alpha ``(H, W)``, by inverse mapping."""
     xs, ys = _grid(h, w)
     bx, by = _apply(scene.camera[t], xs, ys)
