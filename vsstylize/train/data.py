@@ -1,102 +1,92 @@
-"""Training data for the video networks: frame tuples with backward flow and reliability.
+"""Training data for the video networks: frame tuples with backward flow and reliability, sampled on the device.
 
 Two sources (Ruder et al. 2018 sec. 5.2.3):
 
-* **real clips**: tuples of consecutive frames of the videos in the dataset folders, with backward and
-  forward DIS flow and the reliability of the forward-backward consistency check
-  (:func:`vsstylize.opticalflow.consistency.consistency_check`, the same as the ``reliability`` filter); per clip
-  the tuples with the largest frame differences are kept (Ruder: "the five most differing frame tuples per
-  shot");
-* **synthetic sequences** from still images (the photos of the dataset folders, and frames of its videos)
-  with exact flow and occlusion masks: a moving, zooming crop window plus an independently moving object
-  (the bench generator, :func:`vsstylize.sequences.make_sequence`), rendered on the fly.
+* **real clips**: tuples of consecutive frames of the videos in the dataset folders, with DIS flow and the
+  reliability of the forward-backward consistency check, the most differing tuples of each clip — computed
+  once and kept in the content-addressed data cache (:mod:`vsstylize.train.data_cache`), then held on the
+  compute device (frames and masks uint8, flows float16);
+* **synthetic sequences** from still images (the photos of the dataset folders and frames of its videos) with
+  exact flow and occlusion masks: a moving, zooming camera over one photo plus an independently moving object
+  cut from another — a new scene for every sample, drawn on the host and rendered on the device
+  (:mod:`vsstylize.train.synthetic`).
 
-A sample is a :class:`Tuple`: ``frames (T, 3, H, W)`` RGB in [0, 1], ``flows (T, 2, H, W)`` backward flow
-``t -> t-1`` in pixels and ``masks (T, 1, H, W)`` its reliability (entry 0 unused). Sampling is a pure
-function of ``(seed, iteration)``, so a resumed training sees the same data as an uninterrupted one.
+A batch is made in two steps. :meth:`TrainingData.plan` (host, cheap) draws everything random from
+``(seed, iteration)``: which source, which tuple and crop, the scene of a synthetic sample, a horizontal flip
+(frames mirrored, flows mirrored with ``u`` negated, masks mirrored) and the mixed-training empty-prior flags.
+:meth:`TrainingData.assemble` (device) crops the real tuples and renders the scenes. A batch is therefore a pure
+function of ``(seed, iteration)``, so a resumed training sees the same data as an uninterrupted one, and the
+plan/assemble split lets :class:`~vsstylize.train.prefetch.Prefetcher` make the next batches in the background.
+
+Arrays: ``frames (B, T, 3, H, W)`` RGB in [0, 1], ``flows (B, T, 2, H, W)`` backward flow ``t -> t-1`` in
+pixels, ``masks (B, T, 1, H, W)`` its reliability in [0, 1] (entry 0 unused, zero); float32 on the device.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
 
-import cv2
 import numpy as np
 import torch
 
-from ..opticalflow.consistency import consistency_check
-from ..opticalflow.estimators import DisPreset, FlowSettings, make_estimator
-from ..sequences import load_image, make_sequence
+from ..sequences import build_scene
+from .data_cache import (
+    IMAGE_SUFFIXES,
+    VIDEO_SUFFIXES,
+    DatasetError,
+    TupleSettings,
+    open_data_cache,
+)
+from .synthetic import SceneBatch, pack_scenes, render_scenes
 
-__all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "DatasetError", "TrainingData", "Tuple"]
+__all__ = ["IMAGE_SUFFIXES", "SYNTHETIC_PRESETS", "VIDEO_SUFFIXES", "Batch", "BatchPlan", "DatasetError",
+           "TrainingData"]
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp"})
-VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".y4m", ".mpg", ".mpeg"})
 #: Synthetic motion presets used for training (the generator's, without the long-term/border tests).
 SYNTHETIC_PRESETS: tuple[str, ...] = ("slow_pan", "fast_pan_zoom", "large_occluder")
 
 
-class DatasetError(ValueError):
-    """No usable training data (names the folder and what was looked for)."""
+@dataclass
+class BatchPlan:
+    """Everything random about one batch, drawn on the host (:meth:`TrainingData.plan`).
+
+    :ivar length: frames per sample ``T``.
+    :ivar real: ``(slot, clip, tuple, first frame, y, x)`` of each real sample.
+    :ivar synthetic: slots of the synthetic samples, in the order of ``scenes``.
+    :ivar scenes: their scenes (host tensors), ``None`` without synthetic samples.
+    :ivar flip: ``(B,)`` bool, mirrored samples.
+    :ivar keep_prior: ``(B,)`` float32, 0 for the samples that get an empty prior (mixed training), else 1.
+    """
+
+    length: int
+    real: list[tuple[int, int, int, int, int, int]]
+    synthetic: list[int]
+    scenes: SceneBatch | None
+    flip: np.ndarray
+    keep_prior: np.ndarray
 
 
 @dataclass
-class Tuple:
-    """``frames (T, 3, H, W)``, ``flows (T, 2, H, W)`` (``t -> t-1``), ``masks (T, 1, H, W)``; float32."""
+class Batch:
+    """A batch on the device: ``frames``, ``flows``, ``masks`` (module docstring) and ``keep_prior`` ``(B,)``
+    float32 (0 = empty prior)."""
 
-    frames: np.ndarray
-    flows: np.ndarray
-    masks: np.ndarray
+    frames: torch.Tensor
+    flows: torch.Tensor
+    masks: torch.Tensor
+    keep_prior: torch.Tensor
 
-
-def _files(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[Path]]:
-    images: list[Path] = []
-    videos: list[Path] = []
-    for p in map(Path, paths):
-        if not p.exists():
-            raise DatasetError(f"data: no such file or folder {p}")
-        found = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
-        images += [f for f in found if f.suffix.lower() in IMAGE_SUFFIXES]
-        videos += [f for f in found if f.suffix.lower() in VIDEO_SUFFIXES]
-    return images, videos
+    def tensors(self) -> list[torch.Tensor]:
+        return [getattr(self, f.name) for f in fields(self)]
 
 
-def _read_video(path: Path, short_side: int, max_frames: int) -> list[np.ndarray]:
-    """Frames of ``path`` as ``(H, W, 3)`` float32 RGB, resized so the short side is ``short_side``."""
-    cap = cv2.VideoCapture(str(path))
-    frames: list[np.ndarray] = []
-    try:
-        while cap.isOpened() and len(frames) < max_frames:
-            ok, bgr = cap.read()
-            if not ok or bgr is None:
-                break
-            h, w = bgr.shape[:2]
-            f = short_side / min(h, w)
-            bgr = cv2.resize(bgr, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-            frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0)
-    finally:
-        cap.release()
-    return frames
-
-
-def _gray(rgb: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor((rgb * 255.0).round().astype(np.uint8), cv2.COLOR_RGB2GRAY)
-
-
-def _real_tuple(frames: Sequence[np.ndarray], estimator: object) -> Tuple:
-    grays = [_gray(f) for f in frames]
-    h, w = grays[0].shape
-    flows = np.zeros((len(frames), 2, h, w), np.float32)
-    masks = np.zeros((len(frames), 1, h, w), np.float32)
-    for t in range(1, len(frames)):
-        back = estimator(grays[t], grays[t - 1])  # type: ignore[operator]
-        fwd = estimator(grays[t - 1], grays[t])  # type: ignore[operator]
-        flows[t] = back.transpose(2, 0, 1)
-        masks[t, 0] = consistency_check(back, fwd) / 255.0
-    return Tuple(np.stack([f.transpose(2, 0, 1) for f in frames]), flows, masks)
+def _upload(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A host tensor on ``device``: through page-locked memory and asynchronously on CUDA (no host sync)."""
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
 
 
 class TrainingData:
@@ -104,86 +94,110 @@ class TrainingData:
 
     :param paths: files or folders (searched recursively) of images and videos.
     :param size: ``(H, W)`` of the training crops.
-    :param length: frames per tuple (the longest multi-frame step, e.g. 5).
+    :param length: frames per real tuple (the longest multi-frame step, 5); batches take sub-windows.
     :param tuples_per_clip: real tuples kept per video (the most differing).
     :param max_video_frames: frames read per video.
     :param flow_preset: DIS preset of the real clips' flow.
     :param synthetic_fraction: share of synthetic samples when both kinds exist.
-    :raises DatasetError: a missing path, or no usable image or video (names what was searched).
+    :param cache_root: folder of the data cache (default
+        :func:`~vsstylize.train.data_cache.default_cache_root`).
+    :param device: where the tuples are kept and the batches made.
+    :param workers: threads building the cache (default: the CPU count).
+    :raises DatasetError: a missing or unreadable path, no usable image or video (names what was searched), or
+        a damaged cache.
     """
 
     def __init__(self, paths: Iterable[str | os.PathLike[str]], size: tuple[int, int], length: int = 5,
-                 tuples_per_clip: int = 24, max_video_frames: int = 300, flow_preset: DisPreset = "medium",
-                 synthetic_fraction: float = 0.5) -> None:
-        paths = list(paths)
-        if not paths:
-            raise DatasetError("data: no dataset folders or files given")
+                 tuples_per_clip: int = 24, max_video_frames: int = 300, flow_preset: str = "medium",
+                 synthetic_fraction: float = 0.5, cache_root: str | os.PathLike[str] | None = None,
+                 device: str | torch.device = "cpu", workers: int | None = None) -> None:
         if length < 2:
             raise DatasetError(f"data: tuple length must be >= 2, got {length}")
         self.size = (int(size[0]), int(size[1]))
         self.length = int(length)
-        images, videos = _files(paths)
-        h, w = self.size
-        self.stills: list[np.ndarray] = []
-        for f in images:
-            try:
-                img = load_image(f)
-            except (ValueError, OSError):
-                continue
-            if min(img.shape[:2]) >= min(h, w):
-                self.stills.append(img)
-        self.real: list[Tuple] = []
-        estimator = make_estimator(FlowSettings(method="dis", preset=flow_preset))
-        for v in videos:
-            frames = _read_video(v, max(h, w) + max(h, w) // 4, max_video_frames)
-            if len(frames) < self.length or min(frames[0].shape[:2]) < min(h, w):
-                continue
-            self.stills += frames[:: max(1, len(frames) // 8)]
-            starts = list(range(0, len(frames) - self.length + 1, max(1, self.length // 2)))
-            motion = [float(np.mean([np.square(frames[s + i + 1] - frames[s + i]).mean() for i in range(self.length - 1)]))
-                      for s in starts]
-            best = sorted(np.argsort(motion)[::-1][:tuples_per_clip])
-            for i in best:
-                s = starts[i]
-                self.real.append(_real_tuple(frames[s : s + self.length], estimator))
-        if not self.stills and not self.real:
-            raise DatasetError(
-                f"data: no usable frames in {', '.join(map(str, paths))}: need images ({', '.join(sorted(IMAGE_SUFFIXES))}) "
-                f"or videos ({', '.join(sorted(VIDEO_SUFFIXES))}) of at least {w}x{h} pixels"
-                + (f" and {self.length} frames" if videos else ""))
-        self.synthetic_fraction = synthetic_fraction if self.real and self.stills else (1.0 if self.stills else 0.0)
-        self.sources = {"images": [str(f) for f in images], "videos": [str(f) for f in videos],
-                        "real_tuples": len(self.real), "stills": len(self.stills)}
+        self.device = torch.device(device)
+        settings = TupleSettings(self.size, self.length, tuples_per_clip, max_video_frames, flow_preset)  # type: ignore[arg-type]
+        cached = open_data_cache(paths, settings, cache_root, workers)
+        self.key = cached.key
+        self.cache_folder = cached.folder
+        #: ``(H, W, 3)`` uint8 RGB still images (photos, then clip frames), on the host.
+        self.stills = cached.stills
+        self.clips = [tuple(torch.from_numpy(a).to(self.device) for a in (c.frames, c.flows, c.masks))
+                      for c in cached.clips]
+        self._tuples = [(c, i) for c, clip in enumerate(cached.clips) for i in range(clip.frames.shape[0])]
+        self.synthetic_fraction = synthetic_fraction if self._tuples and self.stills else (1.0 if self.stills else 0.0)
+        self.sources = cached.sources
 
-    def _synthetic(self, rng: np.random.Generator, length: int) -> Tuple:
-        h, w = self.size
-        photo = self.stills[int(rng.integers(len(self.stills)))]
-        texture = self.stills[int(rng.integers(len(self.stills)))]
-        preset = SYNTHETIC_PRESETS[int(rng.integers(len(SYNTHETIC_PRESETS)))]
-        seq = make_sequence(preset, photo, num_frames=length, size=(w, h), seed=int(rng.integers(2**31)),
-                            texture=texture, long_steps=())
-        return Tuple(seq.frames, seq.flow_backward, seq.mask_backward[:, None])
+    # -- host -------------------------------------------------------------------------------
+    def plan(self, seed: int, iteration: int, batch_size: int, length: int, mixed_fraction: float = 0.0) -> BatchPlan:
+        """Draw the batch of ``iteration`` (a pure function of the arguments; see the module docstring).
 
-    def _crop_real(self, rng: np.random.Generator, length: int) -> Tuple:
-        tup = self.real[int(rng.integers(len(self.real)))]
+        :param mixed_fraction: probability of an empty prior per sample (Ruder eq. 18's mixed training).
+        :raises ValueError: ``length`` outside ``[2, self.length]``.
+        """
+        if not 2 <= length <= self.length:
+            raise ValueError(f"length must be in [2, {self.length}], got {length}")
         h, w = self.size
-        th, tw = tup.frames.shape[-2:]
-        y, x = int(rng.integers(th - h + 1)), int(rng.integers(tw - w + 1))
-        s = int(rng.integers(tup.frames.shape[0] - length + 1))
-        sl = (slice(s, s + length), slice(None), slice(y, y + h), slice(x, x + w))
-        masks = tup.masks[sl].copy()
-        masks[0] = 0.0
-        return Tuple(tup.frames[sl], tup.flows[sl], masks)
+        rng = np.random.default_rng([int(seed), int(iteration)])
+        real: list[tuple[int, int, int, int, int, int]] = []
+        synthetic: list[int] = []
+        scenes = []
+        flip = np.zeros(batch_size, bool)
+        for slot in range(batch_size):
+            if rng.random() < self.synthetic_fraction:
+                photo = self.stills[int(rng.integers(len(self.stills)))]
+                texture = self.stills[int(rng.integers(len(self.stills)))]
+                preset = SYNTHETIC_PRESETS[int(rng.integers(len(SYNTHETIC_PRESETS)))]
+                scene_rng = np.random.default_rng(int(rng.integers(2**31)))
+                scenes.append(build_scene(preset, photo, texture, length, (w, h), scene_rng))
+                synthetic.append(slot)
+            else:
+                c, i = self._tuples[int(rng.integers(len(self._tuples)))]
+                th, tw = self.clips[c][0].shape[-2:]
+                y, x = int(rng.integers(th - h + 1)), int(rng.integers(tw - w + 1))
+                start = int(rng.integers(self.length - length + 1))
+                real.append((slot, c, i, start, y, x))
+            flip[slot] = rng.random() < 0.5
+        empty = np.random.default_rng([int(seed), int(iteration), 1]).random(batch_size) < mixed_fraction
+        return BatchPlan(length, real, synthetic, pack_scenes(scenes) if scenes else None, flip,
+                         (~empty).astype(np.float32))
+
+    # -- device -----------------------------------------------------------------------------
+    def assemble(self, plan: BatchPlan) -> Batch:
+        """Make the batch of ``plan`` on the device (crops of the real tuples, rendered scenes, flips)."""
+        h, w = self.size
+        n, b, dev = plan.length, len(plan.flip), self.device
+        frames = torch.empty((b, n, 3, h, w), device=dev)
+        flows = torch.empty((b, n, 2, h, w), device=dev)
+        masks = torch.empty((b, n, 1, h, w), device=dev)
+        for slot, c, i, start, y, x in plan.real:
+            f, fl, m = self.clips[c]
+            window = (i, slice(start, start + n), slice(None), slice(y, y + h), slice(x, x + w))
+            frames[slot] = f[window].float() / 255.0
+            flows[slot] = fl[window].float()
+            masks[slot] = m[window].float() / 255.0
+            masks[slot, 0] = 0.0
+        if plan.scenes is not None:
+            rendered = render_scenes(plan.scenes.to(dev, non_blocking=True), self.size)
+            for j, slot in enumerate(plan.synthetic):
+                for out, r in zip((frames, flows, masks), rendered):
+                    out[slot] = r[j]
+        for slot in map(int, np.flatnonzero(plan.flip)):
+            frames[slot] = frames[slot].flip(-1)
+            masks[slot] = masks[slot].flip(-1)
+            flows[slot] = flows[slot].flip(-1)
+            flows[slot, :, 0] *= -1.0
+        return Batch(frames, flows, masks, _upload(torch.from_numpy(plan.keep_prior), dev))
+
+    def make_batch(self, seed: int, iteration: int, batch_size: int, length: int, mixed_fraction: float = 0.0) -> Batch:
+        """:meth:`plan` then :meth:`assemble`."""
+        plan = self.plan(seed, iteration, batch_size, length, mixed_fraction)
+        if plan.scenes is not None and self.device.type == "cuda":
+            plan.scenes = plan.scenes.pin_memory()
+        return self.assemble(plan)
 
     def batch(self, seed: int, iteration: int, batch_size: int, length: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The batch of ``iteration``: ``frames (B, T, 3, H, W)``, ``flows (B, T, 2, H, W)``,
-        ``masks (B, T, 1, H, W)`` (a pure function of ``seed`` and ``iteration``)."""
-        if not 2 <= length <= self.length:
-            raise ValueError(f"length must be in [2, {self.length}], got {length}")
-        rng = np.random.default_rng([int(seed), int(iteration)])
-        samples = []
-        for _ in range(batch_size):
-            synthetic = rng.random() < self.synthetic_fraction
-            samples.append(self._synthetic(rng, length) if synthetic else self._crop_real(rng, length))
-        stack = lambda name: torch.from_numpy(np.stack([getattr(s, name) for s in samples]).astype(np.float32))
-        return stack("frames"), stack("flows"), stack("masks")
+        ``masks (B, T, 1, H, W)`` on the device (a pure function of ``seed`` and ``iteration``)."""
+        out = self.make_batch(seed, iteration, batch_size, length)
+        return out.frames, out.flows, out.masks

@@ -54,13 +54,17 @@ class TrainingObjective:
     :param weights: alpha, beta, gamma (temporal), tv.
     :param content_layers: / :param style_layers: loss-network layers.
     :param style_scale: style size relative to the crop size.
+    :param autocast: ``None`` (float32) or ``torch.bfloat16`` / ``torch.float16``: the loss network runs under
+        :func:`torch.autocast` in that precision; its feature maps are cast to float32 before the losses, so the
+        Gram matrices and every loss accumulate in float32 (as :class:`vsstylize.losses.VideoObjective` does).
     :raises ValueError: bad layers or images.
     """
 
     def __init__(self, loss_net: LossNetwork, styles: Sequence[torch.Tensor], size: tuple[int, int],
                  weights: LossWeights, content_layers: Sequence[str], style_layers: Sequence[str],
-                 style_scale: float = 1.0) -> None:
+                 style_scale: float = 1.0, autocast: torch.dtype | None = None) -> None:
         self.loss_net = loss_net
+        self.autocast = autocast
         self.weights = weights
         self.content_layers = tuple(loss_net.check_layers(content_layers))
         self.style = StyleTarget(loss_net, list(styles), size, style_scale=style_scale, layers=style_layers)
@@ -74,9 +78,9 @@ class TrainingObjective:
         w = self.weights
         n = x.shape[0]
         with torch.no_grad():
-            targets = self.loss_net(self.loss_net.preprocess(frames), self.content_layers)
+            targets = self._features(self.loss_net.preprocess(frames), self.content_layers)
         px = self.loss_net.preprocess(x)
-        feats = self.loss_net(px, self._layers)
+        feats = self._features(px, self._layers)
         grams = {name: gram_matrix(feats[name]) for name in self.style_layers}
         targets_style = self.style.at_size(tuple(x.shape[-2:]))  # type: ignore[arg-type]
         return {
@@ -84,6 +88,14 @@ class TrainingObjective:
             "style": w.style * style_loss(grams, targets_style),
             "tv": w.tv * tv_loss(px, self._scale) / n,
         }
+
+    def _features(self, x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Float32 feature maps of ``layers``, computed in the objective's precision."""
+        if self.autocast is None:
+            return self.loss_net(x, layers)
+        with torch.autocast(device_type=x.device.type, dtype=self.autocast):
+            feats = self.loss_net(x, layers)
+        return {k: v.float() for k, v in feats.items()}
 
     def temporal(self, x: torch.Tensor, warped: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """Weighted temporal loss (Ruder eq. 8 / Huang eq. 7) on 0..255 pixels: ``x`` and the previous

@@ -24,15 +24,25 @@ neighbouring cube face along one to four of its borders as prior (the network it
 neighbours), and the temporal loss against that prior weighted by its mask. The other iterations are the
 video iterations above.
 
-The batch of iteration ``i`` is a pure function of ``(seed, i)`` (:meth:`TrainingData.batch`), and a
-checkpoint holds the network, the Adam state and the loss history, written atomically every
-``checkpoint_every`` iterations; a run killed at any moment resumes from its last checkpoint with no other
-loss of progress. At the end the network and its model card are written (:func:`save_network`) with a PNG
+**Data path** (:mod:`vsstylize.train.data`): the real tuples come from the content-addressed data cache (built
+once, :mod:`vsstylize.train.data_cache`) and live on the device; synthetic sequences are rendered there; a
+background thread (:class:`~vsstylize.train.prefetch.Prefetcher`) makes the next ``prefetch`` batches while the
+current one trains. The step reads nothing back to the host: the loss values stay on the device and are read
+once per ``log_every`` iterations and at each checkpoint (one synchronisation instead of one per iteration).
+Options for the device: ``precision="bf16"`` (autocast of the networks' convolutions; Gram matrices and losses
+in float32) and ``channels_last``; ``scripts/bench_train_speed.py`` measures what they give.
+
+The batch of iteration ``i`` is a pure function of ``(seed, i)`` (:meth:`TrainingData.plan`), and a
+checkpoint holds the network, the Adam state, the loss history and the data cache's key, written atomically
+every ``checkpoint_every`` iterations; a run killed at any moment resumes from its last checkpoint with no other
+loss of progress (on a CPU bit for bit the run it would have been; on CUDA up to the non-determinism of cuDNN's
+kernels). At the end the network and its model card are written (:func:`save_network`) with a PNG
 of the loss curves (with matplotlib, the ``plots`` extra; without it the card holds the final losses only).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -41,7 +51,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -56,18 +66,26 @@ from ..networks.models import (
     load_fine_tune,
     network_input,
 )
+from ..resources import read_style_image
 from ..vgg import load_loss_network
 from ..warping import warp
 from .border_data import BorderSamples
-from .data import DatasetError, TrainingData
+from .data import Batch, DatasetError, TrainingData
 from .loss import HUANG_LAYERS, RUDER_LAYERS, TrainingObjective
+from .prefetch import Prefetcher
 
-__all__ = ["TrainError", "TrainSettings", "frames_for_iteration", "train"]
+__all__ = ["PRECISIONS", "Precision", "TrainError", "TrainSettings", "frames_for_iteration", "train"]
 
 log = logging.getLogger("vsstylize")
 
 #: Ruder et al. 2018 Fig. A.6: (fraction of the iterations from which it applies, tuple length).
 MULTI_FRAME_SCHEDULE: tuple[tuple[float, int], ...] = ((0.0, 2), (5 / 12, 3), (0.5, 5))
+#: Frames of the cached real tuples (the schedule's longest; shorter steps and the two-frame procedures use
+#: sub-windows), the same for every architecture so their trainings share one data cache.
+TUPLE_LENGTH = max(n for _, n in MULTI_FRAME_SCHEDULE)
+Precision = Literal["fp32", "bf16"]
+#: Training precisions and their autocast dtypes.
+PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
 
 
 class TrainError(ValueError):
@@ -102,6 +120,13 @@ class TrainSettings:
         (fine-tuning); ``None``: random initialisation.
     :ivar border_fraction: share of the iterations (prior networks) trained on border samples of cube faces
         (Ruder sec. 6.2, :mod:`vsstylize.train.border_data`) instead of video tuples; 0: none.
+    :ivar data_cache: folder of the training-data cache (default: the per-user cache folder,
+        :func:`~vsstylize.train.data_cache.default_cache_root`).
+    :ivar precision: ``"fp32"`` or ``"bf16"`` (autocast of the stylization and loss networks; losses, Gram
+        matrices and Adam in float32). Part of the checkpoint identity when not ``"fp32"``.
+    :ivar channels_last: keep activations in NHWC layout (cuDNN's tensor-core layout on GPUs).
+    :ivar prefetch: batches made ahead by a background thread (0: made in the loop).
+    :ivar log_every: iterations between two reads of the loss values (progress bar); checkpoints read them too.
     """
 
     arch: str
@@ -126,6 +151,11 @@ class TrainSettings:
     device: str | None = None
     init_from: str | None = None
     border_fraction: float = 0.0
+    data_cache: str | None = None
+    precision: Precision = "fp32"
+    channels_last: bool = False
+    prefetch: int = 3
+    log_every: int = 25
     extra: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:
@@ -137,7 +167,7 @@ class TrainSettings:
         for s in self.styles:
             if not Path(s).is_file():
                 raise TrainError(f"style: no such style image {s}")
-        for name in ("size", "batch_size", "iterations", "checkpoint_every"):
+        for name in ("size", "batch_size", "iterations", "checkpoint_every", "log_every"):
             if int(getattr(self, name)) < 1:
                 raise TrainError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.size < 16:
@@ -149,6 +179,10 @@ class TrainSettings:
             if not np.isfinite(v) or v < 0 or (name in ("learning_rate", "style_scale") and v == 0):
                 bound = "> 0" if name in ("learning_rate", "style_scale") else ">= 0"
                 raise TrainError(f"{name} must be a finite number {bound}, got {v}")
+        if self.precision not in PRECISIONS:
+            raise TrainError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if int(self.prefetch) < 0:
+            raise TrainError(f"prefetch must be >= 0, got {self.prefetch}")
         if not 0.0 <= float(self.border_fraction) <= 1.0:
             raise TrainError(f"border_fraction must be in [0, 1], got {self.border_fraction}")
         if self.border_fraction > 0 and self.kind != "prior":
@@ -180,8 +214,11 @@ class TrainSettings:
         """Digest of everything that determines the trained weights except the iteration count (a
         checkpoint of the same identity can be resumed, also with more iterations)."""
         d = asdict(self)
-        for k in ("iterations", "checkpoint_every", "out", "device", "extra"):
+        for k in ("iterations", "checkpoint_every", "out", "device", "extra", "data_cache", "channels_last", "prefetch",
+                  "log_every"):
             d.pop(k)
+        if self.precision == "fp32":  # identities of earlier checkpoints stay the same
+            d.pop("precision")
         # fine-tuning options enter only when used (identities of earlier checkpoints stay the same)
         if self.init_from is None:
             d.pop("init_from")
@@ -215,8 +252,6 @@ class _Run:
     """One training run: network, optimizer, objective, data and the step of each network kind."""
 
     def __init__(self, s: TrainSettings, device: torch.device) -> None:
-        from ..methods.style import load_styles
-
         self.s = s
         self.device = device
         torch.manual_seed(s.seed)
@@ -228,15 +263,22 @@ class _Run:
             except NetworkFileError as exc:
                 raise TrainError(f"init_from: {exc}") from exc
             load_fine_tune(self.net, start)
-        self.opt = torch.optim.Adam(self.net.parameters(), lr=s.learning_rate)
+        # on CUDA the fused kernel updates every parameter in one launch (the same update as the default one)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=s.learning_rate, fused=device.type == "cuda" or None)
         self.loss_net = load_loss_network(s.loss_model, s.loss_model_weights, device=device)  # type: ignore[arg-type]
+        self.memory_format = torch.channels_last if s.channels_last else torch.contiguous_format
+        if s.channels_last:
+            self.net.to(memory_format=torch.channels_last)
+            self.loss_net.to(memory_format=torch.channels_last)
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed sizes: each convolution's fastest algorithm, found once
+        self.autocast = PRECISIONS[s.precision]
         content_layers, style_layers = HUANG_LAYERS if s.kind == "flowfree" else RUDER_LAYERS
         weights = LossWeights(content=s.content_weight, style=s.style_weight, temporal=s.temporal_weight, tv=s.tv_weight)
-        styles = load_styles("train", list(s.styles))
-        self.objective = TrainingObjective(self.loss_net, [st.to(device) for st in styles], (s.size, s.size), weights,
-                                           content_layers, style_layers, s.style_scale)
-        length = max(n for _, n in MULTI_FRAME_SCHEDULE) if s.kind == "prior" and s.multi_frame else 2
-        self.data = TrainingData(s.data, (s.size, s.size), length=length)
+        styles = [read_style_image(st).to(device) for st in s.styles]
+        self.objective = TrainingObjective(self.loss_net, styles, (s.size, s.size), weights,
+                                           content_layers, style_layers, s.style_scale, autocast=self.autocast)
+        self.data = TrainingData(s.data, (s.size, s.size), length=TUPLE_LENGTH, cache_root=s.data_cache, device=device)
         self.border: BorderSamples | None = None
         if s.border_fraction > 0:
             if not self.data.stills:
@@ -248,31 +290,62 @@ class _Run:
         return self.border is not None and \
             float(np.random.default_rng([self.s.seed, iteration, 2]).random()) < self.s.border_fraction
 
-    def step(self, iteration: int) -> dict[str, float]:
+    def length(self, iteration: int) -> int:
+        """Frames of the samples of ``iteration`` (1 for border samples)."""
+        return 1 if self.is_border(iteration) else frames_for_iteration(self.s, iteration)
+
+    def make_batch(self, iteration: int) -> Batch | None:
+        """The video batch of ``iteration`` on the device (``None`` for a border iteration, whose samples need the
+        current weights); called by the prefetch thread."""
+        if self.is_border(iteration):
+            return None
+        mixed = self.s.mixed_fraction if self.s.kind == "prior" else 0.0
+        return self.data.make_batch(self.s.seed, iteration, self.s.batch_size, self.length(iteration), mixed)
+
+    def _net(self, x: torch.Tensor) -> torch.Tensor:
+        """The stylization network in the run's precision and layout; float32 output."""
+        x = x.contiguous(memory_format=self.memory_format)
+        with self._autocast():
+            return self.net(x).float()
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.autocast is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast)
+
+    def step(self, iteration: int, batch: Batch | None = None) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+        """One Adam step on the batch of ``iteration`` (made here when not given).
+
+        :returns: the weighted loss parts and their ``"total"`` as 0-d tensors on the device (not read back),
+            and ``{"frames": T}`` (plus ``"border"`` with border samples) on the host.
+        """
         s = self.s
         border = self.is_border(iteration)
-        length = 1 if border else frames_for_iteration(s, iteration)
+        length = self.length(iteration)
         if border:
             parts = self._border(iteration)
         else:
-            frames, flows, masks = (t.to(self.device) for t in self.data.batch(s.seed, iteration, s.batch_size, length))
+            if batch is None:
+                batch = self.make_batch(iteration)
+                assert batch is not None
             self.net.train()
             if s.kind == "image":
-                parts = self.objective.spatial(self.net(frames[:, -1]), frames[:, -1])
+                last = batch.frames[:, -1]
+                parts = self.objective.spatial(self._net(last), last)
             elif s.kind == "flowfree":
-                parts = self._flowfree(frames, flows, masks)
+                parts = self._flowfree(batch)
             else:
-                parts = self._prior(iteration, frames, flows, masks)
+                parts = self._prior(batch)
         total = self.objective.total(parts)
         self.opt.zero_grad(set_to_none=True)
         total.backward()
         self.opt.step()
-        out = {k: float(v.detach()) for k, v in parts.items()}
-        out["total"] = float(total.detach())
-        out["frames"] = float(length)
+        out = {k: v.detach() for k, v in parts.items()}
+        out["total"] = total.detach()
+        meta = {"frames": float(length)}
         if self.border is not None:
-            out["border"] = float(border)
-        return out
+            meta["border"] = float(border)
+        return out, meta
 
     def _border(self, iteration: int) -> dict[str, torch.Tensor]:
         """Border samples (sec. 6.2): the neighbouring views stylized by the network itself (empty prior, no
@@ -281,47 +354,69 @@ class _Run:
         assert self.border is not None
 
         def stylize_view(view: torch.Tensor) -> torch.Tensor:
-            return self.net(network_input(view.to(self.device))).cpu()
+            return self._net(network_input(view.to(self.device))).cpu()
 
         self.net.eval()
         with torch.no_grad():
             frames, priors, masks = (t.to(self.device) for t in
                                      self.border.batch(self.s.seed, iteration, self.s.batch_size, stylize_view))
         self.net.train()
-        out = self.net(network_input(frames, priors, masks))
+        out = self._net(network_input(frames, priors, masks))
         parts = self.objective.spatial(out, frames)
         parts["temporal"] = self.objective.temporal(out, priors, masks)
         return parts
 
-    def _flowfree(self, frames: torch.Tensor, flows: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _flowfree(self, batch: Batch) -> dict[str, torch.Tensor]:
+        frames, flows, masks = batch.frames, batch.flows, batch.masks
         b = frames.shape[0]
         pair = torch.cat((frames[:, -2], frames[:, -1]))
-        out = self.net(pair)
+        out = self._net(pair)
         parts = self.objective.spatial(out, pair)
         parts = {k: 2.0 * v for k, v in parts.items()}  # Huang eq. 1 sums the spatial loss of both frames
         prior = warp(out[:b], flows[:, -1])
         parts["temporal"] = self.objective.temporal(out[b:], prior, masks[:, -1])
         return parts
 
-    def _prior(self, iteration: int, frames: torch.Tensor, flows: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _prior(self, batch: Batch) -> dict[str, torch.Tensor]:
         s = self.s
+        frames, flows, masks = batch.frames, batch.flows, batch.masks
         n = frames.shape[1]
         with torch.no_grad():
             self.net.eval()
-            x = self.net(network_input(frames[:, 0]))
+            x = self._net(network_input(frames[:, 0]))
             for t in range(1, n - 1):
-                x = self.net(network_input(frames[:, t], warp(x, flows[:, t]), masks[:, t]))
+                x = self._net(network_input(frames[:, t], warp(x, flows[:, t]), masks[:, t]))
             self.net.train()
         prior = warp(x, flows[:, -1])
-        c = masks[:, -1].clone()
-        if s.mixed_fraction > 0:
-            rng = np.random.default_rng([s.seed, iteration, 1])
-            empty = torch.from_numpy(rng.random(frames.shape[0]) < s.mixed_fraction).to(self.device)
-            c[empty] = 0.0
-        out = self.net(network_input(frames[:, -1], prior, c))
+        # mixed training: the empty-prior samples get c = 0 (a product, not a masked assignment: no host sync)
+        c = masks[:, -1] * batch.keep_prior.view(-1, 1, 1, 1)
+        out = self._net(network_input(frames[:, -1], prior, c))
         parts = self.objective.spatial(out, frames[:, -1])
         parts["temporal"] = self.objective.temporal(out, prior, c) / (1.0 - s.mixed_fraction)
         return parts
+
+
+class _History:
+    """The loss history: read-back values, and the steps since the last read kept on the device."""
+
+    def __init__(self, values: list[dict[str, float]]) -> None:
+        self.values = values
+        self._pending: list[tuple[dict[str, torch.Tensor], dict[str, float]]] = []
+
+    def add(self, parts: dict[str, torch.Tensor], meta: dict[str, float]) -> None:
+        self._pending.append((parts, meta))
+
+    def read(self) -> list[dict[str, float]]:
+        """Read the pending values back (one synchronisation) and return the whole history."""
+        if self._pending:
+            flat = torch.stack([v.float() for parts, _ in self._pending for v in parts.values()]).tolist()
+            i = 0
+            for parts, meta in self._pending:
+                row = dict(zip(parts, flat[i:i + len(parts)]))
+                i += len(parts)
+                self.values.append({**row, **meta})
+            self._pending = []
+        return self.values
 
 
 def _checkpoint_path(out: Path) -> Path:
@@ -379,38 +474,50 @@ def train(settings: TrainSettings, progress: bool = True,
     ckpt = _checkpoint_path(out)
     run = _Run(settings, device)
     identity = settings.identity()
-    history: list[dict[str, float]] = []
+    history = _History([])
     start, wall = 0, 0.0
     if ckpt.is_file():
         state = torch.load(ckpt, map_location=device, weights_only=False)
         if state.get("identity") != identity:
             raise TrainError(f"checkpoint {ckpt} was made with other settings; delete it to start over")
+        if state.get("data_key") != run.data.key:
+            raise TrainError(f"checkpoint {ckpt} was made with other training data (or an older data pipeline); "
+                             "delete it to start over")
         run.net.load_state_dict(state["net"])
         run.opt.load_state_dict(state["opt"])
-        history, start, wall = state["history"], int(state["iteration"]), float(state["wall"])
+        history, start, wall = _History(state["history"]), int(state["iteration"]), float(state["wall"])
         if start > settings.iterations:
             raise TrainError(f"checkpoint {ckpt} holds {start} iterations, more than iterations={settings.iterations}")
         log.info("resuming %s from iteration %d", ckpt, start)
 
     def save_checkpoint(iteration: int, elapsed: float) -> None:
-        state = {"identity": identity, "net": run.net.state_dict(), "opt": run.opt.state_dict(),
-                 "history": history, "iteration": iteration, "wall": elapsed}
+        state = {"identity": identity, "data_key": run.data.key, "net": run.net.state_dict(), "opt": run.opt.state_dict(),
+                 "history": history.read(), "iteration": iteration, "wall": elapsed}
         atomic_write(ckpt, lambda tmp: torch.save(state, tmp))
         if on_checkpoint is not None:
             on_checkpoint(iteration)
 
     t0 = time.perf_counter() - wall
     bar = tqdm(total=settings.iterations, initial=start, desc=f"train {out.stem}", disable=not progress, unit="it")
-    for it in range(start, settings.iterations):
-        parts = run.step(it)
-        history.append(parts)
-        bar.update(1)
-        bar.set_postfix(loss=f"{parts['total']:.3g}", frames=int(parts["frames"]))
-        if (it + 1) % settings.checkpoint_every == 0 and it + 1 < settings.iterations:
-            save_checkpoint(it + 1, time.perf_counter() - t0)
+    order = range(start, settings.iterations)
+    prefetch = Prefetcher(run.make_batch, order, device, settings.prefetch) if settings.prefetch > 0 else None
+    try:
+        for it in order:
+            parts, meta = run.step(it, prefetch.get(it) if prefetch is not None else None)
+            history.add(parts, meta)
+            if (it + 1) % settings.log_every == 0 or it + 1 == settings.iterations:
+                last = history.read()[-1]
+                bar.set_postfix(loss=f"{last['total']:.3g}", frames=int(last["frames"]), refresh=False)
+            bar.update(1)
+            if (it + 1) % settings.checkpoint_every == 0 and it + 1 < settings.iterations:
+                save_checkpoint(it + 1, time.perf_counter() - t0)
+    finally:
+        if prefetch is not None:
+            prefetch.close()
     bar.close()
     elapsed = time.perf_counter() - t0
     save_checkpoint(settings.iterations, elapsed)
+    history_values = history.read()
     card = {
         "kind": settings.kind,
         "style_images": [Path(s).name for s in settings.styles],
@@ -427,7 +534,7 @@ def train(settings: TrainSettings, progress: bool = True,
                      **({"init_from": {"model": settings._init_path().name,
                                        "sha": digest(settings._init_path().read_bytes())}} if settings.init_from else {}),
                      **({"border_fraction": settings.border_fraction,
-                         "border_iterations": int(sum(h.get("border", 0.0) for h in history)),
+                         "border_iterations": int(sum(h.get("border", 0.0) for h in history_values)),
                          "border_geometry": {"face_size": run.border.geom.face_size, "overlap": run.border.geom.overlap,
                                              "feather": run.border.feather, "view": run.border.view}}
                         if run.border is not None else {}),
@@ -439,11 +546,12 @@ def train(settings: TrainSettings, progress: bool = True,
                      "seed": settings.seed, "wall_seconds": round(elapsed, 1), "machine": _machine(device),
                      **({"init_from_card": {"training": run.init_card.get("training"),
                                             "weights": run.init_card.get("weights")}} if settings.init_from else {}),
-                     "final_loss": {k: float(np.mean([h[k] for h in history[-50:] if k in h]))
-                                    for k in ("total", "content", "style", "temporal", "tv") if k in history[-1]}},
+                     "precision": settings.precision,
+                     "final_loss": {k: float(np.mean([h[k] for h in history_values[-50:] if k in h]))
+                                    for k in ("total", "content", "style", "temporal", "tv") if k in history_values[-1]}},
         **settings.extra,
     }
     run.net.eval()
     path = save_network(out, run.net, card)
-    _plot_losses(history, out.with_suffix(".losses.png"), f"{out.stem} ({settings.arch}, {settings.kind})")
+    _plot_losses(history_values, out.with_suffix(".losses.png"), f"{out.stem} ({settings.arch}, {settings.kind})")
     return path
