@@ -21,7 +21,7 @@ difference of consecutive stylized frames) with its ratio to the per-frame image
 the input and every method on up to ``--sheet-frames`` frames.
 
 No VapourSynth is needed (the networks, the optimizer and the flow run directly), so a GPU machine without it
-runs this after ``scripts/train_gpu.sh``. Writes ``<out>/quality-<style>-<clip>.{md,json,png}``.
+runs this after ``scripts/train_gpu.sh``. Writes ``<out>/quality-<style>-<clip>.{md,json,jpg}``.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def run_networks(models: dict[str, Path], frames: torch.Tensor, flows: torch.Ten
 
 
 def sheet(rows: dict[str, np.ndarray], picks: list[int], path: Path) -> Path:
-    """A PNG: one row per entry of ``rows`` (``(T, 3, H, W)`` in [0, 1]) at the frames ``picks``, labelled."""
+    """A JPEG (quality 90): one row per entry of ``rows`` (``(T, 3, H, W)`` in [0, 1]) at the frames ``picks``, labelled."""
     tiles = []
     for name, video in rows.items():
         row = np.concatenate([video[t].transpose(1, 2, 0) for t in picks], axis=1)
@@ -113,7 +113,7 @@ def sheet(rows: dict[str, np.ndarray], picks: list[int], path: Path) -> Path:
     img = cv2.cvtColor(np.concatenate(tiles, axis=0), cv2.COLOR_RGB2BGR)
 
     def write(tmp: Path) -> None:
-        if not cv2.imwrite(str(tmp), img, [cv2.IMWRITE_PNG_COMPRESSION, 9]):
+        if not cv2.imwrite(str(tmp), img, [cv2.IMWRITE_JPEG_QUALITY, 90]):
             raise OSError(f"cannot write {path}")
 
     return atomic_write(path, write)
@@ -160,13 +160,13 @@ def bench(style: str, models: dict[str, Path], clip: Path, args: argparse.Namesp
             r["warping_vs_image"] = r["warping_error"] / base_warp
     picks = sorted({int(round(x)) for x in np.linspace(0, frames.shape[0] - 1, min(args.sheet_frames, frames.shape[0]))})
     name = f"{style}-{clip.stem}"
-    png = sheet({"input": frames.cpu().numpy(), **{k: v.cpu().numpy() for k, v in outputs.items()}}, picks,
-                args.out / f"quality-{name}.png")
+    sheet_path = sheet({"input": frames.cpu().numpy(), **{k: v.cpu().numpy() for k, v in outputs.items()}}, picks,
+                args.out / f"quality-{name}.jpg")
     return {"style": style, "clip": str(clip), "frames": int(frames.shape[0]), "size": [int(w), int(h)],
             "models": {k: str(p) for k, p in models.items()},
             "trained_iterations": {k: c.get("training", {}).get("iterations") for k, c in cards.items()},
             "loss_network": loss_net.weights_name, "optim_iterations": args.optim_iterations,
-            "optim_seconds": round(t_optim, 1), "results": rows, "sheet": png.name}
+            "optim_seconds": round(t_optim, 1), "results": rows, "sheet": sheet_path.name}
 
 
 def markdown(res: dict, machine: str, command: str) -> str:
