@@ -6,6 +6,11 @@
 #   python scripts/prepare_gpu_training.py          (dataset subset, loss network, held-out frames; git-ignored)
 # Then, on the GPU (repository root; carry gpu-carry):
 #   scripts/train_gpu.sh [STYLE] [DEST]             STYLE: a shipped style (default starry_night); DEST: build/gpu-STYLE
+# e.g. with the device tool: run(command="scripts/train_gpu.sh starry_night", carry=["gpu-carry"], timeout_s=600);
+# the tar and the log come back from $OUT. Time: data cache ~20-40 s (16 cores), probe ~40-60 s, training
+# ITERATIONS x (1/rate_image + 1/rate_prior + 1/rate_flowfree) (10000 at the targets of 100 / 50 / ~70
+# it/s: 443 s), quality report ~20 s: at the targets the 540 s budget holds about 8000 iterations per network;
+# PRECISION=bf16 CHANNELS_LAST=1 (or the probe's winner) skips the probe, BUDGET=0 trains the full ITERATIONS.
 #
 # Steps:
 #  1. the data cache (real tuples with DIS flow, stills) is built once from gpu-carry/dataset (all CPU cores);
@@ -65,7 +70,7 @@ if [ -z "${PRECISION:-}" ]; then
   for setting in ${PROBE_SETTINGS:-fp32 bf16-cl}; do
     extra=(--precision "${setting%%-cl}"); [ "$setting" = bf16-cl ] && extra+=(--channels-last)
     $PY scripts/bench_train_speed.py --arch johnson-48,ruder-prior-48,huang-res48 --device "$DEVICE" --data "$CARRY/dataset" \
-      --data-cache "$CACHE" --loss-weights "$VGG" --size "$SIZE" --batch-size "$BATCH" --warmup 10 --block 20 --rounds 2 \
+      --data-cache "$CACHE" --loss-weights "$VGG" --size "$SIZE" --batch-size "$BATCH" --warmup 5 --block 10 --rounds 2 \
       "${extra[@]}" --json "$DEST/speed-probe-$setting.json"
   done
   echo "== probe done at $(elapsed) s"
