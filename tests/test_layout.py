@@ -8,6 +8,8 @@ import ast
 import pkgutil
 from pathlib import Path
 
+import pytest
+
 import vsstylize
 
 PACKAGE = Path(vsstylize.__file__).parent
@@ -86,3 +88,12 @@ def test_no_module_shares_its_name_with_a_public_function() -> None:
     clashes = sorted(set(vsstylize.__all__) & modules)
     assert not clashes, f"public names that are also modules of vsstylize: {clashes}"
     assert callable(vsstylize.flow) and callable(vsstylize.warp) and callable(vsstylize.stylize)
+
+
+def test_public_names_are_imported_on_first_use() -> None:
+    """``vsstylize`` imports its filters lazily (so training runs without VapourSynth); every public name resolves."""
+    assert set(vsstylize.__all__) == set(vsstylize._EXPORTS)
+    for name in vsstylize.__all__:
+        assert getattr(vsstylize, name) is not None and name in dir(vsstylize)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        vsstylize.nope  # noqa: B018
