@@ -13,14 +13,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import cv2
 import numpy as np
-import vapoursynth as vs
 
 from ..cache import DiskCache, digest
 from ..compact import read_flow_png, round_flow, write_flow_png
+
+if TYPE_CHECKING:  # the frame type only: training builds estimators without VapourSynth
+    import vapoursynth as vs
 
 __all__ = [
     "DIS_PRESETS",

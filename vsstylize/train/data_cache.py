@@ -46,7 +46,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from ..cache import atomic_write, digest
-from ..opticalflow.consistency_torch import consistency_check_torch
+from ..opticalflow.consistency import consistency_check_torch
 from ..opticalflow.estimators import DisPreset, FlowSettings, make_estimator
 
 __all__ = [
@@ -243,7 +243,7 @@ def _pair_flow(estimator: Callable[[np.ndarray, np.ndarray], np.ndarray], gray: 
 def clip_flows(frames: Sequence[np.ndarray], preset: DisPreset = "medium") -> tuple[np.ndarray, np.ndarray]:
     """Backward flow and its reliability for consecutive frames, as the ``flow``/``reliability`` filters compute
     them: DIS (OpenCV) on 8-bit grey both ways, then the forward-backward consistency check of Ruder et al.
-    (eq. 5-7, :func:`~vsstylize.opticalflow.consistency_torch.consistency_check_torch`).
+    (eq. 5-7, :func:`~vsstylize.opticalflow.consistency.consistency_check_torch`).
 
     :param frames: ``T`` frames ``(H, W, 3)`` uint8 RGB.
     :param preset: DIS preset.
