@@ -177,13 +177,13 @@ def part_boundaries(video: Path, work: Path) -> None:
 
     torch.set_num_threads(1)
     photos = sorted((video.parents[1] / "content").glob("*.jpg"))
-    seq = make_sequence("slow_pan", photos[0], num_frames=25, size=(96, 72), seed=1)
+    seq = make_sequence("slow_pan", photos[0], num_frames=25, size=(96, 72), seed=1, texture=photos[1])
     clips = seq.to_clips(vs.core)
     k = 8
     print(f"\n## bounded chains: temporal error at the boundaries (frames {k}, {2 * k}, {3 * k}) against inside a "
           f"chain; slow_pan from {photos[0].name}, 25 frames at 96x72, exact flow given to the methods")
     settings = {"network": {"method": "network", "network": "starry_night-prior"},
-                "optim 20,10": {"style": "starry_night", "num_iterations": (20, 10), "model": "vgg16",
+                "optim 200,20": {"style": "starry_night", "num_iterations": (200, 20), "model": "vgg16",
                                 "init": ("image", "prevWarped"), "tol_loss_relative": 0}}
     for label, extra in settings.items():
         extra = dict(extra)
@@ -198,7 +198,7 @@ def part_boundaries(video: Path, work: Path) -> None:
             at = [errors[t - 1] for t in (k, 2 * k, 3 * k)]
             inside = [errors[t - 1] for t in range(1, seq.num_frames) if t % k]
             name = "unbounded" if bounds[0] is None else f"K={k}, W={bounds[1]}"
-            print(f"{label:12s} {name:12s}: boundary pairs {np.mean(at):.5f}, inside {np.mean(inside):.5f} "
+            print(f"{label:13s} {name:12s}: boundary pairs {np.mean(at):.5f}, inside {np.mean(inside):.5f} "
                   f"(ratio {np.mean(at) / np.mean(inside):.2f}), {time.perf_counter() - t0:.0f} s")
 
 
