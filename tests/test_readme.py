@@ -1,6 +1,6 @@
 """The README's pipelines run as written: every ``vspipe ... | ffmpeg`` line and every ``vsstylize run --encoder``
 example, in a folder holding the README's ``script.vpy``, with ``ffmpeg`` on the PATH being imageio-ffmpeg's binary.
-Only the length and size change (``vspipe -e``, ``-a width=`` for scripts/stylize.vpy, ``vsstylize run --frames
+Only the length and size change (``vspipe -e``, ``-a width= -a iterations=`` for scripts/stylize.vpy, ``vsstylize run --frames
 --width 160``: x265 refuses frames of less than 64 rows). Each output file must decode with the colour tags of the
 frames that went into it."""
 
@@ -61,7 +61,7 @@ def _shortened(command: str) -> str:
     if command.startswith("vspipe "):
         extra = f"-e {VSPIPE_END - ('stylize.vpy' in command)}"
         if "scripts/stylize.vpy" in command:
-            extra += " -a width=64"
+            extra += " -a width=64 -a iterations=20,10"
         return command.replace("vspipe ", f"vspipe {extra} ", 1)
     head, sep, rest = command.partition(" --encoder ")
     return f"{head} --frames 0:{RUN_FRAMES} --width 160{sep}{rest}"  # x265 needs 64+ rows
