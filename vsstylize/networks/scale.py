@@ -1,0 +1,180 @@
+"""Resolution-independent strokes for the feed-forward networks (issue "The editor's workflow", point 3).
+
+A stylization network is fully convolutional: its strokes have a fixed size in *pixels* (the shipped
+networks' texture has a mean period of about 9-10 px at any frame size), so relative to the frame they
+shrink as the resolution grows — painterly at 640x360, a fine knit at 1280x720 (fast-artistic-videos
+issue 16). :func:`stylize_at_scale` runs the network at a *processing size* whose height is
+``REFERENCE_HEIGHT / stroke_scale`` (the frame's aspect ratio kept, sides rounded to a multiple of 4) and
+brings the stylized image back to the frame's size:
+
+* the content is resized to the processing size with antialiasing (``torch.nn.functional.interpolate``,
+  bicubic, ``antialias=True`` when reducing);
+* the stylized result is brought to the frame size by *guided upsampling* (``upsampling="guided"``, He & Sun
+  2015's fast guided filter with a colour guide): at the processing size the stylized image is fitted, in
+  3x3 windows, as a linear function of the content's colours (He et al. 2013); the fitted coefficients are
+  enlarged bilinearly and applied to the full-resolution content. The content's edges come back at full
+  resolution (an identity network run at half size is restored with 1/6 of the bicubic enlargement's error
+  at edges), and the stroke texture, which the content does not have, is carried by the coefficients.
+  ``"joint_bilateral"`` (OpenCV contrib's ``cv2.ximgproc.jointBilateralFilter`` of the bicubic enlargement
+  with the content as joint image, Kopf et al. 2007) and plain ``"bicubic"`` are the alternatives measured in
+  ``bench/network-output/README.md``; OpenCV's ``cv2.ximgproc.guidedFilter`` at full resolution (the bicubic
+  enlargement filtered with the content as guide) doubled the edge error of the bicubic enlargement and is
+  not offered.
+
+With ``REFERENCE_HEIGHT = 360`` and ``stroke_scale = 1`` a 640x360 frame is stylized as before and a
+1280x720 frame gets the same strokes relative to its height. ``stroke_scale = 2`` doubles the strokes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = ["REFERENCE_HEIGHT", "Upsampling", "fast_guided_upsample", "processing_size", "stylize_at_scale",
+           "upsample_stylized"]
+
+Upsampling = Literal["guided", "joint_bilateral", "bicubic"]
+#: Frame height (pixels) at which ``stroke_scale = 1`` runs the network: the shipped networks were trained on
+#: 128-pixel crops of frames 160 pixels high and give painterly strokes on 360-line frames.
+REFERENCE_HEIGHT = 360
+#: Guided filter regularisation (RGB in [0, 1]): edges of contrast well above sqrt(eps) ~ 0.03 are kept.
+GUIDED_EPS = 1e-3
+
+
+def processing_size(height: int, width: int, stroke_scale: float = 1.0,
+                    reference_height: int = REFERENCE_HEIGHT) -> tuple[int, int]:
+    """``(h, w)`` at which the network runs for a ``width x height`` frame: height
+    ``reference_height / stroke_scale``, the frame's aspect ratio, both rounded to a multiple of 4 (at least 4).
+
+    :raises ValueError: a non-positive ``stroke_scale``, ``reference_height`` or frame side.
+    """
+    if not stroke_scale > 0:
+        raise ValueError(f"stroke_scale: must be > 0, got {stroke_scale}")
+    if reference_height <= 0 or height <= 0 or width <= 0:
+        raise ValueError(f"reference_height and the frame size must be positive, got {reference_height} and {width}x{height}")
+    h = reference_height / stroke_scale
+    w = h * width / height
+    return max(4, 4 * round(h / 4)), max(4, 4 * round(w / 4))
+
+
+def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    if tuple(x.shape[-2:]) == size:
+        return x
+    reduce = size[0] < x.shape[-2] or size[1] < x.shape[-1]
+    return F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=reduce)
+
+
+def _box(a: np.ndarray, radius: int) -> np.ndarray:
+    side = 2 * radius + 1
+    return cv2.boxFilter(a, -1, (side, side), borderType=cv2.BORDER_REFLECT)
+
+
+def fast_guided_upsample(stylized: np.ndarray, guide_small: np.ndarray, guide: np.ndarray, radius: int = 1,
+                         eps: float = GUIDED_EPS) -> np.ndarray:
+    """Guided upsampling (He & Sun 2015, "Fast guided filter", with a colour guide as in He et al. 2013 eq. 19):
+    the local linear model ``stylized ~ A^T I + b`` is fitted in windows of ``radius`` at the small size
+    (``I`` = the content there), its coefficients are averaged over the windows, enlarged bilinearly and applied
+    to the full-resolution content.
+
+    :param stylized: ``(h, w, 3)`` float32, the network's output at the small size.
+    :param guide_small: ``(h, w, 3)`` float32, the content at the small size.
+    :param guide: ``(H, W, 3)`` float32, the full-resolution content.
+    :param radius: window radius at the small size (pixels).
+    :param eps: regularisation of the fit (colour values in [0, 1]).
+    :returns: ``(H, W, 3)`` float32 (not clipped).
+    """
+    mean_i = _box(guide_small, radius)
+    mean_p = _box(stylized, radius)
+    h, w = stylized.shape[:2]
+    # per pixel: covariance of the guide (3x3) and cross-covariance guide/stylized (3x3)
+    cov_ii = np.empty((h, w, 3, 3), np.float32)
+    cov_ip = np.empty((h, w, 3, 3), np.float32)
+    for a in range(3):
+        for b in range(3):
+            cov_ii[..., a, b] = _box(guide_small[..., a] * guide_small[..., b], radius) - mean_i[..., a] * mean_i[..., b]
+            cov_ip[..., a, b] = _box(guide_small[..., a] * stylized[..., b], radius) - mean_i[..., a] * mean_p[..., b]
+    cov_ii += eps * np.eye(3, dtype=np.float32)
+    coef = np.linalg.solve(cov_ii, cov_ip)  # (h, w, 3, 3): A with stylized_c = sum_a A[a, c] I_a + b_c
+    offset = mean_p - np.einsum("hwac,hwa->hwc", coef, mean_i)
+    coef = _box(coef.reshape(h, w, 9), radius)
+    offset = _box(offset, radius)
+    size = (guide.shape[1], guide.shape[0])
+    coef = cv2.resize(coef, size, interpolation=cv2.INTER_LINEAR).reshape(guide.shape[0], guide.shape[1], 3, 3)
+    offset = cv2.resize(offset, size, interpolation=cv2.INTER_LINEAR)
+    return np.einsum("hwac,hwa->hwc", coef, guide) + offset
+
+
+def upsample_stylized(stylized: torch.Tensor, content: torch.Tensor, upsampling: Upsampling = "guided",
+                      radius: int | None = None) -> torch.Tensor:
+    """Bring a stylized image computed at a smaller size to the size of ``content``.
+
+    :param stylized: ``(1, 3, h, w)`` RGB in [0, 1].
+    :param content: ``(1, 3, H, W)`` RGB in [0, 1], the full-resolution frame (guide/joint image).
+    :param upsampling: ``"guided"`` (:func:`fast_guided_upsample`, radius 1 at the small size unless given),
+        ``"joint_bilateral"`` (``cv2.ximgproc.jointBilateralFilter`` of the bicubic enlargement, joint image =
+        content, radius = the enlargement factor unless given) or ``"bicubic"``.
+    :param radius: filter radius (see ``upsampling``).
+    :returns: ``(1, 3, H, W)`` RGB in [0, 1] on ``content``'s device.
+    :raises ValueError: shapes that are not single RGB frames, or an unknown ``upsampling``.
+    """
+    if stylized.dim() != 4 or stylized.shape[:2] != (1, 3) or content.dim() != 4 or content.shape[:2] != (1, 3):
+        raise ValueError(f"stylized {tuple(stylized.shape)} and content {tuple(content.shape)} must be (1, 3, H, W)")
+    if upsampling not in ("guided", "joint_bilateral", "bicubic"):
+        raise ValueError(f"upsampling: expected 'guided', 'joint_bilateral' or 'bicubic', got {upsampling!r}")
+    size = (int(content.shape[-2]), int(content.shape[-1]))
+    small_size = (int(stylized.shape[-2]), int(stylized.shape[-1]))
+    stylized = stylized.to(content.device, torch.float32)
+    if small_size == size:
+        return stylized.clamp(0.0, 1.0)
+    if upsampling == "guided":
+        guide_small = _resize(content, small_size).clamp(0.0, 1.0)
+        hwc = lambda t: np.ascontiguousarray(t[0].permute(1, 2, 0).cpu().numpy().astype(np.float32))
+        out = fast_guided_upsample(hwc(stylized), hwc(guide_small), hwc(content), 1 if radius is None else int(radius))
+        return torch.from_numpy(np.clip(out, 0.0, 1.0)).permute(2, 0, 1)[None].to(content.device)
+    up = _resize(stylized, size).clamp(0.0, 1.0)
+    if upsampling == "bicubic":
+        return up
+    factor = max(size[0] / small_size[0], size[1] / small_size[1])
+    r = int(radius) if radius is not None else max(1, int(np.ceil(factor)))
+    src = np.ascontiguousarray(up[0].permute(1, 2, 0).cpu().numpy())
+    joint = np.ascontiguousarray(content[0].permute(1, 2, 0).cpu().numpy().astype(np.float32))
+    out = cv2.ximgproc.jointBilateralFilter(joint, src, 2 * r + 1, 0.1, float(r))
+    return torch.from_numpy(np.clip(out, 0.0, 1.0)).permute(2, 0, 1)[None].to(content.device)
+
+
+def stylize_at_scale(network: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, stroke_scale: float = 1.0,
+                     upsampling: Upsampling = "guided", reference_height: int = REFERENCE_HEIGHT) -> torch.Tensor:
+    """Stylize a frame with strokes of a fixed size relative to the frame height.
+
+    The network runs at :func:`processing_size` and its output is brought to the frame size by
+    :func:`upsample_stylized` (or reduced with antialiasing when the frame is smaller than the processing
+    size). When the processing size equals the frame size this is ``network(x)``.
+
+    :param network: maps ``(1, C, h, w)`` to ``(1, 3, h, w)`` RGB in [0, 1] for any ``h, w``.
+    :param x: ``(1, C, H, W)`` network input whose first 3 channels are the frame, RGB in [0, 1] (a prior-image
+        network's masked prior and mask follow; every channel is resized, the mask bilinearly, so the prior
+        must be *full-size* here: see ``bench/network-output/README.md`` for where the recursion should run).
+    :param stroke_scale: stroke size relative to the network's strokes on a ``reference_height``-line frame.
+    :param upsampling: see :func:`upsample_stylized`.
+    :returns: ``(1, 3, H, W)`` RGB in [0, 1].
+    :raises ValueError: ``x`` not ``(1, C, H, W)`` with ``C >= 3``, or a bad ``stroke_scale``.
+    """
+    if x.dim() != 4 or x.shape[0] != 1 or x.shape[1] < 3:
+        raise ValueError(f"x: expected (1, C >= 3, H, W), got {tuple(x.shape)}")
+    h, w = int(x.shape[-2]), int(x.shape[-1])
+    size = processing_size(h, w, stroke_scale, reference_height)
+    if size == (h, w):
+        return network(x)
+    small = _resize(x, size)
+    if x.shape[1] > 3:  # the mask (last channel) and the masked prior stay in their ranges
+        small = small.clamp(0.0, 1.0)
+    stylized = network(small)
+    content = x[:, :3]
+    if size[0] > h:
+        return _resize(stylized, (h, w)).clamp(0.0, 1.0)
+    return upsample_stylized(stylized, content, upsampling)
