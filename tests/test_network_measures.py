@@ -98,7 +98,7 @@ def _edge_darkening_network(x: torch.Tensor) -> torch.Tensor:
     return y
 
 
-@pytest.mark.parametrize("mode", ["reflect", "replicate"])
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "antireflect"])
 @pytest.mark.parametrize("size", [(36, 52), (37, 53), (64, 40)])
 def test_run_with_margin_moves_the_network_border_out_of_the_frame(mode: str, size: tuple[int, int]) -> None:
     g = torch.Generator().manual_seed(0)
@@ -106,7 +106,7 @@ def test_run_with_margin_moves_the_network_border_out_of_the_frame(mode: str, si
     out = run_with_margin(_edge_darkening_network, x, margin=4, mode=mode)  # type: ignore[arg-type]
     assert out.shape == (1, 3, *size)
     torch.testing.assert_close(out, x[:, :3])
-    plain = _edge_darkening_network(torch.nn.functional.pad(x, (0, (-size[1]) % 4, 0, (-size[0]) % 4), mode=mode))
+    plain = _edge_darkening_network(torch.nn.functional.pad(x, (0, (-size[1]) % 4, 0, (-size[0]) % 4), mode="replicate"))
     assert float(plain[..., : size[0], : size[1]][..., 0, :].mean()) < 0.8 * float(x[:, :3, 0].mean())
 
 
@@ -120,3 +120,18 @@ def test_run_with_margin_rejects_bad_arguments() -> None:
         run_with_margin(_edge_darkening_network, x, margin=4, mode="zeros")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="x:"):
         run_with_margin(_edge_darkening_network, x[0], margin=4)
+
+
+def test_antireflect_continues_a_gradient() -> None:
+    """The anti-reflective fill continues a ramp linearly across the edge (a mirror would fold it into a ridge)."""
+    ramp = torch.linspace(0.2, 0.6, 40).reshape(1, 1, 40, 1).expand(1, 3, 40, 8).contiguous()
+    seen: list[torch.Tensor] = []
+
+    def record(x: torch.Tensor) -> torch.Tensor:
+        seen.append(x)
+        return x[:, :3]
+
+    run_with_margin(record, ramp, margin=4, mode="antireflect")
+    column = seen[0][0, 0, :, 0]
+    step = float(ramp[0, 0, 1, 0] - ramp[0, 0, 0, 0])
+    torch.testing.assert_close(column[1:] - column[:-1], torch.full((column.numel() - 1,), step), atol=1e-5, rtol=0)

@@ -7,7 +7,11 @@ import pytest
 import torch
 
 from vsstylize.networks.measures import texture_period
-from vsstylize.networks.scale import processing_size, stylize_at_scale, upsample_stylized
+from vsstylize.networks.scale import (
+    processing_size,
+    stylize_at_scale,
+    upsample_stylized,
+)
 
 
 def _pixel_texture_network(x: torch.Tensor) -> torch.Tensor:

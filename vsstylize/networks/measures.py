@@ -33,6 +33,7 @@ when the height doubles.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -41,9 +42,9 @@ import numpy as np
 
 __all__ = [
     "BORDER_WIDTH",
+    "SIDES",
     "Channel",
     "Side",
-    "SIDES",
     "TexturePeriod",
     "border_deviation",
     "border_ratios",
@@ -147,7 +148,7 @@ def radial_power_spectrum(plane: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         a = a[None]
     if a.ndim != 3 or min(a.shape[-2:]) < 8:
         raise ValueError(f"plane: expected (H, W) or (N, H, W) with sides >= 8, got shape {np.shape(plane)}")
-    n, h, w = a.shape
+    _, h, w = a.shape
     window = np.outer(np.hanning(h), np.hanning(w))
     a = (a - a.mean(axis=(1, 2), keepdims=True)) * window
     power = (np.abs(np.fft.fft2(a)) ** 2).mean(axis=0)
@@ -235,7 +236,7 @@ def texture_period(stylized: np.ndarray, content: np.ndarray | None = None, *, m
     lo, hi = np.log2(1.0 / longest), np.log2(1.0 / min_period)
     edges = 2.0 ** np.arange(lo, hi + 1e-9, 0.125)
     octave = np.array([eb[(fb >= a) & (fb < b)].mean() if ((fb >= a) & (fb < b)).any() else np.nan
-                       for a, b in zip(edges[:-1], edges[1:])])
+                       for a, b in itertools.pairwise(edges)])
     centres = np.sqrt(edges[:-1] * edges[1:])
     valid = ~np.isnan(octave)
     if valid.sum() >= 3:

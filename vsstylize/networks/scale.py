@@ -101,12 +101,12 @@ def fast_guided_upsample(stylized: np.ndarray, guide_small: np.ndarray, guide: n
     cov_ii += eps * np.eye(3, dtype=np.float32)
     coef = np.linalg.solve(cov_ii, cov_ip)  # (h, w, 3, 3): A with stylized_c = sum_a A[a, c] I_a + b_c
     offset = mean_p - np.einsum("hwac,hwa->hwc", coef, mean_i)
-    coef = _box(coef.reshape(h, w, 9), radius)
-    offset = _box(offset, radius)
+    mean_coef = _box(np.ascontiguousarray(coef.reshape(h, w, 9), np.float32), radius)
+    mean_offset = _box(np.ascontiguousarray(offset, np.float32), radius)
     size = (guide.shape[1], guide.shape[0])
-    coef = cv2.resize(coef, size, interpolation=cv2.INTER_LINEAR).reshape(guide.shape[0], guide.shape[1], 3, 3)
-    offset = cv2.resize(offset, size, interpolation=cv2.INTER_LINEAR)
-    return np.einsum("hwac,hwa->hwc", coef, guide) + offset
+    full_coef = cv2.resize(mean_coef, size, interpolation=cv2.INTER_LINEAR).reshape(guide.shape[0], guide.shape[1], 3, 3)
+    full_offset = cv2.resize(mean_offset, size, interpolation=cv2.INTER_LINEAR)
+    return np.einsum("hwac,hwa->hwc", full_coef, guide) + full_offset
 
 
 def upsample_stylized(stylized: torch.Tensor, content: torch.Tensor, upsampling: Upsampling = "guided",

@@ -1,0 +1,74 @@
+"""Running a stylization network on a frame without edge artifacts (issue "The editor's workflow", point 4).
+
+A shipped network run on a frame as is darkens or lightens the frame's outer rows and columns (at
+640x360 the outer 4 rows are 7-22 % darker than the next 4 beyond what the same network gives at those
+pixels when they are not at the border; measured by ``scripts/measure_network_output.py``, numbers in
+``bench/network-output/README.md``). Two causes, both at the network's own border:
+
+* the transposed convolutions of Huang's architecture (stride 2, padding 1, output padding 1) give the last
+  output row and column of each upsampling one kernel tap instead of two: a zero input below/right of the
+  frame, twice (a dark band along the bottom and the right edge of the ``*-flowfree`` networks);
+* the networks were trained with a loss network (VGG) that zero-pads its convolutions, so they learnt to
+  treat the frame border differently; they find it through their reflection padding (mirrored content at the
+  edge of every layer) and the stride-2 grid, which is aligned with the top/left edge only.
+
+The remedy at inference (no retraining): run the network on the frame extended by a margin on every side
+and crop the result, so the network's border falls outside the frame (:func:`run_with_margin`). The margin
+is filled by reflecting the frame (mirror at the edge pixel, ``torch.nn.functional.pad`` ``"reflect"``) or
+by repeating its edge pixels (``"replicate"``); the margin's bottom/right parts are enlarged so the padded
+size is a multiple of 4 (the network's own padding to a multiple of 4 then adds nothing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["BORDER_MARGIN", "BORDER_PAD", "PadMode", "run_with_margin"]
+
+PadMode = Literal["reflect", "replicate", "antireflect"]
+#: Default margin in pixels on each side (see ``bench/network-output/README.md`` for the choice).
+BORDER_MARGIN = 16
+#: Default fill of the margin.
+BORDER_PAD: PadMode = "reflect"
+
+
+def run_with_margin(network: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, margin: int = BORDER_MARGIN,
+                    mode: PadMode = BORDER_PAD) -> torch.Tensor:
+    """``network(x)`` computed on ``x`` extended by ``margin`` pixels on every side, cropped back.
+
+    :param network: maps ``(N, C, H', W')`` to ``(N, 3, H', W')`` for any ``H', W'`` (a
+        :class:`~vsstylize.networks.models.StylizationNetwork` or a wrapper).
+    :param x: ``(N, C, H, W)`` network input (RGB in [0, 1], for a prior-image network followed by the
+        masked prior and the mask, :func:`~vsstylize.networks.models.network_input`); every channel is
+        padded the same way.
+    :param margin: pixels added on each side before rounding the bottom/right up to a multiple of 4
+        (``>= 0``; 0 only rounds up). ``"reflect"`` needs ``margin < min(H, W)``.
+    :param mode: ``"reflect"`` (mirror at the edge pixel), ``"replicate"`` (edge pixels repeated) or
+        ``"antireflect"`` (point reflection at the edge pixel, ``2 x_edge - mirror``, clamped to [0, 1]: the
+        anti-reflective boundary condition of image restoration, which continues the content's gradient
+        across the edge instead of folding it back into a ridge or valley).
+    :returns: ``(N, 3, H, W)``.
+    :raises ValueError: a negative or too large margin, an unknown mode, or ``x`` not 4-D.
+    """
+    if x.dim() != 4:
+        raise ValueError(f"x: expected (N, C, H, W), got {tuple(x.shape)}")
+    if mode not in ("reflect", "replicate", "antireflect"):
+        raise ValueError(f"mode: expected 'reflect', 'replicate' or 'antireflect', got {mode!r}")
+    h, w = x.shape[-2:]
+    bottom = margin + (-(h + 2 * margin)) % 4
+    right = margin + (-(w + 2 * margin)) % 4
+    if margin < 0 or (mode != "replicate" and max(bottom, right) >= min(h, w)):
+        raise ValueError(f"margin: must be >= 0 and, with mode {mode!r}, leave the padding below {min(h, w)} px "
+                         f"for a {w}x{h} frame, got {margin}")
+    pad = (margin, right, margin, bottom)
+    if not any(pad):
+        padded = x
+    elif mode == "antireflect":
+        padded = (2.0 * F.pad(x, pad, mode="replicate") - F.pad(x, pad, mode="reflect")).clamp(0.0, 1.0)
+    else:
+        padded = F.pad(x, pad, mode=mode)
+    return network(padded)[..., margin:margin + h, margin:margin + w]
