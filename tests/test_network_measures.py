@@ -135,3 +135,15 @@ def test_antireflect_continues_a_gradient() -> None:
     column = seen[0][0, 0, :, 0]
     step = float(ramp[0, 0, 1, 0] - ramp[0, 0, 0, 0])
     torch.testing.assert_close(column[1:] - column[:-1], torch.full((column.numel() - 1,), step), atol=1e-5, rtol=0)
+
+
+def test_border_margin_fits_small_frames() -> None:
+    from vsstylize.networks.inference import border_margin
+
+    assert border_margin(360, 640, 16, "reflect") == 16
+    for h, w in ((5, 9), (8, 8), (12, 30), (17, 17)):
+        m = border_margin(h, w, 16, "reflect")
+        assert 0 <= m < 16
+        out = run_with_margin(lambda x: x[:, :3], torch.rand(1, 3, h, w), m, "reflect")
+        assert out.shape == (1, 3, h, w)
+    assert border_margin(5, 9, 16, "replicate") == 16

@@ -13,6 +13,7 @@ import torch
 import vapoursynth as vs
 
 import vsstylize
+from vsstylize.networks.inference import border_margin, run_with_margin
 from vsstylize.networks.io import META_KEY, NetworkFileError, load_network, save_network
 from vsstylize.networks.models import (
     ARCHITECTURES,
@@ -159,8 +160,9 @@ def test_flowfree_is_per_frame_network(models, frames) -> None:
     out = vsstylize.stylize(clip, method="flowfree", network=models["flowfree"])
     net, _ = load_network(models["flowfree"])
     got = _arrays(out, [3, 0, 4, 1, 2])
-    with torch.no_grad():
-        want = net(torch.from_numpy(np.stack(frames).transpose(0, 3, 1, 2))).numpy()
+    x = torch.from_numpy(np.stack(frames).transpose(0, 3, 1, 2))
+    with torch.no_grad():  # the network run with the inference border margin (apply_network)
+        want = run_with_margin(net, x, border_margin(*x.shape[-2:])).numpy()
     # the network's output rounded to the 8 bits the cache stores (vsstylize.compact), with or without a cache
     np.testing.assert_allclose(got, want, atol=0.5 / 255 + 1e-5)
     np.testing.assert_array_equal(got * 255, np.round(got * 255))
@@ -175,10 +177,13 @@ def test_prior_network_chain(models, frames) -> None:
     random.Random(1).shuffle(order)
     b = _arrays(vsstylize.stylize(clip, method="network", network=models["prior"]), order)
     np.testing.assert_array_equal(a, b)  # same result whatever the request order
+    def run(x: torch.Tensor) -> torch.Tensor:
+        return run_with_margin(net, x, border_margin(*x.shape[-2:]))
+
     with torch.no_grad():
-        first = net(network_input(torch.from_numpy(frames[0].transpose(2, 0, 1))[None]))[0].numpy()
+        first = run(network_input(torch.from_numpy(frames[0].transpose(2, 0, 1))[None]))[0].numpy()
     np.testing.assert_allclose(a[0], first, atol=0.5 / 255 + 1e-5)  # chain start: empty prior (8-bit values)
-    per_frame = np.stack([net(network_input(torch.from_numpy(f.transpose(2, 0, 1))[None]))[0].detach().numpy()
+    per_frame = np.stack([run(network_input(torch.from_numpy(f.transpose(2, 0, 1))[None]))[0].detach().numpy()
                           for f in frames])
     assert np.abs(a[1:] - per_frame[1:]).mean() > 1e-3  # later frames use the prior
 

@@ -15,6 +15,7 @@ import vapoursynth as vs
 
 from ..cache import DiskCache, digest
 from ..frames import DeviceFrames, to_rgbs
+from ..networks.inference import INFERENCE_TAG
 from ..networks.models import apply_network
 from .chain import ChainBounds, FrameInputs, RecursiveFilter
 from .flows import temporal_inputs
@@ -48,7 +49,7 @@ def _build(req: Request) -> vs.VideoNode:
             init = c * warped[1] + (1.0 - c) * init
         return frame_opt(inp.n, inp.content, init, temporal, iterations[0 if not warped else 1])
 
-    params = digest("hybrid", net_digest, o.key("loss", "optimizer", "flow"), frame_opt.key,
+    params = digest("hybrid", INFERENCE_TAG, net_digest, o.key("loss", "optimizer", "flow"), frame_opt.key,
                     f"{rgb.width}x{rgb.height}", str(o.flows is not None))
     cache = DiskCache(o.cache_dir, func, "stylize", ".png") if o.cache_dir is not None else None
     return RecursiveFilter(func, rgb, indices, temporal, compute, frame_opt.device, cache, params,

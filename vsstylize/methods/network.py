@@ -22,6 +22,7 @@ import vapoursynth as vs
 from ..cache import DiskCache, digest
 from ..errors import OptionError, error
 from ..frames import DeviceFrames, compute_device, to_rgbs
+from ..networks.inference import INFERENCE_TAG
 from ..networks.io import NetworkFileError, load_network, resolve_model
 from ..networks.models import Kind, StylizationNetwork, apply_network
 from ..options import StylizeOptions
@@ -72,8 +73,8 @@ def _build_network(req: Request) -> vs.VideoNode:
 
     size = f"{rgb.width}x{rgb.height}"
     cache = DiskCache(o.cache_dir, func, "stylize", ".png") if o.cache_dir is not None else None
-    params = digest("network", net_digest, size, o.key("flow"), str(o.flows is not None))
-    start = digest("network-start", net_digest, size)
+    params = digest("network", INFERENCE_TAG, net_digest, size, o.key("flow"), str(o.flows is not None))
+    start = digest("network-start", INFERENCE_TAG, net_digest, size)
     return RecursiveFilter(func, rgb, (1,), temporal, compute, dev, cache, params, start, ChainBounds.of(o), frames).out
 
 
@@ -88,7 +89,7 @@ def _build_flowfree(req: Request) -> vs.VideoNode:
         return apply_network(net, inp.content)
 
     cache = DiskCache(o.cache_dir, func, "stylize", ".png") if o.cache_dir is not None else None
-    params = digest("network-start", net_digest, f"{rgb.width}x{rgb.height}")
+    params = digest("network-start", INFERENCE_TAG, net_digest, f"{rgb.width}x{rgb.height}")
     return RecursiveFilter(func, rgb, (), None, compute, dev, cache, params).out
 
 

@@ -27,13 +27,29 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-__all__ = ["BORDER_MARGIN", "BORDER_PAD", "PadMode", "run_with_margin"]
+__all__ = ["BORDER_MARGIN", "BORDER_PAD", "INFERENCE_TAG", "PadMode", "border_margin", "run_with_margin"]
 
 PadMode = Literal["reflect", "replicate", "antireflect"]
-#: Default margin in pixels on each side (see ``bench/network-output/README.md`` for the choice).
-BORDER_MARGIN = 16
+#: Default margin in pixels on each side (see ``bench/network-output/README.md`` for the choice: 16 px left
+#: the ``*-flowfree`` networks' bottom band, 64 px was no better than 32).
+BORDER_MARGIN = 32
 #: Default fill of the margin.
 BORDER_PAD: PadMode = "reflect"
+#: How :func:`~vsstylize.networks.models.apply_network` runs a network (this module's border fix); part of the
+#: network methods' cache keys, so frames cached by another inference are not reused.
+INFERENCE_TAG = f"margin-{BORDER_MARGIN}-{BORDER_PAD}"
+
+
+def border_margin(height: int, width: int, margin: int = BORDER_MARGIN, mode: PadMode = BORDER_PAD) -> int:
+    """The largest margin ``<= margin`` that :func:`run_with_margin` accepts for a ``width x height`` frame
+    (a reflecting fill cannot be wider than the frame minus one pixel; small frames, e.g. cube faces of a
+    low-resolution panorama, get a narrower margin)."""
+    if mode == "replicate":
+        return max(0, margin)
+    m = max(0, margin)
+    while m > 0 and max(m + (-(height + 2 * m)) % 4, m + (-(width + 2 * m)) % 4) >= min(height, width):
+        m -= 1
+    return m
 
 
 def run_with_margin(network: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, margin: int = BORDER_MARGIN,

@@ -226,13 +226,17 @@ def network_input(frame: torch.Tensor, prior: torch.Tensor | None = None, mask: 
 
 def apply_network(net: StylizationNetwork, content: torch.Tensor, prior: torch.Tensor | None = None,
                   mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Run a stylization network on one frame.
+    """Run a stylization network on one frame, extended by a margin of :data:`~vsstylize.networks.inference.BORDER_MARGIN`
+    pixels (fewer for frames too small for it) so the network's own border, where the shipped networks darken
+    the output, falls outside the frame (:func:`~vsstylize.networks.inference.run_with_margin`).
 
     :param content: ``(1, 3, H, W)`` RGB in [0, 1].
     :param prior: / :param mask: the warped previous output ``(1, 3, H, W)`` and its reliability
         ``(1, 1, H, W)`` for a prior-image network (``None``: empty prior); ignored by other kinds.
     :returns: ``(1, 3, H, W)`` RGB in [0, 1].
     """
+    from .inference import border_margin, run_with_margin  # inference uses this module's normalisation
+
     with torch.inference_mode():
         x = network_input(content, prior, mask) if net.spec.kind == "prior" else content
-        return net(x).clone()
+        return run_with_margin(net, x, border_margin(x.shape[-2], x.shape[-1])).clone()
