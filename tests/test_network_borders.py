@@ -28,7 +28,8 @@ def _canvases() -> np.ndarray:
 @pytest.mark.parametrize("name", ["starry_night-flowfree", "starry_night-prior"])
 def test_apply_network_has_no_dark_bottom_band(name: str) -> None:
     """Frame vs the same pixels inside a larger canvas (interior reference): the plain network's outer 4 rows at
-    the bottom are > 8 % darker relative to the next 4; apply_network's margin removes that."""
+    the bottom are > 8 % darker relative to the next 4; apply_network's margin removes that (on three 256x160
+    photos; the 640x360 numbers are in bench/network-output/README.md)."""
     torch.set_num_threads(1)
     net, _ = load_network(name)
     canvas = _canvases()
@@ -50,4 +51,40 @@ def test_apply_network_has_no_dark_bottom_band(name: str) -> None:
     plain = border_deviation(run(frame, True), run(canvas, True)[..., m:-m, m:-m])
     fixed = border_deviation(run(frame, False), run(canvas, False)[..., m:-m, m:-m])
     assert plain["bottom"] < -0.08
-    assert abs(fixed["bottom"]) < 0.6 * abs(plain["bottom"])
+    assert fixed["bottom"] > plain["bottom"] + 0.1  # the dark band is gone (small frames: +-9 % of context noise)
+    assert np.mean([abs(v) for v in fixed.values()]) < np.mean([abs(v) for v in plain.values()])
+
+
+def test_margin_keeps_the_interior_with_frame_statistics() -> None:
+    """Away from the border, the network run with a margin gives the plain network's output when its instance
+    normalisation uses the frame's statistics; with the margin's statistics it drifts."""
+    torch.set_num_threads(1)
+    from vsstylize.networks.inference import run_with_margin
+
+    net, _ = load_network("the_scream-flowfree")
+    x = torch.from_numpy(np.ascontiguousarray(_canvases()[:2]))
+    with torch.inference_mode():
+        plain = net(x)
+        same = run_with_margin(net, x, 32, "reflect", frame_statistics=True)
+        drift = run_with_margin(net, x, 32, "reflect", frame_statistics=False)
+    inner = (..., slice(64, -64), slice(64, -64))
+    change = float((same - plain)[inner].abs().mean()) * 255
+    assert change < 1.0
+    assert float((drift - plain)[inner].abs().mean()) * 255 > 1.5 * change
+
+
+def test_statistics_region_checks_and_restores() -> None:
+    from vsstylize.networks.models import statistics_region
+
+    with pytest.raises(ValueError, match="statistics region"):
+        with statistics_region(0.5, 0.2, 0.0, 1.0):
+            pass
+    net, _ = load_network("the_scream-flowfree")
+    x = torch.rand(1, 3, 32, 48, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        before = net(x)
+        with statistics_region(0.0, 1.0, 0.0, 1.0):  # the whole map: ordinary instance normalisation
+            whole = net(x)
+        after = net(x)
+    torch.testing.assert_close(whole, before, atol=1e-5, rtol=0)
+    torch.testing.assert_close(after, before, atol=0, rtol=0)

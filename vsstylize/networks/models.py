@@ -20,6 +20,9 @@ the frame alone.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
@@ -36,6 +39,7 @@ __all__ = [
     "can_fine_tune",
     "load_fine_tune",
     "network_input",
+    "statistics_region",
 ]
 
 Kind = Literal["image", "prior", "flowfree"]
@@ -106,11 +110,53 @@ ARCHITECTURES: dict[str, NetworkSpec] = {
 }
 
 
+_REGION = threading.local()
+
+
+@contextmanager
+def statistics_region(top: float, bottom: float, left: float, right: float) -> Iterator[None]:
+    """Within this block (in this thread), the networks' instance normalisation computes each feature map's
+    mean and variance over the region ``[top, bottom) x [left, right)`` of the map only, given as fractions of
+    its height and width, and normalises the whole map with them. A network run on a frame extended by a
+    margin (:func:`vsstylize.networks.inference.run_with_margin`) thus normalises with the frame's statistics,
+    as without the margin, instead of statistics that include the margin's made-up content.
+
+    :raises ValueError: a region that is empty or outside [0, 1].
+    """
+    if not (0.0 <= top < bottom <= 1.0 and 0.0 <= left < right <= 1.0):
+        raise ValueError(f"statistics region: need 0 <= top < bottom <= 1 and 0 <= left < right <= 1, got "
+                         f"{(top, bottom, left, right)}")
+    previous = getattr(_REGION, "box", None)
+    _REGION.box = (top, bottom, left, right)
+    try:
+        yield
+    finally:
+        _REGION.box = previous
+
+
+class _InstanceNorm(nn.InstanceNorm2d):
+    """Instance normalisation (affine) whose statistics can be restricted to a region (:func:`statistics_region`)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        box = getattr(_REGION, "box", None)
+        if box is None:
+            return super().forward(x)
+        h, w = x.shape[-2:]
+        top, bottom, left, right = box
+        r0, r1 = min(round(top * h), h - 1), max(round(bottom * h), min(round(top * h), h - 1) + 1)
+        c0, c1 = min(round(left * w), w - 1), max(round(right * w), min(round(left * w), w - 1) + 1)
+        region = x[..., r0:r1, c0:c1]
+        mean = region.mean(dim=(2, 3), keepdim=True)
+        var = region.var(dim=(2, 3), unbiased=False, keepdim=True)
+        y = (x - mean) * torch.rsqrt(var + self.eps)
+        return y * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+
 class _ConvBlock(nn.Sequential):
     def __init__(self, cin: int, cout: int, k: int, stride: int = 1, relu: bool = True, norm: bool = True) -> None:
         layers: list[nn.Module] = [nn.ReflectionPad2d(k // 2), nn.Conv2d(cin, cout, k, stride)]
         if norm:
-            layers.append(nn.InstanceNorm2d(cout, affine=True))
+            layers.append(_InstanceNorm(cout, affine=True))
         if relu:
             layers.append(nn.ReLU(inplace=True))
         super().__init__(*layers)
@@ -133,7 +179,7 @@ class _Up(nn.Module):
             self.conv: nn.Module = _ConvBlock(cin, cout, 3)
         else:
             self.conv = nn.Sequential(nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=1, output_padding=1),
-                                      nn.InstanceNorm2d(cout, affine=True), nn.ReLU(inplace=True))
+                                      _InstanceNorm(cout, affine=True), nn.ReLU(inplace=True))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.mode == "nearest":
