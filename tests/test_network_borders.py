@@ -76,9 +76,8 @@ def test_margin_keeps_the_interior_with_frame_statistics() -> None:
 def test_statistics_region_checks_and_restores() -> None:
     from vsstylize.networks.models import statistics_region
 
-    with pytest.raises(ValueError, match="statistics region"):
-        with statistics_region(0.5, 0.2, 0.0, 1.0):
-            pass
+    with pytest.raises(ValueError, match="statistics region"), statistics_region(0.5, 0.2, 0.0, 1.0):
+        pass
     net, _ = load_network("the_scream-flowfree")
     x = torch.rand(1, 3, 32, 48, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
