@@ -9,17 +9,19 @@ brings the stylized image back to the frame's size:
 
 * the content is resized to the processing size with antialiasing (``torch.nn.functional.interpolate``,
   bicubic, ``antialias=True`` when reducing);
-* the stylized result is brought to the frame size by *guided upsampling* (``upsampling="guided"``, He & Sun
-  2015's fast guided filter with a colour guide): at the processing size the stylized image is fitted, in
-  3x3 windows, as a linear function of the content's colours (He et al. 2013); the fitted coefficients are
-  enlarged bilinearly and applied to the full-resolution content. The content's edges come back at full
-  resolution (an identity network run at half size is restored with 1/6 of the bicubic enlargement's error
-  at edges), and the stroke texture, which the content does not have, is carried by the coefficients.
-  ``"joint_bilateral"`` (OpenCV contrib's ``cv2.ximgproc.jointBilateralFilter`` of the bicubic enlargement
-  with the content as joint image, Kopf et al. 2007) and plain ``"bicubic"`` are the alternatives measured in
-  ``bench/network-output/README.md``; OpenCV's ``cv2.ximgproc.guidedFilter`` at full resolution (the bicubic
-  enlargement filtered with the content as guide) doubled the edge error of the bicubic enlargement and is
-  not offered.
+* the stylized result is enlarged bicubically and given back the content's full-resolution edges
+  (``upsampling="guided"``, :func:`guided_detail_upsample`): the detail the content loses by the
+  reduction (content minus its reduced-and-enlarged self) is added through the local linear colour transform
+  the network applied, the coefficients of the guided filter's model (He et al. 2013) fitted at the
+  processing size and enlarged as in He & Sun 2015's fast guided filter. The strokes are kept as enlarged
+  (the mean texture period relative to the height stays within 1 % of the processing-size output's), and an
+  identity network run at half size is restored with 1/5 of the bicubic enlargement's error at edges.
+  ``"joint_bilateral"`` (OpenCV contrib's ``cv2.ximgproc.jointBilateralFilter`` of the bicubic enlargement,
+  the content as joint image, after Kopf et al. 2007) and plain ``"bicubic"`` are the alternatives measured in
+  ``bench/network-output/README.md``. Rejected there: OpenCV's ``cv2.ximgproc.guidedFilter`` of the bicubic
+  enlargement with the full-resolution content as guide (twice the bicubic edge error) and the plain fast
+  guided filter (enlarged coefficients *and* offsets applied to the content: it averages the strokes over
+  the fitting windows, mean period +33 %).
 
 With ``REFERENCE_HEIGHT = 360`` and ``stroke_scale = 1`` a 640x360 frame is stylized as before and a
 1280x720 frame gets the same strokes relative to its height. ``stroke_scale = 2`` doubles the strokes.
@@ -35,8 +37,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["REFERENCE_HEIGHT", "Upsampling", "fast_guided_upsample", "processing_size", "stylize_at_scale",
-           "upsample_stylized"]
+__all__ = ["REFERENCE_HEIGHT", "Upsampling", "guided_detail_upsample", "local_linear_coefficients", "processing_size",
+           "stylize_at_scale", "upsample_stylized"]
 
 Upsampling = Literal["guided", "joint_bilateral", "bicubic"]
 #: Frame height (pixels) at which ``stroke_scale = 1`` runs the network: the shipped networks were trained on
@@ -74,39 +76,55 @@ def _box(a: np.ndarray, radius: int) -> np.ndarray:
     return cv2.boxFilter(a, -1, (side, side), borderType=cv2.BORDER_REFLECT)
 
 
-def fast_guided_upsample(stylized: np.ndarray, guide_small: np.ndarray, guide: np.ndarray, radius: int = 1,
-                         eps: float = GUIDED_EPS) -> np.ndarray:
-    """Guided upsampling (He & Sun 2015, "Fast guided filter", with a colour guide as in He et al. 2013 eq. 19):
-    the local linear model ``stylized ~ A^T I + b`` is fitted in windows of ``radius`` at the small size
-    (``I`` = the content there), its coefficients are averaged over the windows, enlarged bilinearly and applied
-    to the full-resolution content.
+def local_linear_coefficients(stylized: np.ndarray, guide: np.ndarray, radius: int = 1,
+                              eps: float = GUIDED_EPS) -> np.ndarray:
+    """Coefficients ``A`` of the guided filter's local linear model ``stylized ~ A^T guide + b`` (He et al. 2013,
+    eq. 19, colour guide), fitted in windows of ``radius`` and averaged over the windows covering each pixel.
 
-    :param stylized: ``(h, w, 3)`` float32, the network's output at the small size.
-    :param guide_small: ``(h, w, 3)`` float32, the content at the small size.
-    :param guide: ``(H, W, 3)`` float32, the full-resolution content.
-    :param radius: window radius at the small size (pixels).
-    :param eps: regularisation of the fit (colour values in [0, 1]).
-    :returns: ``(H, W, 3)`` float32 (not clipped).
+    :param stylized: / :param guide: ``(h, w, 3)`` float32, colours in [0, 1].
+    :param eps: regularisation of the fit.
+    :returns: ``(h, w, 3, 3)`` float32: ``stylized_c ~ sum_a A[..., a, c] guide_a + b_c``.
     """
-    mean_i = _box(guide_small, radius)
+    mean_i = _box(guide, radius)
     mean_p = _box(stylized, radius)
     h, w = stylized.shape[:2]
-    # per pixel: covariance of the guide (3x3) and cross-covariance guide/stylized (3x3)
     cov_ii = np.empty((h, w, 3, 3), np.float32)
     cov_ip = np.empty((h, w, 3, 3), np.float32)
     for a in range(3):
         for b in range(3):
-            cov_ii[..., a, b] = _box(guide_small[..., a] * guide_small[..., b], radius) - mean_i[..., a] * mean_i[..., b]
-            cov_ip[..., a, b] = _box(guide_small[..., a] * stylized[..., b], radius) - mean_i[..., a] * mean_p[..., b]
+            cov_ii[..., a, b] = _box(guide[..., a] * guide[..., b], radius) - mean_i[..., a] * mean_i[..., b]
+            cov_ip[..., a, b] = _box(guide[..., a] * stylized[..., b], radius) - mean_i[..., a] * mean_p[..., b]
     cov_ii += eps * np.eye(3, dtype=np.float32)
-    coef = np.linalg.solve(cov_ii, cov_ip)  # (h, w, 3, 3): A with stylized_c = sum_a A[a, c] I_a + b_c
-    offset = mean_p - np.einsum("hwac,hwa->hwc", coef, mean_i)
-    mean_coef = _box(np.ascontiguousarray(coef.reshape(h, w, 9), np.float32), radius)
-    mean_offset = _box(np.ascontiguousarray(offset, np.float32), radius)
-    size = (guide.shape[1], guide.shape[0])
-    full_coef = cv2.resize(mean_coef, size, interpolation=cv2.INTER_LINEAR).reshape(guide.shape[0], guide.shape[1], 3, 3)
-    full_offset = cv2.resize(mean_offset, size, interpolation=cv2.INTER_LINEAR)
-    return np.einsum("hwac,hwa->hwc", full_coef, guide) + full_offset
+    coef = np.linalg.solve(cov_ii, cov_ip)
+    return _box(np.ascontiguousarray(coef.reshape(h, w, 9), np.float32), radius).reshape(h, w, 3, 3)
+
+
+def guided_detail_upsample(stylized: torch.Tensor, content: torch.Tensor, radius: int = 1,
+                           eps: float = GUIDED_EPS) -> torch.Tensor:
+    """Enlarge ``stylized`` to the size of ``content`` and give it back the content's full-resolution edges:
+
+    ``out = up(stylized) + up(A)^T (content - up(content_small))``
+
+    with ``up`` the bicubic enlargement, ``content_small`` the content reduced to the stylized image's size
+    (antialiased) and ``A`` the local linear coefficients of the stylized image on the content at that size
+    (:func:`local_linear_coefficients`, the guided filter's model; He & Sun 2015 enlarge these coefficients
+    the same way). The stylization, strokes included, is kept as enlarged; only the detail the content loses
+    by the reduction is added, mapped through the local colour transform the network applied (an identity
+    network gets ``A`` close to the identity matrix and the content back up to the fit's regularisation).
+
+    :param stylized: ``(1, 3, h, w)`` RGB in [0, 1]. :param content: ``(1, 3, H, W)`` RGB in [0, 1].
+    :returns: ``(1, 3, H, W)``, not clipped.
+    """
+    size = (int(content.shape[-2]), int(content.shape[-1]))
+    small = (int(stylized.shape[-2]), int(stylized.shape[-1]))
+    content_small = _resize(content, small).clamp(0.0, 1.0)
+    detail = content - _resize(content_small, size)
+    hwc = lambda t: np.ascontiguousarray(t[0].permute(1, 2, 0).cpu().numpy().astype(np.float32))
+    coef = local_linear_coefficients(hwc(stylized), hwc(content_small), radius, eps)
+    full = cv2.resize(coef.reshape(small[0], small[1], 9), (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+    full_t = torch.from_numpy(full.reshape(size[0], size[1], 3, 3)).to(content.device)
+    added = torch.einsum("hwac,ahw->chw", full_t, detail[0].to(torch.float32))[None]
+    return _resize(stylized, size) + added
 
 
 def upsample_stylized(stylized: torch.Tensor, content: torch.Tensor, upsampling: Upsampling = "guided",
@@ -115,7 +133,7 @@ def upsample_stylized(stylized: torch.Tensor, content: torch.Tensor, upsampling:
 
     :param stylized: ``(1, 3, h, w)`` RGB in [0, 1].
     :param content: ``(1, 3, H, W)`` RGB in [0, 1], the full-resolution frame (guide/joint image).
-    :param upsampling: ``"guided"`` (:func:`fast_guided_upsample`, radius 1 at the small size unless given),
+    :param upsampling: ``"guided"`` (:func:`guided_detail_upsample`, radius 1 at the small size unless given),
         ``"joint_bilateral"`` (``cv2.ximgproc.jointBilateralFilter`` of the bicubic enlargement, joint image =
         content, radius = the enlargement factor unless given) or ``"bicubic"``.
     :param radius: filter radius (see ``upsampling``).
@@ -132,10 +150,7 @@ def upsample_stylized(stylized: torch.Tensor, content: torch.Tensor, upsampling:
     if small_size == size:
         return stylized.clamp(0.0, 1.0)
     if upsampling == "guided":
-        guide_small = _resize(content, small_size).clamp(0.0, 1.0)
-        hwc = lambda t: np.ascontiguousarray(t[0].permute(1, 2, 0).cpu().numpy().astype(np.float32))
-        out = fast_guided_upsample(hwc(stylized), hwc(guide_small), hwc(content), 1 if radius is None else int(radius))
-        return torch.from_numpy(np.clip(out, 0.0, 1.0)).permute(2, 0, 1)[None].to(content.device)
+        return guided_detail_upsample(stylized, content.to(torch.float32), 1 if radius is None else int(radius)).clamp(0.0, 1.0)
     up = _resize(stylized, size).clamp(0.0, 1.0)
     if upsampling == "bicubic":
         return up
