@@ -30,12 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from vsstylize.bench.sequences import make_sequence
 from vsstylize.cache import atomic_write
-from vsstylize.metrics import temporal_error
 from vsstylize.networks.inference import run_with_margin
 from vsstylize.networks.io import load_network
 from vsstylize.networks.measures import texture_period, texture_residual
@@ -45,7 +40,11 @@ from vsstylize.networks.scale import (
     stylize_at_scale,
     upsample_stylized,
 )
-from vsstylize.warp import inside_mask, warp
+from vsstylize.sequences import make_sequence
+from vsstylize.warping import inside_mask, warp
+from vsstylize_bench.metrics import temporal_error
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def run_variant(net: StylizationNetwork, variant: str, frames: np.ndarray, flows: np.ndarray, masks: np.ndarray,
