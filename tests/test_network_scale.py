@@ -35,7 +35,9 @@ def test_processing_size() -> None:
     assert processing_size(360, 640) == (360, 640)
     assert processing_size(720, 1280) == (360, 640)
     assert processing_size(720, 1280, stroke_scale=2.0) == (180, 320)
-    assert processing_size(272, 640) == (360, 848)
+    assert processing_size(272, 640) == (272, 640)  # never larger than the frame: its own size
+    assert processing_size(360, 640, stroke_scale=0.5) == (360, 640)
+    assert processing_size(1080, 1920, stroke_scale=0.5) == (720, 1280)
     h, w = processing_size(1080, 1998, 1.5)
     assert h % 4 == 0 and w % 4 == 0 and h == 240
     with pytest.raises(ValueError, match="stroke_scale"):
@@ -70,10 +72,12 @@ def test_guided_upsampling_restores_content_edges() -> None:
     assert err["joint_bilateral"] < err["bicubic"]
 
 
-def test_smaller_frame_is_reduced() -> None:
-    x = _content(180, 320)
-    out = stylize_at_scale(_pixel_texture_network, x)
-    assert out.shape == x.shape and float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+def test_frame_below_the_processing_height_runs_at_its_own_size() -> None:
+    """Frames at or below 360 / stroke_scale lines are not enlarged for the network: the plain network's output."""
+    for h, w, scale in ((180, 320, 1.0), (360, 640, 0.5), (200, 200, 1.0)):
+        x = _content(h, w)
+        torch.testing.assert_close(stylize_at_scale(_pixel_texture_network, x, stroke_scale=scale),
+                                   _pixel_texture_network(x))
 
 
 def test_bad_arguments() -> None:

@@ -189,6 +189,37 @@ def test_prior_network_chain(models, frames) -> None:
 
 
 @pytest.mark.data
+def test_stroke_scale_runs_at_the_processing_size(models, frames, tmp_path) -> None:
+    """stroke_scale=18 on the 56x40 frames: the network runs at 20 lines (360 / 18, 28x20) and its output is
+    enlarged by guided detail upsampling (stylize_at_scale); the prior network's recursion too; the cache keys
+    carry the stroke scale (one cache folder, different results)."""
+    from vsstylize.networks.scale import processing_size, stylize_at_scale
+
+    assert processing_size(40, 56, 18.0) == (20, 28)
+    clip = clip_from_arrays(frames)
+    for kind, method in (("flowfree", "flowfree"), ("prior", "network")):
+        net, _ = load_network(models[kind])
+        native = _arrays(vsstylize.stylize(clip, method=method, network=models[kind], cache_dir=tmp_path))
+        scaled = _arrays(vsstylize.stylize(clip, method=method, network=models[kind], stroke_scale=18,
+                                           cache_dir=tmp_path))
+        assert scaled.shape == native.shape and np.abs(scaled - native).mean() > 1e-3
+
+        def run(x: torch.Tensor, net: StylizationNetwork = net) -> torch.Tensor:
+            return run_with_margin(net, x, border_margin(*x.shape[-2:]))
+
+        n = 4 if kind == "flowfree" else 0  # the prior network's chain start has the empty prior
+        x = torch.from_numpy(frames[n].transpose(2, 0, 1))[None]
+        with torch.no_grad():
+            want = stylize_at_scale(run, network_input(x) if kind == "prior" else x, stroke_scale=18)[0].numpy()
+        np.testing.assert_allclose(scaled[n], want, atol=0.5 / 255 + 1e-5)
+    # the recursion at full size: later frames depend on the prior (differ from the per-frame processing-size run)
+    with torch.no_grad():
+        per_frame = stylize_at_scale(run, network_input(torch.from_numpy(frames[3].transpose(2, 0, 1))[None]),
+                                     stroke_scale=18)[0].numpy()
+    assert np.abs(scaled[3] - per_frame).mean() > 1e-3
+
+
+@pytest.mark.data
 def test_hybrid_refines_network_output(models, frames) -> None:
     clip = clip_from_arrays(frames[:3])
     common = dict(network=models["flowfree"], model="vgg16", num_iterations=4)

@@ -120,3 +120,14 @@ def test_option_errors_name_the_option_in_both_namings() -> None:
     with pytest.raises(vs.Error, match=r"^vsstylize\.stylize: method must be one of optim, network, flowfree, hybrid, "
                                        r"multipass, got 'paint'$"):
         vsstylize.stylize(_clip(), None, "paint")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", [0, -1.5, float("nan"), float("inf"), "wide"])
+def test_stroke_scale_must_be_positive(value: object) -> None:
+    """One line naming the option; the spherical network (cube faces at their own size) does not take it."""
+    with pytest.raises(vs.Error, match=r"^vsstylize\.stylize: stroke_scale must be a number"):
+        vsstylize.stylize(_clip(), None, "flowfree", network="starry_night-flowfree", stroke_scale=value)  # type: ignore[arg-type]
+    with pytest.raises(vs.Error, match=r"^vsstylize\.stylize: method='network' with projection='equirect' does not use "
+                                       r"stroke_scale$"):
+        vsstylize.stylize(_clip(64, 32), None, "network", projection="equirect", network="starry_night-prior",
+                          stroke_scale=2.0)

@@ -201,6 +201,15 @@ class StylizeOptions:
         "shipped model name (:func:`vsstylize.resources.shipped_models`, e.g. ``starry_night-prior``); "
         "``network`` needs a ``prior`` model, ``flowfree`` a ``flowfree``/``image``/``prior`` model (a prior model "
         "runs with an empty prior: per-frame processing), ``hybrid`` any of them.", _path)
+    stroke_scale: float = _opt(
+        1.0, "network", "stroke size of the network methods (``network``/``flowfree``/``hybrid``; > 0) relative to "
+        "the frame height: the network runs at a processing height of ``360 / stroke_scale`` lines (aspect ratio "
+        "kept, sides a multiple of 4) but never larger than the frame (a frame at or below that height runs at its "
+        "own size), and its output is enlarged to the frame by guided detail upsampling "
+        "(:func:`vsstylize.networks.scale.guided_detail_upsample`), so 1280x720 and 640x360 get the same strokes "
+        "relative to the height; 2 doubles them. A prior-image network's recursion stays at full size (the warped "
+        "previous output and its mask are reduced with the frame). The spherical ``network`` method runs each cube "
+        "face at its own size (no ``stroke_scale``).", lambda n, v: _number(n, v, float))
     content_weight: float | None = _opt(
         None, "loss", "alpha of Ruder et al. eq. 9 (default 5, or the papers' per-resolution value with "
         "``loss_weights='resolution'``).", lambda n, v: _number(n, v, float))
@@ -362,6 +371,8 @@ class StylizeOptions:
         if self.raft_weights is not None and self.flow_method != "raft":
             raise OptionError("raft_weights", "{name} is an option of {set[flow_method]}, not of {value!r}",
                               flow_method="raft", value=self.flow_method)
+        if not 0 < self.stroke_scale < float("inf"):
+            raise OptionError("stroke_scale", "{name} must be a number > 0, got {value!r}", value=self.stroke_scale)
         if self.max_shot_length < 2:
             raise OptionError("max_shot_length", "{name} must be an integer >= 2, got {value!r}", value=self.max_shot_length)
         if self.max_chain_length is not None and self.max_chain_length < 2:

@@ -17,6 +17,7 @@ from ..cache import DiskCache, digest
 from ..frames import DeviceFrames, to_rgbs
 from ..networks.inference import INFERENCE_TAG
 from ..networks.models import apply_network
+from ..networks.scale import scale_tag
 from .chain import ChainBounds, FrameInputs, RecursiveFilter
 from .flows import temporal_inputs
 from .network import load_model, require_network
@@ -43,14 +44,14 @@ def _build(req: Request) -> vs.VideoNode:
 
     def compute(inp: FrameInputs) -> torch.Tensor:
         warped, temporal = temporal_terms(inp, temporal_weight)
-        init = apply_network(net, inp.content, warped.get(1), inp.weights.get(1))
+        init = apply_network(net, inp.content, warped.get(1), inp.weights.get(1), o.stroke_scale)
         if 1 in warped:  # the warped previous result where it is reliable, the network's output elsewhere
             c = inp.weights[1]
             init = c * warped[1] + (1.0 - c) * init
         return frame_opt(inp.n, inp.content, init, temporal, iterations[0 if not warped else 1])
 
-    params = digest("hybrid", INFERENCE_TAG, net_digest, o.key("loss", "optimizer", "flow"), frame_opt.key,
-                    f"{rgb.width}x{rgb.height}", str(o.flows is not None))
+    params = digest("hybrid", INFERENCE_TAG, scale_tag(o.stroke_scale), net_digest, o.key("loss", "optimizer", "flow"),
+                    frame_opt.key, f"{rgb.width}x{rgb.height}", str(o.flows is not None))
     cache = DiskCache(o.cache_dir, func, "stylize", ".png") if o.cache_dir is not None else None
     return RecursiveFilter(func, rgb, indices, temporal, compute, frame_opt.device, cache, params,
                            bounds=ChainBounds.of(o), frames=frames).out
@@ -58,7 +59,7 @@ def _build(req: Request) -> vs.VideoNode:
 
 SPECS = (
     MethodSpec("hybrid", "planar", "network output refined by a few optimization iterations with the temporal loss "
-               "(fast-artistic-videos)", uses("loss", "optimizer", "flow", "chain", only=("network",)), _build,
+               "(fast-artistic-videos)", uses("loss", "optimizer", "flow", "chain", only=("network", "stroke_scale")), _build,
                defaults={"num_iterations": (HYBRID_ITERATIONS, HYBRID_ITERATIONS)},
                check=lambda o, g: require_network(o, g, "hybrid")),
 )

@@ -271,18 +271,30 @@ def network_input(frame: torch.Tensor, prior: torch.Tensor | None = None, mask: 
 
 
 def apply_network(net: StylizationNetwork, content: torch.Tensor, prior: torch.Tensor | None = None,
-                  mask: torch.Tensor | None = None) -> torch.Tensor:
+                  mask: torch.Tensor | None = None, stroke_scale: float | None = None) -> torch.Tensor:
     """Run a stylization network on one frame, extended by a margin of :data:`~vsstylize.networks.inference.BORDER_MARGIN`
     pixels (fewer for frames too small for it) so the network's own border, where the shipped networks darken
     the output, falls outside the frame (:func:`~vsstylize.networks.inference.run_with_margin`).
 
     :param content: ``(1, 3, H, W)`` RGB in [0, 1].
     :param prior: / :param mask: the warped previous output ``(1, 3, H, W)`` and its reliability
-        ``(1, 1, H, W)`` for a prior-image network (``None``: empty prior); ignored by other kinds.
+        ``(1, 1, H, W)`` for a prior-image network (``None``: empty prior); ignored by other kinds. Both are
+        full-size: with a processing size they are reduced with the frame.
+    :param stroke_scale: ``None``: the network runs at the frame's size; else at the processing size of
+        :func:`~vsstylize.networks.scale.processing_size` (height ``360 / stroke_scale``, never larger than the
+        frame) and its output is enlarged by :func:`~vsstylize.networks.scale.guided_detail_upsample`
+        (:func:`~vsstylize.networks.scale.stylize_at_scale`).
     :returns: ``(1, 3, H, W)`` RGB in [0, 1].
+    :raises ValueError: a ``stroke_scale`` that is not > 0, shapes that do not match.
     """
-    from .inference import border_margin, run_with_margin  # inference uses this module's normalisation
+    from .inference import border_margin, run_with_margin  # both use this module's network and normalisation
+    from .scale import stylize_at_scale
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        return run_with_margin(net, x, border_margin(x.shape[-2], x.shape[-1]))
 
     with torch.inference_mode():
         x = network_input(content, prior, mask) if net.spec.kind == "prior" else content
-        return run_with_margin(net, x, border_margin(x.shape[-2], x.shape[-1])).clone()
+        if stroke_scale is None:
+            return run(x).clone()
+        return stylize_at_scale(run, x, stroke_scale=stroke_scale).clone()

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["REFERENCE_HEIGHT", "Upsampling", "guided_detail_upsample", "local_linear_coefficients", "processing_size",
-           "stylize_at_scale", "upsample_stylized"]
+           "scale_tag", "stylize_at_scale", "upsample_stylized"]
 
 Upsampling = Literal["guided", "joint_bilateral", "bicubic"]
 #: Frame height (pixels) at which ``stroke_scale = 1`` runs the network: the shipped networks were trained on
@@ -51,7 +51,10 @@ GUIDED_EPS = 1e-3
 def processing_size(height: int, width: int, stroke_scale: float = 1.0,
                     reference_height: int = REFERENCE_HEIGHT) -> tuple[int, int]:
     """``(h, w)`` at which the network runs for a ``width x height`` frame: height
-    ``reference_height / stroke_scale``, the frame's aspect ratio, both rounded to a multiple of 4 (at least 4).
+    ``reference_height / stroke_scale``, the frame's aspect ratio, both rounded to a multiple of 4 (at least 4),
+    but never larger than the frame: a frame whose height is at most that runs at its own ``(height, width)``
+    (a network on an enlarged frame would only make the strokes finer than the frame's pixels allow and cost
+    more; and every frame up to 360 lines keeps its output at ``stroke_scale = 1``).
 
     :raises ValueError: a non-positive ``stroke_scale``, ``reference_height`` or frame side.
     """
@@ -61,7 +64,8 @@ def processing_size(height: int, width: int, stroke_scale: float = 1.0,
         raise ValueError(f"reference_height and the frame size must be positive, got {reference_height} and {width}x{height}")
     h = reference_height / stroke_scale
     w = h * width / height
-    return max(4, 4 * round(h / 4)), max(4, 4 * round(w / 4))
+    size = max(4, 4 * round(h / 4)), max(4, 4 * round(w / 4))
+    return (height, width) if size[0] >= height or size[1] >= width else size
 
 
 def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -167,8 +171,8 @@ def stylize_at_scale(network: Callable[[torch.Tensor], torch.Tensor], x: torch.T
     """Stylize a frame with strokes of a fixed size relative to the frame height.
 
     The network runs at :func:`processing_size` and its output is brought to the frame size by
-    :func:`upsample_stylized` (or reduced with antialiasing when the frame is smaller than the processing
-    size). When the processing size equals the frame size this is ``network(x)``.
+    :func:`upsample_stylized`. When the processing size is the frame size (frames at or below the processing
+    height) this is ``network(x)``.
 
     :param network: maps ``(1, C, h, w)`` to ``(1, 3, h, w)`` RGB in [0, 1] for any ``h, w``.
     :param x: ``(1, C, H, W)`` network input whose first 3 channels are the frame, RGB in [0, 1] (a prior-image
@@ -189,7 +193,9 @@ def stylize_at_scale(network: Callable[[torch.Tensor], torch.Tensor], x: torch.T
     if x.shape[1] > 3:  # the mask (last channel) and the masked prior stay in their ranges
         small = small.clamp(0.0, 1.0)
     stylized = network(small)
-    content = x[:, :3]
-    if size[0] > h:
-        return _resize(stylized, (h, w)).clamp(0.0, 1.0)
-    return upsample_stylized(stylized, content, upsampling)
+    return upsample_stylized(stylized, x[:, :3], upsampling)
+
+
+def scale_tag(stroke_scale: float | None, upsampling: Upsampling = "guided") -> str:
+    """The part of a cache key that says how :func:`stylize_at_scale` ran (``None``: at the frame's size)."""
+    return "native" if stroke_scale is None else f"stroke-{float(stroke_scale)!r}-{REFERENCE_HEIGHT}-{upsampling}"
