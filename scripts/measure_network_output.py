@@ -122,11 +122,15 @@ def crop_shifted(a: np.ndarray, m: int, s: int) -> np.ndarray:
     return a[..., m - s:a.shape[-2] - m, m - s:a.shape[-1] - m]
 
 
-def make_method(margin: int | None, pad: str, stroke_scale: float | None, upsampling: str = "guided") -> Method:
-    """The inference under test: plain network, border fix, processing size (see the module docstring)."""
+def make_method(margin: int | None, pad: str, stroke_scale: float | None, upsampling: str = "guided",
+                frame_statistics: bool = True) -> Method:
+    """The inference under test: plain network, border fix (with the frame's or the padded canvas's
+    normalisation statistics), processing size (see the module docstring)."""
     def method(net: StylizationNetwork, x: torch.Tensor, frame_height: int) -> torch.Tensor:
         def plain(inp: torch.Tensor) -> torch.Tensor:
-            return net(inp) if margin is None else run_with_margin(net, inp, margin, pad)  # type: ignore[arg-type]
+            if margin is None:
+                return net(inp)
+            return run_with_margin(net, inp, margin, pad, frame_statistics)  # type: ignore[arg-type]
         if stroke_scale is None:
             return plain(x)
         reference = round(REFERENCE_HEIGHT * x.shape[-2] / frame_height)
@@ -356,6 +360,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="seeds of the generated sequences (default 0,1: two slow pans over different photos)")
     p.add_argument("--margin", type=int, default=None, help="border fix: margin in px (default: none, the plain network)")
     p.add_argument("--pad", choices=("reflect", "replicate", "antireflect"), default="reflect", help="fill of the margin")
+    p.add_argument("--statistics", choices=("frame", "padded"), default="frame",
+                   help="instance normalisation statistics of a margin run: the frame's region (default) or the padded input")
     p.add_argument("--stroke-scale", type=float, default=None,
                    help="run the network at the processing size of this stroke scale (default: full size)")
     p.add_argument("--upsampling", choices=("guided", "joint_bilateral", "bicubic"), default="guided",
@@ -371,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--stroke-scale: must be > 0, got {args.stroke_scale}")
     torch.set_num_threads(args.threads)
     names = args.networks or shipped_models()
-    method = make_method(args.margin, args.pad, args.stroke_scale, args.upsampling)
+    method = make_method(args.margin, args.pad, args.stroke_scale, args.upsampling, args.statistics == "frame")
     plain = (make_method(None, args.pad, None) if args.margin is not None and args.stroke_scale is None
              and not args.period_only else None)
     rows = measure(names, args.sizes, args.bikes_frames, args.sequence, args.sequence_frames, args.sequence_seeds, method,

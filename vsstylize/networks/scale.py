@@ -176,8 +176,9 @@ def stylize_at_scale(network: Callable[[torch.Tensor], torch.Tensor], x: torch.T
 
     :param network: maps ``(1, C, h, w)`` to ``(1, 3, h, w)`` RGB in [0, 1] for any ``h, w``.
     :param x: ``(1, C, H, W)`` network input whose first 3 channels are the frame, RGB in [0, 1] (a prior-image
-        network's masked prior and mask follow; every channel is resized, the mask bilinearly, so the prior
-        must be *full-size* here: see ``bench/network-output/README.md`` for where the recursion should run).
+        network's masked prior and mask follow, *full-size*: every channel is reduced the same way (bicubic,
+        antialiased) and clamped to [0, 1], so the recursion stays at full size; see
+        ``bench/network-output/README.md`` for that choice).
     :param stroke_scale: stroke size relative to the network's strokes on a ``reference_height``-line frame.
     :param upsampling: see :func:`upsample_stylized`.
     :returns: ``(1, 3, H, W)`` RGB in [0, 1].
