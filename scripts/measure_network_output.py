@@ -198,9 +198,10 @@ def border_summary(out: np.ndarray, content: np.ndarray, reference: np.ndarray,
 
 def measure(names: list[str], sizes: list[tuple[int, int]], bikes_frames: list[int], preset: str, seq_frames: int,
             seeds: list[int], method: Method, recursive: bool, plain: Method | None = None,
-            period_only: bool = False) -> list[dict[str, object]]:
+            period_only: bool = False, recursive_only: bool = False) -> list[dict[str, object]]:
     """The rows of the report; ``plain``: the method without the fix, to measure the change in the interior;
-    ``period_only``: the texture period of the frames alone (no references, no border measures)."""
+    ``period_only``: the texture period of the frames alone (no references, no border measures);
+    ``recursive_only``: only the recursive rows of the prior-image networks."""
     rows: list[dict[str, object]] = []
     for size in sizes:
         w, h = size
@@ -212,7 +213,7 @@ def measure(names: list[str], sizes: list[tuple[int, int]], bikes_frames: list[i
         sources = {"bikes": bikes, preset: gen}
         for name in names:
             net, _card = load_network(name)
-            for src, canvas in sources.items():
+            for src, canvas in ({} if recursive_only else sources).items():
                 content = crop(canvas, m)
                 out, spf = stylize_frames(net, content, method, h)
                 row: dict[str, object] = {"network": name, "arch": net.spec.arch, "source": src, "mode": "per-frame",
@@ -231,7 +232,7 @@ def measure(names: list[str], sizes: list[tuple[int, int]], bikes_frames: list[i
                            mean_period_rel=tp.mean_rel)
                 rows.append(row)
                 print(_line(row), flush=True)
-            if recursive and not period_only and net.spec.kind == "prior":
+            if (recursive or recursive_only) and not period_only and net.spec.kind == "prior":
                 out = np.concatenate([stylize_recursive(net, crop(g, m), crop(f, m), crop(k, m), method, h)
                                       for g, f, k in generated])
                 ref = np.concatenate([crop(stylize_recursive(net, g, f, k, method, h), m) for g, f, k in generated])
@@ -367,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--upsampling", choices=("guided", "joint_bilateral", "bicubic"), default="guided",
                    help="enlargement of the processing-size result (with --stroke-scale)")
     p.add_argument("--recursive", action="store_true", help="also prior-image networks recursively on the sequence")
+    p.add_argument("--recursive-only", action="store_true", help="only the recursive rows (prior-image networks)")
     p.add_argument("--period-only", action="store_true", help="only the texture period of the frames (no references)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=None, help="folder for results.json and report.md")
@@ -381,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     plain = (make_method(None, args.pad, None) if args.margin is not None and args.stroke_scale is None
              and not args.period_only else None)
     rows = measure(names, args.sizes, args.bikes_frames, args.sequence, args.sequence_frames, args.sequence_seeds, method,
-                   args.recursive, plain, args.period_only)
+                   args.recursive, plain, args.period_only, args.recursive_only)
     text = report(rows, args)
     print(text)
     if args.out is not None:
