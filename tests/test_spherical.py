@@ -222,7 +222,7 @@ class _RecordingOptimizer:
     def __init__(self) -> None:
         self.calls: list[tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]], int]] = []
 
-    def __call__(self, n, content, init, temporal, iterations):
+    def __call__(self, n, content, init, temporal, iterations, fresh_start=None):
         self.calls.append((init, list(temporal), iterations))
         return init
 

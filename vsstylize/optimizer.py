@@ -7,7 +7,14 @@ subtracted, as neural-style / artistic-videos do), so step sizes and the Adam le
 
 Stopping rule (artistic-videos ``-tol_loss_relative`` / ``-tol_loss_relative_interval``; Ruder 2018
 sec. 7.2.1): stop when ``|L_{i-K} - L_i| / |L_{i-K}| < tol`` for the loss ``L`` at iteration ``i`` and
-``K`` = the interval, checked every ``K`` iterations; or after ``num_iterations``.
+``K`` = the interval, checked every ``K`` iterations; or after ``num_iterations``. Both options keep
+artistic-videos' meaning; vsstylize only *arms* the test once the optimisation has left its start
+(:func:`_converged`): once the loss has fallen to :data:`LEFT_START_FRACTION` (half) of the first
+iteration's loss, or after :data:`TOL_MIN_INTERVALS` intervals (200 iterations at the default 50). A
+noise start sits on a plateau (the style loss's gradient vanishes with the image's variation) where
+the loss changes little for tens of iterations; the unarmed rule could stop there and return a flat
+frame. An init that is already converged (a still scene's warped previous result) still stops, after
+``TOL_MIN_INTERVALS * K`` iterations.
 """
 
 from __future__ import annotations
@@ -64,8 +71,26 @@ PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat1
 #: ImageNet mean colour, RGB in [0, 1] (the Caffe mean [123.68, 116.779, 103.939] / 255): the image
 #: whose Caffe-preprocessed input is zero.
 _MEAN_RGB = (123.68 / 255.0, 116.779 / 255.0, 103.939 / 255.0)
-#: neural-style's ``torch.randn(...):mul(0.001)`` in 0..255 units, expressed in [0, 1] units.
-RANDOM_INIT_STD = 0.001 / 255.0
+#: Standard deviation of the noise init (:func:`make_init` ``"random"``) in [0, 1] units: one grey level
+#: (1.0 in Caffe's 0..255 input units). neural-style / artistic-videos use ``torch.randn(...):mul(0.001)``,
+#: 1000x smaller (:data:`NEURAL_STYLE_INIT_STD`); from that start the features deviate from the flat
+#: image's by ~1e-3 relative, so the style loss's gradient (linear in that deviation) is tiny and
+#: the optimisation sits on the start plateau: 100 px cube faces stayed within 16 % of their start
+#: loss for 100 L-BFGS iterations on a float32 CPU, and with TF32 convolutions (cuDNN's default for
+#: float32 on NVIDIA GPUs, emulated on the CPU) a 256x192 frame ended at 99.4 % of its start, a flat
+#: grey frame (style loss 440x that of the image init). With one grey level every first frame of the
+#: bench sequences and of the faces measured left the plateau within ~10 iterations
+#: (``bench/optim-convergence/README.md``).
+RANDOM_INIT_STD = 1.0 / 255.0
+#: neural-style's noise init, ``0.001`` in 0..255 units, in [0, 1] units (for reproducing it).
+NEURAL_STYLE_INIT_STD = 0.001 / 255.0
+#: The relative-tolerance test is armed once the loss is at most this fraction of its start ...
+LEFT_START_FRACTION = 0.5
+#: ... or after this many ``tol_loss_relative_interval`` intervals, whichever comes first.
+TOL_MIN_INTERVALS = 4
+#: A result whose last loss is at least this fraction of its first did not leave its initialisation
+#: (:attr:`OptimResult.left_start`; a warning for a fresh start, a flag in the bench).
+STUCK_LOSS_RATIO = 0.95
 
 
 @dataclass(frozen=True)
@@ -158,6 +183,20 @@ class OptimResult:
     components: dict[str, float] = field(default_factory=dict)
     iterations_per_scale: list[int] = field(default_factory=list)
 
+    @property
+    def loss_ratio(self) -> float:
+        """Last loss / first loss (of the first scale's first iteration; NaN without losses). Near 1: the
+        optimisation did not leave its initialisation."""
+        if not self.losses or self.losses[0] == 0:
+            return float("nan")
+        return float(self.losses[-1] / self.losses[0])
+
+    @property
+    def left_start(self) -> bool:
+        """The loss ended below :data:`STUCK_LOSS_RATIO` of its start (False: stuck at the init, or no
+        losses)."""
+        return bool(self.loss_ratio < STUCK_LOSS_RATIO)
+
 
 def make_init(
     kind: str,
@@ -165,13 +204,15 @@ def make_init(
     prev: torch.Tensor | None = None,
     prev_warped: torch.Tensor | None = None,
     seed: int = 0,
+    noise_std: float = RANDOM_INIT_STD,
 ) -> torch.Tensor:
     """Initial image of the optimisation (artistic-videos ``-init``; Ruder 2018 sec. 4.1).
 
-    * ``"random"``: neural-style's noise init: the image whose network input is
-      ``N(0, 0.001^2)`` in Caffe space, i.e. the ImageNet mean colour plus Gaussian noise of standard
-      deviation 0.001 / 255 per channel (RGB [0, 1] units). Reproducible from ``seed`` (CPU generator,
-      independent of the global RNG).
+    * ``"random"``: a noise init: the ImageNet mean colour (the image whose Caffe network input is
+      zero) plus Gaussian noise of standard deviation ``noise_std`` per channel (default
+      :data:`RANDOM_INIT_STD`, one grey level; neural-style's 0.001 in 0..255 units is
+      :data:`NEURAL_STYLE_INIT_STD`). Reproducible from ``seed`` (CPU generator, independent of the
+      global RNG).
     * ``"image"``: the content frame.
     * ``"prev"``: the previous stylized frame, not warped.
     * ``"prevWarped"``: the previous stylized frame warped by the optical flow (``omega(x^(i-1))``).
@@ -179,14 +220,17 @@ def make_init(
     :param content: ``(1, 3, H, W)`` RGB in [0, 1].
     :param prev: ``(1, 3, H, W)`` previous stylized frame (for ``"prev"``).
     :param prev_warped: ``(1, 3, H, W)`` warped previous stylized frame (for ``"prevWarped"``).
+    :param noise_std: standard deviation of the ``"random"`` noise, RGB [0, 1] units (> 0).
     :returns: ``(1, 3, H, W)`` float32 RGB on ``content``'s device (a new tensor).
-    :raises ValueError: unknown ``kind``, missing or mis-shaped previous frame.
+    :raises ValueError: unknown ``kind``, missing or mis-shaped previous frame, ``noise_std`` <= 0.
     """
     if content.dim() != 4 or content.shape[:2] != (1, 3):
         raise ValueError(f"content must be (1, 3, H, W) RGB in [0, 1], got {tuple(content.shape)}")
     if kind == "random":
+        if not noise_std > 0:
+            raise ValueError(f"noise_std must be > 0, got {noise_std!r}")
         gen = torch.Generator(device="cpu").manual_seed(int(seed))
-        noise = torch.randn(tuple(content.shape), generator=gen, dtype=torch.float32) * RANDOM_INIT_STD
+        noise = torch.randn(tuple(content.shape), generator=gen, dtype=torch.float32) * float(noise_std)
         mean = torch.tensor(_MEAN_RGB, dtype=torch.float32).view(1, 3, 1, 1)
         return (mean + noise).to(content.device)
     if kind == "image":
@@ -206,11 +250,23 @@ def _relative_change(old: float, new: float) -> float:
     return abs(old - new) / abs(old) if old != 0 else math.inf
 
 
-def _converged(losses: list[torch.Tensor], settings: OptimizerSettings) -> bool:
+def _converged(losses: Sequence[torch.Tensor | float], settings: OptimizerSettings) -> bool:
+    """artistic-videos' relative-tolerance test on the losses of one scale, in order, armed only once the
+    optimisation has left its start.
+
+    Stop when ``|L_{i-K} - L_i| / |L_{i-K}| < tol_loss_relative`` (``K`` = ``tol_loss_relative_interval``,
+    ``i`` = the last iteration), provided the loss has reached :data:`LEFT_START_FRACTION` of the first
+    loss at some iteration or ``i >= TOL_MIN_INTERVALS * K``. A start plateau (noise init: the loss
+    changes by well under 1 % per interval for tens of iterations) therefore never stops the run.
+    """
     k = settings.tol_loss_relative_interval
     if settings.tol_loss_relative <= 0 or len(losses) <= k:
         return False
-    return _relative_change(float(losses[-1 - k]), float(losses[-1])) < settings.tol_loss_relative
+    # one read-back of the device losses (not one per value)
+    values = ([float(v) for v in torch.stack([torch.as_tensor(v) for v in losses]).tolist()]
+              if isinstance(losses[0], torch.Tensor) else [float(v) for v in losses])
+    armed = len(values) >= TOL_MIN_INTERVALS * k or min(values) <= LEFT_START_FRACTION * values[0]
+    return armed and _relative_change(values[-1 - k], values[-1]) < settings.tol_loss_relative
 
 
 def _iterate(
@@ -395,6 +451,7 @@ def stylize_image(
     criterion: Criterion = "mse",
     original_colors: bool = False,
     seed: int = 0,
+    fresh_start: bool | None = None,
 ) -> tuple[torch.Tensor, OptimResult]:
     """Stylize one frame by minimising Ruder eq. 9/11 (+ TV) over the image.
 
@@ -411,6 +468,10 @@ def stylize_image(
     :param criterion: temporal loss criterion ``"mse"`` or ``"smoothl1"``.
     :param original_colors: keep the content's chroma (luminance-only transfer) in the result.
     :param seed: seed of the random init when ``init="random"``.
+    :param fresh_start: ``init`` is a fresh start (noise or the content image, not an earlier result):
+        then a result that did not leave its start (:attr:`OptimResult.left_start` false) is logged as a
+        warning. Default: true when ``init`` is given by name. (A converged init, e.g. the previous
+        result of a still scene, legitimately ends near its start loss.)
     :returns: ``(result (1, 3, H, W) RGB clamped to [0, 1], OptimResult)``. On CPU the same inputs give
         a bitwise-identical result.
     :raises ValueError: bad shapes, init kind or layers.
@@ -421,6 +482,8 @@ def stylize_image(
     device = next(loss_net.parameters()).device
     prepare_device(loss_net, settings.precision)
     content = content.to(device=device, dtype=torch.float32)
+    if fresh_start is None:
+        fresh_start = isinstance(init, str)
     if isinstance(init, str):
         if init not in ("random", "image"):
             raise ValueError(f"init given by name must be 'random' or 'image' (got {init!r}); pass an image otherwise")
@@ -461,4 +524,9 @@ def stylize_image(
     loss_values = torch.stack(losses).tolist() if losses else []
     seconds = time.perf_counter() - t0
     components = {k: float(v.detach()) for k, v in last.get("parts", {}).items()}
-    return result, OptimResult(len(loss_values), loss_values, seconds, stopped, components, per_scale)
+    info = OptimResult(len(loss_values), loss_values, seconds, stopped, components, per_scale)
+    if fresh_start and not info.left_start:
+        log.warning("vsstylize: the optimisation ended at %.1f %% of its start loss after %d iterations: the "
+                    "frame did not converge from its initialisation (raise num_iterations)", 100 * info.loss_ratio,
+                    info.iterations)
+    return result, info

@@ -80,17 +80,24 @@ class FrameOptimizer:
         return digest(style_digest(self.styles), self.net.weights_name)
 
     def __call__(self, n: int, content: torch.Tensor, init: torch.Tensor | str,
-                 temporal: Sequence[tuple[torch.Tensor, torch.Tensor]], iterations: int) -> torch.Tensor:
+                 temporal: Sequence[tuple[torch.Tensor, torch.Tensor]], iterations: int,
+                 fresh_start: bool | None = None) -> torch.Tensor:
         """Stylize frame ``n`` (``(1, 3, H, W)`` RGB [0, 1]) from ``init`` (an image or ``"random"`` /
-        ``"image"``, seeded with ``seed + n``) with the temporal terms ``(warped, c)``."""
+        ``"image"``, seeded with ``seed + n``) with the temporal terms ``(warped, c)``.
+
+        ``fresh_start``: ``init`` is noise or the content image (a chain start), see
+        :func:`~vsstylize.optimizer.stylize_image`. The per-frame log record (logger ``vsstylize``, INFO)
+        carries the optimisation's end/start loss ratio as ``record.loss_ratio`` and the frame number as
+        ``record.frame`` (the bench counts frames that did not leave their initialisation with it)."""
         o = self.options
         result, info = stylize_image(self.net, content, self.target, init, temporal=list(temporal),
                                      weights=self.loss_weights, settings=o.optimizer_settings(iterations),
                                      content_layers=o.content_layers, style_layers=o.style_layers,
                                      criterion=o.temporal_loss_criterion, original_colors=o.original_colors,
-                                     seed=o.seed + n)
-        log.info("vsstylize.%s: frame %d: %d iterations, %.1f s, loss %.4g", self.func, n, info.iterations,
-                 info.seconds, float(info.losses[-1]) if len(info.losses) else float("nan"))
+                                     seed=o.seed + n, fresh_start=fresh_start)
+        log.info("vsstylize.%s: frame %d: %d iterations, %.1f s, loss %.4g (%.3g of its start)", self.func, n,
+                 info.iterations, info.seconds, float(info.losses[-1]) if len(info.losses) else float("nan"),
+                 info.loss_ratio, extra={"loss_ratio": info.loss_ratio, "frame": n})
         return result
 
 
@@ -135,7 +142,7 @@ def _build(req: Request) -> vs.VideoNode:
         warped, temporal = temporal_terms(inp, temporal_weight)
         kind = o.init[0] if first else o.init[1]
         init = make_init(kind, inp.content, prev=inp.previous.get(1), prev_warped=warped.get(1), seed=o.seed + inp.n)
-        return frame_opt(inp.n, inp.content, init, temporal, iterations[0 if first else 1])
+        return frame_opt(inp.n, inp.content, init, temporal, iterations[0 if first else 1], fresh_start=first)
 
     size = f"{rgb.width}x{rgb.height}"
     params = digest("optim", o.key("loss", "optimizer", "flow"), frame_opt.key, size, str(o.flows is not None))

@@ -31,10 +31,11 @@ from .projection import CubeGeometry
 
 __all__ = ["CubeStylizer", "FaceOptimizer", "SphericalSettings"]
 
-#: ``(frame n, face (1, 3, S, S), init, temporal terms, iterations) -> stylized face``: the per-frame optimisation
-#: (:class:`vsstylize.methods.optim.FrameOptimizer`).
-FaceOptimizer = Callable[[int, torch.Tensor, "torch.Tensor | str", list[tuple[torch.Tensor, torch.Tensor]], int],
-                         torch.Tensor]
+#: ``(frame n, face (1, 3, S, S), init, temporal terms, iterations, fresh start) -> stylized face``: the
+#: per-frame optimisation (:class:`vsstylize.methods.optim.FrameOptimizer`); ``fresh start``: a chain start
+#: (noise or content init, warned about when it does not leave its initialisation).
+FaceOptimizer = Callable[[int, torch.Tensor, "torch.Tensor | str", list[tuple[torch.Tensor, torch.Tensor]], int,
+                          bool], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ class CubeStylizer:
                 constraints.insert(0, (prior, mask))
             masks = long_term_weights([c for _, c in constraints]) if constraints else []
             terms = [(p, m) for (p, _), m in zip(constraints, masks)]
-            result = self.optimize(n, face, init, terms, iterations)
+            result = self.optimize(n, face, init, terms, iterations, first)
             if st.border_blend and prior is not None and mask is not None:
                 result = result + (prior - result) * mask
             out[k:k + 1] = result
