@@ -10,8 +10,11 @@ from collections.abc import Sequence as Seq
 
 import numpy as np
 
+from vsstylize.optimizer import STUCK_LOSS_RATIO
+
 from .config import BASELINE, LONG_TERM_K, BenchConfig
 from .measure import SequenceReport
+from .runner import MethodResult
 
 __all__ = ["format_border_table", "format_report_table", "render_report", "results_json"]
 
@@ -28,7 +31,7 @@ def format_report_table(reports: Seq[SequenceReport]) -> str:
     """Markdown table: one row per (sequence, method) with every measure of the report."""
     ks = list(LONG_TERM_K)
     head = (["sequence", "method", "temporal error", "vs random", "E_temporal"] + [f"long-term k={k}" for k in ks]
-            + ["content loss vs per-frame", "style loss vs per-frame", "s/frame", "peak RSS (MiB)"])
+            + ["content loss vs per-frame", "style loss vs per-frame", "stuck at init", "s/frame", "peak RSS (MiB)"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for rep in reports:
         ref = rep.results.get(BASELINE)
@@ -39,9 +42,33 @@ def format_report_table(reports: Seq[SequenceReport]) -> str:
             cells = [rep.name + ("" if rep.kind == "ground truth" else " (est.)"), name,
                      _fmt(r.mean_temporal_error, ".5f"), _fmt(ratio, ".3f") + ("x" if ratio is not None else ""),
                      _fmt(r.e_temporal, ".4f"), *longs, _pct(r.extra.get("content_relative")),
-                     _pct(r.extra.get("style_relative")), _fmt(r.seconds_per_frame, ".2f"), _fmt(rss, ".0f")]
+                     _pct(r.extra.get("style_relative")), _stuck(r), _fmt(r.seconds_per_frame, ".2f"), _fmt(rss, ".0f")]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _stuck(r: MethodResult) -> str:
+    """``k/n`` optimisations that ended at >= 95 % of their start loss (``**k/n**`` when k > 0), ``-`` when
+    none was counted (all frames from the cache)."""
+    n = r.extra.get("optimisations")
+    if not n:
+        return "-"
+    k = int(r.extra.get("stuck_optimisations", 0))
+    return f"**{k}/{int(n)}**" if k else f"0/{int(n)}"
+
+
+def _stuck_warnings(reports: Seq[SequenceReport]) -> list[str]:
+    """One line per (sequence, setting) with optimisations that did not leave their initialisation."""
+    out = []
+    for rep in reports:
+        for name, r in rep.results.items():
+            k = int(r.extra.get("stuck_optimisations", 0))
+            if k:
+                out.append(f"- **{rep.name} / `{name}`: {k} of {int(r.extra['optimisations'])} optimisations did not "
+                           f"leave their initialisation** (last loss >= {100 * STUCK_LOSS_RATIO:.0f} % of the first, "
+                           f"largest ratio {r.extra.get('max_loss_ratio', float('nan')):.3f}): its frames are "
+                           "close to their init (a flat grey frame from noise), not a stylization")
+    return out
 
 
 def _summary_table(reports: Seq[SequenceReport]) -> str:
@@ -142,14 +169,16 @@ def render_report(cfg: BenchConfig, reports: Seq[SequenceReport], plots: Mapping
         "All measures. *temporal error*: mean over frames of Ruder's short-term error (pixels in [0, 1]); "
         "*E_temporal*: Huang's; *long-term k*: error between frames t and t-k (ground truth only, where T > k); "
         f"*content / style loss vs per-frame*: Ruder Table 5, mean over frames of the loss relative to the `{cfg.reference}` "
-        "per-frame result (100 % = as good as per-frame); *peak RSS*: peak resident memory of the whole process "
+        "per-frame result (100 % = as good as per-frame); *stuck at init*: optimisations (frames; faces; passes) whose "
+        "last loss was still >= 95 % of their first, i.e. that did not leave their initialisation, of those run "
+        "(frames from the shared cache are not counted); *peak RSS*: peak resident memory of the whole process "
         "while stylizing.", "",
         format_report_table(reports), "",
         "## Against the paper's findings", "",
         "Ruder et al.: the temporal loss gives about an order of magnitude lower temporal error than per-frame "
         "random init, with content and style loss within about 15 % of per-frame processing (a loss below "
         "100 % is better than per-frame, so only an increase above 115 % counts as missing the target).", "",
-        *_assessment(reports, cfg.reference), "",
+        *_assessment(reports, cfg.reference), *_stuck_warnings(reports), "",
         *_caveats(cfg, weights_name),
         "## Sequences and plots", "",
     ]

@@ -17,7 +17,9 @@ et al.'s content and style loss relative to per-frame processing (Table 5).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import contextlib
+import logging
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,11 +39,13 @@ __all__ = [
     "EstimatedTruth",
     "MethodResult",
     "add_relative_losses",
+    "add_stuck_counts",
     "clip_array",
     "estimate_truth",
     "evaluate",
     "evaluate_clip",
     "format_table",
+    "recording_loss_ratios",
     "stylize_clip",
     "stylize_sequence",
 ]
@@ -169,6 +173,51 @@ def _stylize_matched(clip: vs.VideoNode, style: str | Path,
     return frames, seconds, mem.peak_rss_bytes
 
 
+@contextlib.contextmanager
+def recording_loss_ratios() -> Iterator[list[float]]:
+    """Collect, while the block runs, the end/start loss ratio of every per-frame optimisation that
+    vsstylize logs (:meth:`vsstylize.methods.optim.FrameOptimizer.__call__` attaches
+    ``record.loss_ratio``; one per frame, per face of a spherical frame, per pass of multipass).
+
+    The ``vsstylize`` logger is lowered to INFO for the block through a logger filter that lets only the
+    records through that would have passed before, so no handler sees more than it used to. Frames
+    served from a cache are not optimised and not counted.
+
+    :yields: the list the ratios are appended to.
+    """
+    logger = logging.getLogger("vsstylize")
+    ratios: list[float] = []
+    old_level, passes = logger.level, logger.getEffectiveLevel()
+
+    def capture(record: logging.LogRecord) -> bool:
+        ratio = getattr(record, "loss_ratio", None)
+        if ratio is not None:
+            ratios.append(float(ratio))
+        return record.levelno >= passes
+
+    logger.addFilter(capture)
+    logger.setLevel(min(passes, logging.INFO))
+    try:
+        yield ratios
+    finally:
+        logger.removeFilter(capture)
+        logger.setLevel(old_level)
+
+
+def add_stuck_counts(result: MethodResult, ratios: Iterable[float]) -> None:
+    """Store in ``result.extra`` how many optimisations did not leave their initialisation: ``optimisations``
+    (counted), ``stuck_optimisations`` (end/start loss ratio >= :data:`vsstylize.optimizer.STUCK_LOSS_RATIO`)
+    and ``max_loss_ratio``; nothing when none was counted."""
+    from vsstylize.optimizer import STUCK_LOSS_RATIO
+
+    values = np.asarray(list(ratios), dtype=np.float64)
+    if values.size == 0:
+        return
+    result.extra["optimisations"] = float(values.size)
+    result.extra["stuck_optimisations"] = float(np.sum(~(values < STUCK_LOSS_RATIO)))  # NaN counts as stuck
+    result.extra["max_loss_ratio"] = float(np.nanmax(values)) if np.isfinite(values).any() else float("nan")
+
+
 def stylize_sequence(sequence: Sequence, style: str | Path, settings: Mapping[str, Any]) -> tuple[np.ndarray, float]:
     """Stylize a sequence's frames with ``vsstylize.stylize(**settings)``; returns ``(frames, seconds)``."""
     frames, seconds, _ = stylize_clip(sequence.to_clips(vs.core).frames, style, settings)
@@ -190,11 +239,13 @@ def evaluate(sequence: Sequence, style: str | Path, methods: Mapping[str, Mappin
     results: dict[str, MethodResult] = {}
     for name, kwargs in methods.items():
         settings = {**(common or {}), **kwargs}
-        frames, seconds, peak = stylize_clip(clip, style, settings)
+        with recording_loss_ratios() as ratios:
+            frames, seconds, peak = stylize_clip(clip, style, settings)
         err = metrics.temporal_error(frames, sequence.flow_backward, sequence.mask_backward)
         e_t = metrics.e_temporal(frames, sequence.flow_backward, sequence.mask_backward)
         long = {k: metrics.long_term_error(frames, sequence.long_flows[k], sequence.long_masks[k], k) for k in steps}
         results[name] = MethodResult(name, frames, err, e_t, seconds, peak_rss_bytes=peak, long_term_error=long)
+        add_stuck_counts(results[name], ratios)
     return results
 
 
@@ -248,10 +299,12 @@ def evaluate_clip(truth: EstimatedTruth, style: str | Path, methods: Mapping[str
     results: dict[str, MethodResult] = {}
     for name, kwargs in methods.items():
         settings = {**(common or {}), **kwargs}
-        frames, seconds, peak = stylize_clip(truth.clip, style, settings)
+        with recording_loss_ratios() as ratios:
+            frames, seconds, peak = stylize_clip(truth.clip, style, settings)
         err = metrics.warping_error(frames, truth.flow_backward, truth.reliability)
         e_t = metrics.e_temporal(frames, truth.flow_backward, truth.reliability)
         results[name] = MethodResult(name, frames, err, e_t, seconds, peak_rss_bytes=peak)
+        add_stuck_counts(results[name], ratios)
     return results
 
 
