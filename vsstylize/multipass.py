@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import torch
 
 from .errors import OptionError
-from .warping import warp
+from .warping import DEFAULT_STYLIZED_WARP, StylizedWarp, warp
 
 __all__ = ["MultipassSettings", "PassProgress", "StylizeFrame", "blend_init", "multipass_shot", "pass_is_forward"]
 
@@ -54,6 +54,8 @@ class MultipassSettings:
         not exceed ``num_passes``.
     :ivar blend_weight: ``delta`` of eq. 13/14 in [0, 1] (artistic-videos 1, the paper 0.5).
     :ivar first_init: ``"random"`` or ``"image"``, the initialisation of pass 1.
+    :ivar warp_interpolation: ``"bilinear"`` or ``"bicubic"``: how the neighbour's result (init blend and
+        temporal-loss target) and the prior are warped (:data:`~vsstylize.warping.DEFAULT_STYLIZED_WARP`).
     :raises vsstylize.errors.OptionError: out-of-range values, naming the option.
     """
 
@@ -61,6 +63,7 @@ class MultipassSettings:
     use_temporal_loss_after: int = 8
     blend_weight: float = 1.0
     first_init: str = "random"
+    warp_interpolation: StylizedWarp = DEFAULT_STYLIZED_WARP
 
     def __post_init__(self) -> None:
         if not isinstance(self.num_passes, int) or self.num_passes < 1:
@@ -72,6 +75,9 @@ class MultipassSettings:
             raise OptionError("blend_weight", "{name} must lie in [0, 1], got {value!r}", value=self.blend_weight)
         if self.first_init not in ("random", "image"):
             raise OptionError("init", "{name} of pass 1 must be 'random' or 'image', got {value!r}", value=self.first_init)
+        if self.warp_interpolation not in ("bilinear", "bicubic"):
+            raise OptionError("warp_interpolation", "{name} must be 'bilinear' or 'bicubic', got {value!r}",
+                              value=self.warp_interpolation)
 
 
 @dataclass(frozen=True)
@@ -146,7 +152,8 @@ def multipass_shot(
     if start is not None and (len(results) != n or not 1 <= done <= settings.num_passes):
         raise ValueError(f"start must hold 1..{settings.num_passes} done passes and {n} frames")
     # the prior warped into frame 0 and its reliability, the same in every pass
-    fixed = (warp(prior, flows_backward[0]), weights_backward[0]) if prior is not None else None
+    mode = settings.warp_interpolation
+    fixed = (warp(prior, flows_backward[0], mode=mode), weights_backward[0]) if prior is not None else None
     for j in range(done + 1, settings.num_passes + 1):
         forward = pass_is_forward(j, settings.num_passes, prior is not None)
         use_temporal = j >= settings.use_temporal_loss_after
@@ -169,7 +176,7 @@ def multipass_shot(
                     flow, c = (flows_backward[i], weights_backward[i]) if forward else (flows_forward[i], weights_forward[i])
                     done_nb = new[nb]
                     assert done_nb is not None
-                    neighbour = (warp(done_nb, flow), c)
+                    neighbour = (warp(done_nb, flow, mode=mode), c)
                 elif nb == -1 and fixed is not None:
                     neighbour = fixed
                 init = previous if neighbour is None else blend_init(previous, *neighbour, settings.blend_weight)

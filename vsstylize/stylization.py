@@ -19,6 +19,7 @@ from .opticalflow.estimators import DisPreset, FlowMethod
 from .optimizer import OptimizerName, Precision
 from .options import FirstInit, LaterInit, LossWeightsPreset, Method, Projection, StylizeOptions, option_names
 from .vgg import Arch, Pooling
+from .warping import StylizedWarp
 
 __all__ = ["run_method", "stylize"]
 
@@ -37,7 +38,8 @@ def stylize(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource] | Non
             content_layers: Sequence[str] | str | None = None, style_layers: Sequence[str] | str | None = None,
             style_blend_weights: Sequence[float] | str | None = None, style_scale: float | None = None,
             pooling: Pooling | None = None, model: Arch | None = None, model_weights: PathLike | None = None,
-            original_colors: bool | None = None, num_iterations: Iterations | None = None, init: Init | None = None,
+            original_colors: bool | None = None, warp_interpolation: StylizedWarp | None = None,
+            num_iterations: Iterations | None = None, init: Init | None = None,
             optimizer: OptimizerName | None = None, learning_rate: float | None = None,
             tol_loss_relative: float | None = None, tol_loss_relative_interval: int | None = None,
             seed: int | None = None, scales: Sequence[float] | str | None = None, precision: Precision | None = None,

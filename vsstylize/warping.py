@@ -1,4 +1,4 @@
-"""Backward warping along optical flow (bilinear, torch ``grid_sample``).
+"""Backward warping along optical flow (torch ``grid_sample``: bilinear, bicubic or nearest).
 
 Convention used everywhere in vsstylize: a flow field ``(N, 2, H, W)`` holds ``(u, v)`` in pixels,
 ``u`` to the right (x) and ``v`` downwards (y). The flow stored at frame ``t`` points from frame ``t``
@@ -15,9 +15,23 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-__all__ = ["PaddingMode", "inside_mask", "sampling_grid", "warp"]
+__all__ = ["DEFAULT_STYLIZED_WARP", "PaddingMode", "StylizedWarp", "WarpMode", "inside_mask", "sampling_grid", "warp"]
 
 PaddingMode = Literal["border", "zeros", "reflection"]
+#: Interpolation of :func:`warp`.
+WarpMode = Literal["bilinear", "bicubic", "nearest"]
+#: The choices of ``stylize``'s ``warp_interpolation`` option (warping stylized frames).
+StylizedWarp = Literal["bilinear", "bicubic"]
+
+#: Default interpolation for warping a *stylized* frame into the next frame (the init and the temporal-loss
+#: target of the optimization chains: optim, hybrid, multipass, spherical faces; ``stylize``'s
+#: ``warp_interpolation``). Bilinear sampling at a sub-pixel offset averages neighbouring pixels, a low-pass
+#: filter that removes the fine brush texture the Gram matrices measure (the warped previous result had ~24x
+#: the style loss of the result it came from); the iterations of the next frame then repair the style at the
+#: content's expense. Bicubic (Keys' cubic convolution, a = -0.75) keeps most of it
+#: (bench/optim-convergence/README.md). Measurements (metrics), the networks' priors and their training keep
+#: bilinear warping.
+DEFAULT_STYLIZED_WARP: StylizedWarp = "bicubic"
 
 
 def sampling_grid(flow: torch.Tensor) -> torch.Tensor:
@@ -39,10 +53,11 @@ def sampling_grid(flow: torch.Tensor) -> torch.Tensor:
     return torch.stack((gx, gy), dim=-1)
 
 
-def warp(image: torch.Tensor, flow: torch.Tensor, padding: PaddingMode = "border") -> torch.Tensor:
-    """Backward-warp ``image`` along ``flow`` with bilinear sampling.
+def warp(image: torch.Tensor, flow: torch.Tensor, padding: PaddingMode = "border",
+         mode: WarpMode = "bilinear") -> torch.Tensor:
+    """Backward-warp ``image`` along ``flow``.
 
-    ``out[n, :, y, x] = image[n, :, y + v, x + u]`` (bilinear), ``(u, v) = flow[n, :, y, x]``.
+    ``out[n, :, y, x] = image[n, :, y + v, x + u]`` (interpolated), ``(u, v) = flow[n, :, y, x]``.
 
     :param image: ``(N, C, H, W)`` float (any range; RGB in [0, 1] for frames).
     :param flow: ``(N, 2, H, W)`` in pixels, same ``N``, ``H``, ``W`` (``N`` = 1 broadcasts).
@@ -50,9 +65,14 @@ def warp(image: torch.Tensor, flow: torch.Tensor, padding: PaddingMode = "border
         default, so an initialisation has no black margins), ``"zeros"`` or ``"reflection"``.
         Pixels whose source lies outside the image are unreliable either way; :func:`inside_mask`
         and the reliability weights mark them.
+    :param mode: ``"bilinear"`` (default), ``"bicubic"`` (``grid_sample``'s cubic convolution, a = -0.75;
+        its overshoot is clamped to each image channel's own range, so RGB in [0, 1] stays in [0, 1]) or
+        ``"nearest"``. :data:`DEFAULT_STYLIZED_WARP` is the default for stylized frames.
     :returns: ``(N, C, H, W)``, same dtype and device as ``image``.
-    :raises ValueError: for mismatched shapes.
+    :raises ValueError: for mismatched shapes or an unknown ``mode``.
     """
+    if mode not in ("bilinear", "bicubic", "nearest"):
+        raise ValueError(f"mode must be 'bilinear', 'bicubic' or 'nearest', got {mode!r}")
     if image.dim() != 4:
         raise ValueError(f"image must be (N, C, H, W), got {tuple(image.shape)}")
     if flow.shape[-2:] != image.shape[-2:]:
@@ -60,7 +80,10 @@ def warp(image: torch.Tensor, flow: torch.Tensor, padding: PaddingMode = "border
     grid = sampling_grid(flow.to(image.dtype))
     if grid.shape[0] != image.shape[0]:
         grid = grid.expand(image.shape[0], -1, -1, -1)
-    return F.grid_sample(image, grid, mode="bilinear", padding_mode=padding, align_corners=True)
+    out = F.grid_sample(image, grid, mode=mode, padding_mode=padding, align_corners=True)
+    if mode == "bicubic":  # no overshoot beyond the image's range (device-side bounds: no host sync)
+        out = torch.clamp(out, image.amin(dim=(-2, -1), keepdim=True), image.amax(dim=(-2, -1), keepdim=True))
+    return out
 
 
 def inside_mask(flow: torch.Tensor) -> torch.Tensor:

@@ -18,6 +18,7 @@ from ..frames import DeviceFrames, to_rgbs
 from ..networks.inference import INFERENCE_TAG
 from ..networks.models import apply_network
 from ..networks.scale import scale_tag
+from ..warping import warp
 from .chain import ChainBounds, FrameInputs, RecursiveFilter
 from .flows import temporal_inputs
 from .network import load_model, require_network
@@ -43,8 +44,12 @@ def _build(req: Request) -> vs.VideoNode:
     iterations = o.num_iterations
 
     def compute(inp: FrameInputs) -> torch.Tensor:
-        warped, temporal = temporal_terms(inp, temporal_weight)
-        init = apply_network(net, inp.content, warped.get(1), inp.weights.get(1), o.stroke_scale)
+        warped, temporal = temporal_terms(inp, temporal_weight, o.warp_interpolation)
+        # the network's prior is warped bilinearly, as in its training (vsstylize.train)
+        prior = warped.get(1)
+        if prior is not None and o.warp_interpolation != "bilinear":
+            prior = warp(inp.previous[1], inp.flows[1])
+        init = apply_network(net, inp.content, prior, inp.weights.get(1), o.stroke_scale)
         if 1 in warped:  # the warped previous result where it is reliable, the network's output elsewhere
             c = inp.weights[1]
             init = c * warped[1] + (1.0 - c) * init

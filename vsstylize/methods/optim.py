@@ -22,7 +22,7 @@ from ..losses import StyleTarget, long_term_weights
 from ..optimizer import make_init, stylize_image
 from ..options import StylizeOptions
 from ..vgg import load_loss_network
-from ..warping import warp
+from ..warping import DEFAULT_STYLIZED_WARP, StylizedWarp, warp
 from .chain import ChainBounds, FrameInputs, RecursiveFilter
 from .flows import temporal_inputs
 from .registry import MethodSpec, Request, uses
@@ -101,14 +101,16 @@ class FrameOptimizer:
         return result
 
 
-def temporal_terms(inp: FrameInputs,
-                   temporal_weight: float) -> tuple[dict[int, torch.Tensor], list[tuple[torch.Tensor, torch.Tensor]]]:
+def temporal_terms(inp: FrameInputs, temporal_weight: float, mode: StylizedWarp = DEFAULT_STYLIZED_WARP,
+                   ) -> tuple[dict[int, torch.Tensor], list[tuple[torch.Tensor, torch.Tensor]]]:
     """The previous stylized frames of ``inp`` warped into frame ``n`` and the temporal-loss terms.
 
+    :param mode: the interpolation of the warp (``warp_interpolation``; bicubic keeps the texture bilinear
+        sampling blurs), for the init and the temporal target alike.
     :returns: ``({j: (1, 3, H, W) warped frame n - j}, [(warped, c_long)])`` — ``c_long`` the long-term
         weights of eq. 12 over ``J`` (nearest frame first); no terms when ``temporal_weight`` is 0.
     """
-    warped = {j: warp(inp.previous[j], inp.flows[j]) for j in sorted(inp.previous) if j in inp.flows}
+    warped = {j: warp(inp.previous[j], inp.flows[j], mode=mode) for j in sorted(inp.previous) if j in inp.flows}
     if temporal_weight <= 0 or not warped:
         return warped, []
     js = sorted(warped)
@@ -120,7 +122,7 @@ def chain_start_key(options: StylizeOptions) -> str:
     that differ only in what later frames do share their first frames' cache entries)."""
     first_iterations = (options.num_iterations or (0, 0))[0]
     start = options.replace(temporal_weight=None, temporal_loss_criterion="mse", init=(options.init[0],) * 2,
-                            num_iterations=(first_iterations,) * 2)
+                            num_iterations=(first_iterations,) * 2, warp_interpolation=DEFAULT_STYLIZED_WARP)
     return start.key("loss", "optimizer")
 
 
@@ -139,7 +141,7 @@ def _build(req: Request) -> vs.VideoNode:
 
     def compute(inp: FrameInputs) -> torch.Tensor:
         first = not inp.previous
-        warped, temporal = temporal_terms(inp, temporal_weight)
+        warped, temporal = temporal_terms(inp, temporal_weight, o.warp_interpolation)
         kind = o.init[0] if first else o.init[1]
         init = make_init(kind, inp.content, prev=inp.previous.get(1), prev_warped=warped.get(1), seed=o.seed + inp.n)
         return frame_opt(inp.n, inp.content, init, temporal, iterations[0 if first else 1], fresh_start=first)

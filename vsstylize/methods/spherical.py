@@ -107,8 +107,8 @@ def _build_optim(req: Request) -> vs.VideoNode:
         js = [j for j in sorted(inp.previous) if j in inp.flows]
         terms: list[tuple[torch.Tensor, torch.Tensor]] = []
         if js:
-            warped = [warp(strip_to_faces(inp.previous[j])[0].contiguous(), strip_to_faces(inp.flows[j])[0].contiguous())
-                      for j in js]
+            warped = [warp(strip_to_faces(inp.previous[j])[0].contiguous(), strip_to_faces(inp.flows[j])[0].contiguous(),
+                           mode=o.warp_interpolation) for j in js]
             c_long = long_term_weights([strip_to_faces(inp.weights[j])[0].contiguous() for j in js])
             terms = list(zip(warped, c_long))
         prev = inp.previous.get(1)
