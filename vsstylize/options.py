@@ -248,8 +248,9 @@ class StylizeOptions:
     warp_interpolation: StylizedWarp = _opt(
         DEFAULT_STYLIZED_WARP, "loss", "interpolation that warps the previous stylized frames along the flow into "
         "the init and the temporal-loss target of later frames (``optim``, ``hybrid``, ``multipass``, the cube "
-        "faces): ``bicubic`` keeps the brush texture that ``bilinear`` (the papers') blurs away "
-        "(bench/optim-convergence).", lambda n, v: _choice(n, v, ("bilinear", "bicubic")))
+        "faces): ``bilinear`` (the papers') or ``bicubic``, which keeps more of the brush texture bilinear sampling "
+        "blurs: lower style loss, slightly higher content loss at the same temporal error (bench/optim-convergence).",
+        lambda n, v: _choice(n, v, ("bilinear", "bicubic")))
     num_iterations: tuple[int, int] | None = _opt(
         None, "optimizer", "maximum iterations for the first frame of a chain and for later frames (one value = "
         "both); default 2000,1000 (``optim``), 30 (``hybrid``), 100 per pass (``multipass``, one value).",

@@ -105,8 +105,8 @@ def temporal_terms(inp: FrameInputs, temporal_weight: float, mode: StylizedWarp 
                    ) -> tuple[dict[int, torch.Tensor], list[tuple[torch.Tensor, torch.Tensor]]]:
     """The previous stylized frames of ``inp`` warped into frame ``n`` and the temporal-loss terms.
 
-    :param mode: the interpolation of the warp (``warp_interpolation``; bicubic keeps the texture bilinear
-        sampling blurs), for the init and the temporal target alike.
+    :param mode: the interpolation of the warp (``warp_interpolation``: ``"bilinear"`` or ``"bicubic"``, which
+        keeps more of the texture bilinear sampling blurs), for the init and the temporal target alike.
     :returns: ``({j: (1, 3, H, W) warped frame n - j}, [(warped, c_long)])`` — ``c_long`` the long-term
         weights of eq. 12 over ``J`` (nearest frame first); no terms when ``temporal_weight`` is 0.
     """
