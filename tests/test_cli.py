@@ -143,6 +143,7 @@ def _bad_input_cases(tmp: Path) -> list[tuple[list[str], str]]:
          "--method network does not use --style"),
         ([*run, *out, "--crf", "99", *FLOWFREE], "--crf must be between 0 and 51 (libx264), got 99"),
         ([*run, *out, "--stroke-scale", "0", *FLOWFREE], "--stroke-scale must be a number > 0, got 0.0"),
+        ([*run, *out, "--border-margin", "-2", *FLOWFREE], "--border-margin must be an integer >= 0, got -2"),
         ([*run, *out, "--encoder", "cat", *FLOWFREE], "--encoder must write to {output}, got 'cat'"),
         ([*run, *out, "--encoder", "x265 {input} -o {output}", *FLOWFREE], "--encoder has the unknown placeholder {input}"),
         ([*run, "-o", str(tmp / "new" / "o.mp4"), "--encoder", "no-such-encoder {output}", *FLOWFREE],

@@ -169,6 +169,25 @@ def test_flowfree_is_per_frame_network(models, frames) -> None:
 
 
 @pytest.mark.data
+def test_border_margin_option(models, frames, tmp_path) -> None:
+    """border_margin=0 runs the network on the frame as it is (the plain network's output), another margin is
+    that margin's run_with_margin; each has its own cache entries; a negative margin is one line naming it."""
+    clip = clip_from_arrays(frames)
+    net, _ = load_network(models["flowfree"])
+    x = torch.from_numpy(np.stack(frames).transpose(0, 3, 1, 2))
+    for margin in (0, 8):
+        got = _arrays(vsstylize.stylize(clip, method="flowfree", network=models["flowfree"], border_margin=margin,
+                                        cache_dir=tmp_path))
+        with torch.no_grad():
+            want = (net(x) if margin == 0 else run_with_margin(net, x, margin)).numpy()
+        np.testing.assert_allclose(got, want, atol=0.5 / 255 + 1e-5)
+    default = _arrays(vsstylize.stylize(clip, method="flowfree", network=models["flowfree"], cache_dir=tmp_path))
+    assert np.abs(default - got).mean() > 1e-3  # 32 px, not the cached 8 px frames
+    with pytest.raises(vs.Error, match=r"^vsstylize.stylize: border_margin must be an integer >= 0, got -1$"):
+        vsstylize.stylize(clip, method="flowfree", network=models["flowfree"], border_margin=-1)
+
+
+@pytest.mark.data
 def test_prior_network_chain(models, frames) -> None:
     clip = clip_from_arrays(frames)
     net, _ = load_network(models["prior"])

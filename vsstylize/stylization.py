@@ -31,7 +31,7 @@ type PathLike = str | os.PathLike[str]
 
 def stylize(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource] | None = None, /,
             method: Method = "optim", *, projection: Projection = "planar", network: PathLike | None = None,
-            stroke_scale: float | None = None,
+            stroke_scale: float | None = None, border_margin: int | None = None,
             content_weight: float | None = None, style_weight: float | None = None,
             temporal_weight: float | None = None, tv_weight: float | None = None,
             loss_weights: LossWeightsPreset | None = None, temporal_loss_criterion: Criterion | None = None,

@@ -15,7 +15,7 @@ import vapoursynth as vs
 
 from ..cache import DiskCache, digest
 from ..frames import DeviceFrames, to_rgbs
-from ..networks.inference import INFERENCE_TAG
+from ..networks.inference import inference_tag
 from ..networks.models import apply_network
 from ..networks.scale import scale_tag
 from ..warping import warp
@@ -49,13 +49,14 @@ def _build(req: Request) -> vs.VideoNode:
         prior = warped.get(1)
         if prior is not None and o.warp_interpolation != "bilinear":
             prior = warp(inp.previous[1], inp.flows[1])
-        init = apply_network(net, inp.content, prior, inp.weights.get(1), o.stroke_scale)
+        init = apply_network(net, inp.content, prior, inp.weights.get(1), o.stroke_scale, o.border_margin)
         if 1 in warped:  # the warped previous result where it is reliable, the network's output elsewhere
             c = inp.weights[1]
             init = c * warped[1] + (1.0 - c) * init
         return frame_opt(inp.n, inp.content, init, temporal, iterations[0 if not warped else 1])
 
-    params = digest("hybrid", INFERENCE_TAG, scale_tag(o.stroke_scale), net_digest, o.key("loss", "optimizer", "flow"),
+    params = digest("hybrid", inference_tag(o.border_margin), scale_tag(o.stroke_scale), net_digest,
+                    o.key("loss", "optimizer", "flow"),
                     frame_opt.key, f"{rgb.width}x{rgb.height}", str(o.flows is not None))
     cache = DiskCache(o.cache_dir, func, "stylize", ".png") if o.cache_dir is not None else None
     return RecursiveFilter(func, rgb, indices, temporal, compute, frame_opt.device, cache, params,
@@ -64,7 +65,8 @@ def _build(req: Request) -> vs.VideoNode:
 
 SPECS = (
     MethodSpec("hybrid", "planar", "network output refined by a few optimization iterations with the temporal loss "
-               "(fast-artistic-videos)", uses("loss", "optimizer", "flow", "chain", only=("network", "stroke_scale")), _build,
+               "(fast-artistic-videos)",
+               uses("loss", "optimizer", "flow", "chain", only=("network", "stroke_scale", "border_margin")), _build,
                defaults={"num_iterations": (HYBRID_ITERATIONS, HYBRID_ITERATIONS)},
                check=lambda o, g: require_network(o, g, "hybrid")),
 )

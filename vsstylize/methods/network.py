@@ -22,7 +22,7 @@ import vapoursynth as vs
 from ..cache import DiskCache, digest
 from ..errors import OptionError, error
 from ..frames import DeviceFrames, compute_device, to_rgbs
-from ..networks.inference import INFERENCE_TAG
+from ..networks.inference import inference_tag
 from ..networks.io import NetworkFileError, load_network, resolve_model
 from ..networks.models import Kind, StylizationNetwork, apply_network
 from ..networks.scale import scale_tag
@@ -69,15 +69,16 @@ def _build_network(req: Request) -> vs.VideoNode:
 
     def compute(inp: FrameInputs) -> torch.Tensor:
         if 1 not in inp.previous:
-            return apply_network(net, inp.content, stroke_scale=o.stroke_scale)
+            return apply_network(net, inp.content, stroke_scale=o.stroke_scale, margin=o.border_margin)
         # the recursion stays at full size: the full-size output warped, reduced with the frame (apply_network)
-        return apply_network(net, inp.content, warp(inp.previous[1], inp.flows[1]), inp.weights[1], o.stroke_scale)
+        return apply_network(net, inp.content, warp(inp.previous[1], inp.flows[1]), inp.weights[1], o.stroke_scale,
+                             o.border_margin)
 
     size = f"{rgb.width}x{rgb.height}"
     scale = scale_tag(o.stroke_scale)
     cache = DiskCache(o.cache_dir, func, "stylize", ".png") if o.cache_dir is not None else None
-    params = digest("network", INFERENCE_TAG, scale, net_digest, size, o.key("flow"), str(o.flows is not None))
-    start = digest("network-start", INFERENCE_TAG, scale, net_digest, size)
+    params = digest("network", inference_tag(o.border_margin), scale, net_digest, size, o.key("flow"), str(o.flows is not None))
+    start = digest("network-start", inference_tag(o.border_margin), scale, net_digest, size)
     return RecursiveFilter(func, rgb, (1,), temporal, compute, dev, cache, params, start, ChainBounds.of(o), frames).out
 
 
@@ -89,18 +90,19 @@ def _build_flowfree(req: Request) -> vs.VideoNode:
     net, net_digest = load_model(func, o.network, ("flowfree", "image", "prior"), dev)
 
     def compute(inp: FrameInputs) -> torch.Tensor:
-        return apply_network(net, inp.content, stroke_scale=o.stroke_scale)
+        return apply_network(net, inp.content, stroke_scale=o.stroke_scale, margin=o.border_margin)
 
     cache = DiskCache(o.cache_dir, func, "stylize", ".png") if o.cache_dir is not None else None
-    params = digest("network-start", INFERENCE_TAG, scale_tag(o.stroke_scale), net_digest, f"{rgb.width}x{rgb.height}")
+    params = digest("network-start", inference_tag(o.border_margin), scale_tag(o.stroke_scale), net_digest,
+                    f"{rgb.width}x{rgb.height}")
     return RecursiveFilter(func, rgb, (), None, compute, dev, cache, params).out
 
 
 SPECS = (
     MethodSpec("network", "planar", "prior-image network (Ruder et al. 2018): frame + warped previous output",
-               uses("chain", only=(*NETWORK_OPTIONS, "stroke_scale")), _build_network, style="unused",
+               uses("chain", only=(*NETWORK_OPTIONS, "stroke_scale", "border_margin")), _build_network, style="unused",
                check=lambda o, g: require_network(o, g, "network")),
     MethodSpec("flowfree", "planar", "network applied to each frame on its own (Huang et al. 2017; no flow)",
-               uses(only=("network", "stroke_scale")), _build_flowfree, style="unused",
+               uses(only=("network", "stroke_scale", "border_margin")), _build_flowfree, style="unused",
                check=lambda o, g: require_network(o, g, "flowfree")),
 )

@@ -276,7 +276,8 @@ def network_input(frame: torch.Tensor, prior: torch.Tensor | None = None, mask: 
 
 
 def apply_network(net: StylizationNetwork, content: torch.Tensor, prior: torch.Tensor | None = None,
-                  mask: torch.Tensor | None = None, stroke_scale: float | None = None) -> torch.Tensor:
+                  mask: torch.Tensor | None = None, stroke_scale: float | None = None,
+                  margin: int | None = None) -> torch.Tensor:
     """Run a stylization network on one frame, extended by a margin of :data:`~vsstylize.networks.inference.BORDER_MARGIN`
     pixels (fewer for frames too small for it) so the network's own border, where the shipped networks darken
     the output, falls outside the frame (:func:`~vsstylize.networks.inference.run_with_margin`).
@@ -289,14 +290,18 @@ def apply_network(net: StylizationNetwork, content: torch.Tensor, prior: torch.T
         :func:`~vsstylize.networks.scale.processing_size` (height ``360 / stroke_scale``, never larger than the
         frame) and its output is enlarged by :func:`~vsstylize.networks.scale.guided_detail_upsample`
         (:func:`~vsstylize.networks.scale.stylize_at_scale`).
+    :param margin: the margin in pixels on each side (``None``: ``BORDER_MARGIN``, 32; 0: the network on the
+        frame as it is, its border artifacts included, about 1.4x faster on a CPU at 640x360).
     :returns: ``(1, 3, H, W)`` RGB in [0, 1].
     :raises ValueError: a ``stroke_scale`` that is not > 0, shapes that do not match.
     """
-    from .inference import border_margin, run_with_margin  # both use this module's network and normalisation
+    from .inference import BORDER_MARGIN, border_margin, run_with_margin  # they use this module's network
     from .scale import stylize_at_scale
 
+    wanted = BORDER_MARGIN if margin is None else margin
+
     def run(x: torch.Tensor) -> torch.Tensor:
-        return run_with_margin(net, x, border_margin(x.shape[-2], x.shape[-1]))
+        return run_with_margin(net, x, border_margin(x.shape[-2], x.shape[-1], wanted))
 
     with torch.inference_mode():
         x = network_input(content, prior, mask) if net.spec.kind == "prior" else content
