@@ -6,7 +6,8 @@ network and with the prior-image network (DIS flow both ways, reliability, warpi
 the result to YUV420P8 as for an encoder, and times pulling the frames in order (after ``--warmup`` frames).
 Prints frames/s and s/frame per method and size, and the peak RSS.
 
-Targets on the 2-core CPU at 640x360: flow-free Res48 >= 5 frames/s, prior-image network <= 1 s/frame.
+Targets on the 2-core CPU at 640x360: flow-free Res48 >= 5 frames/s, prior-image network <= 1 s/frame. Each method
+is timed with the default border margin (32) and without it (--border-margins).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def main() -> int:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--device", help="torch device (default: cuda when available)")
     p.add_argument("--methods", default="flowfree,network")
+    p.add_argument("--border-margins", default="32,0", help="border_margin values to time (32: the default, 0: none)")
     args = p.parse_args()
     warnings.simplefilter("ignore", UserWarning)
     core = vs.core
@@ -47,8 +49,9 @@ def main() -> int:
     for size in args.sizes.split(","):
         w, h = (int(v) for v in size.split("x"))
         clip = core.resize.Bicubic(src, w, h)
-        for method in args.methods.split(","):
-            out = vsstylize.stylize(clip, method=method, network=models[method], device=device)  # YUV420P8 back
+        for method, margin in ((m, int(b)) for m in args.methods.split(",") for b in args.border_margins.split(",")):
+            out = vsstylize.stylize(clip, method=method, network=models[method], device=device,  # YUV420P8 back
+                                    border_margin=margin)
             for n in range(args.warmup):
                 out.get_frame(n)
             with PeakMemory() as mem:
@@ -59,7 +62,7 @@ def main() -> int:
                     torch.cuda.synchronize()
                 dt = (time.perf_counter() - t) / args.frames
             rss = mem.peak_rss_delta_bytes
-            print(f"{size} {method:9s} {1 / dt:7.2f} frames/s  {dt:.3f} s/frame  "
+            print(f"{size} {method:9s} margin {margin:2d} {1 / dt:7.2f} frames/s  {dt:.3f} s/frame  "
                   f"(peak RSS +{(rss or 0) / 2**20:.0f} MiB)", flush=True)
     return 0
 
