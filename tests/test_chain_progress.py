@@ -102,5 +102,7 @@ def test_vspipe_start_in_the_middle_says_why_it_waits(tmp_path: Path) -> None:
     result = subprocess.run([vspipe, "-c", "y4m", "-s", "6", "-e", "8", str(script), "-"], capture_output=True,
                             timeout=600)
     assert result.returncode == 0, result.stderr.decode()[-2000:]
-    assert _walks(result.stderr.decode()) == [(0, 6)]
+    # one walk from the chain start to whichever of frames 6-8 vspipe's threads requested first
+    walks = _walks(result.stderr.decode())
+    assert len(walks) == 1 and walks[0][0] == 0 and walks[0][1] in (6, 7, 8), walks
     assert result.stdout.count(b"FRAME") == 3

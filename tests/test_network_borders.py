@@ -30,7 +30,6 @@ def test_apply_network_has_no_dark_bottom_band(name: str) -> None:
     """Frame vs the same pixels inside a larger canvas (interior reference): the plain network's outer 4 rows at
     the bottom are > 8 % darker relative to the next 4; apply_network's margin removes that (on three 256x160
     photos; the 640x360 numbers are in bench/network-output/README.md)."""
-    torch.set_num_threads(1)
     net, _ = load_network(name)
     canvas = _canvases()
     m = CANVAS_MARGIN
@@ -58,7 +57,6 @@ def test_apply_network_has_no_dark_bottom_band(name: str) -> None:
 def test_margin_keeps_the_interior_with_frame_statistics() -> None:
     """Away from the border, the network run with a margin gives the plain network's output when its instance
     normalisation uses the frame's statistics; with the margin's statistics it drifts."""
-    torch.set_num_threads(1)
     from vsstylize.networks.inference import run_with_margin
 
     net, _ = load_network("the_scream-flowfree")
