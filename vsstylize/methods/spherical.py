@@ -25,7 +25,7 @@ from ..cache import DiskCache, digest
 from ..errors import OptionError, error
 from ..frames import compute_device
 from ..losses import long_term_weights
-from ..networks.inference import INFERENCE_TAG
+from ..networks.inference import inference_tag
 from ..opticalflow.filters import reliability as reliability_filter
 from ..options import StylizeOptions
 from ..spherical.filters import check_equirect_clip, cube_geometry_for, cube_to_equirect, equirect_to_cube
@@ -145,8 +145,8 @@ def _build_network(req: Request) -> vs.VideoNode:
         return faces_to_strip(stylizer(content, previous)[None])
 
     sph = repr(settings)
-    start = digest("spherical-network-start", INFERENCE_TAG, net_digest, sph)
-    params = digest("spherical-network", INFERENCE_TAG, net_digest, sph, str(o.temporal_consistency), o.key("flow"),
+    start = digest("spherical-network-start", inference_tag(), net_digest, sph)
+    params = digest("spherical-network", inference_tag(), net_digest, sph, str(o.temporal_consistency), o.key("flow"),
                     str(o.flows is not None))
     cache = DiskCache(o.cache_dir, func, "spherical", ".png") if o.cache_dir is not None else None
     return _output(req, geom, RecursiveFilter(func, cube, indices, temporal, compute, dev, cache, params, start).out)

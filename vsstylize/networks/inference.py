@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from .models import statistics_region
 
-__all__ = ["BORDER_MARGIN", "BORDER_PAD", "INFERENCE_TAG", "PadMode", "border_margin", "inference_tag", "run_with_margin"]
+__all__ = ["BORDER_MARGIN", "BORDER_PAD", "PadMode", "border_margin", "inference_tag", "run_with_margin"]
 
 PadMode = Literal["reflect", "replicate", "antireflect"]
 #: Default margin in pixels on each side (see ``bench/network-output/README.md`` for the choice: 16 px left
@@ -41,14 +41,12 @@ PadMode = Literal["reflect", "replicate", "antireflect"]
 BORDER_MARGIN = 32
 #: Default fill of the margin (anti-reflective: see the module docstring for the measurement).
 BORDER_PAD: PadMode = "antireflect"
-#: How :func:`~vsstylize.networks.models.apply_network` runs a network (this module's border fix); part of the
-#: network methods' cache keys, so frames cached by another inference are not reused.
-INFERENCE_TAG = f"margin-{BORDER_MARGIN}-{BORDER_PAD}"
 
 
 def inference_tag(margin: int = BORDER_MARGIN) -> str:
-    """:data:`INFERENCE_TAG` for the margin of the ``border_margin`` option (pixels; 0: the network on the frame
-    as it is)."""
+    """How :func:`~vsstylize.networks.models.apply_network` runs a network with this margin (pixels, the
+    ``border_margin`` option; 0: the network on the frame as it is) and this module's fill; part of the network
+    methods' cache keys, so frames cached by another inference are not reused."""
     return f"margin-{margin}-{BORDER_PAD}"
 
 
