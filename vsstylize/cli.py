@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING
 
 import vapoursynth as vs
 
+from .checks import RunError, check_input, check_inputs
 from .encode import ENCODER_FORMAT, ContactSheet, EncoderError, check_encoder, render
 from .errors import Naming, OptionError, StylizeError, cli_naming
 from .frames import to_rgbs, with_default_matrix
+from .interrupt import Interrupted, exit_status, handle_signals
 from .options import StylizeOptions
 
 if TYPE_CHECKING:
@@ -30,10 +32,6 @@ __all__ = ["RunError", "build_graph", "main"]
 
 #: Options set by ``run`` itself rather than from their own flag.
 _RUN_SET = {"cache_dir", "flow_cache", "matrix", "output_format"}
-
-
-class RunError(Exception):
-    """Bad ``vsstylize run`` input: one line, printed without a traceback (exit status 2)."""
 
 
 def _flags() -> dict[str, str]:
@@ -78,17 +76,6 @@ def _processing_size(args: argparse.Namespace, src: vs.VideoNode) -> tuple[int, 
     return width, max(2, int(round(src.height * width / src.width / 2)) * 2)
 
 
-def _check_path(path: Path, option: str) -> None:
-    """:raises RunError: ``path`` is a folder, or one of its parents is a file."""
-    if path.is_dir():
-        raise RunError(f"{option} {path} is a folder; give a file name")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise RunError(f"{option} {path}: {parent} is a file, not a folder")
-            break
-
-
 def build_source(args: argparse.Namespace) -> vs.VideoNode:
     """The clip ``stylize`` gets from the ``run`` options: the input's ``--frames``, resized to ``--width`` in its
     own colour family (float 4:4:4), every frame with a ``_Matrix`` (``--matrix``, the file's, or where it says
@@ -97,9 +84,12 @@ def build_source(args: argparse.Namespace) -> vs.VideoNode:
     :raises RunError: a missing input, a bad frame range or width.
     """
     core = vs.core
-    if not Path(args.input).is_file():
-        raise RunError(f"input {args.input!r} not found")
-    src = core.bs.VideoSource(str(args.input))
+    check_input(Path(args.input))
+    try:
+        src = core.bs.VideoSource(str(args.input))
+    except vs.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "no reason given"
+        raise RunError(f"input {str(args.input)!r} is not a readable video ({reason})") from None
     start, end = _frame_range(args.frames, src.num_frames)
     width, height = _processing_size(args, src)
     src = src[start:end] if args.matrix is not None else with_default_matrix(src[start:end])  # default by source size
@@ -165,19 +155,24 @@ def build_graph(args: argparse.Namespace, cuts: Sequence[int] | None = None) -> 
     styles = (args.style if len(args.style) > 1 else args.style[0]) if args.style else None
     try:
         out = run_method("stylize", clip, styles, args.method, args.projection, given)
-    except StylizeError as exc:
+    except StylizeError as exc:  # bad input found while building the graph (a missing network file ...)
         if isinstance(exc.__cause__, OptionError):
             raise RunError(exc.__cause__.render(_naming())) from None
-        raise
+        message = str(exc).removeprefix("vsstylize.stylize: ")
+        raise RunError("--" + message if message.startswith("network: ") else message) from None
     return to_rgbs(source, "run", matrix=args.matrix), out
 
 
 def _option_help(f: object) -> str:
+    from .helptext import plain
     from .methods.registry import specs
+    from .resources import shipped_models
 
-    doc = f.metadata["doc"].replace("``", "")  # type: ignore[attr-defined]
+    doc = plain(f.metadata["doc"])  # type: ignore[attr-defined]
     name = f.name  # type: ignore[attr-defined]
     default = f.default  # type: ignore[attr-defined]
+    if name == "network":
+        doc += f" Shipped: {', '.join(shipped_models())}."
     users = sorted({s.method for s in specs() if name in s.uses})
     shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
     text = doc if default is None else f"{doc} (default: {shown})"
@@ -185,19 +180,25 @@ def _option_help(f: object) -> str:
 
 
 def _run_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from .helptext import METHOD_SPEED, HelpFormatter, method_help
     from .methods.registry import specs
 
-    methods = sorted({s.method for s in specs()})
-    p = sub.add_parser("run", help="stylize a video file and encode the result",
-                       description="Stylize a video file and encode the result. Options in [brackets]: the methods "
-                                   "that use them; giving an option the method does not use is an error.")
+    methods = [m for m in METHOD_SPEED if any(s.method == m for s in specs())]
+    p = sub.add_parser("run", help="stylize a video file and encode the result", formatter_class=HelpFormatter,
+                       description="Stylize a video file and encode the result (with the input's audio). Options in "
+                                   "[brackets]: the methods that use them; giving an option the method does not use "
+                                   "is an error.")
     p.add_argument("input", help="video file (decoded with BestSource)")
     p.add_argument("--style", action="append",
-                   help="style image or shipped style name (repeat to blend several); not used by --method "
+                   help="style image file or shipped style name (repeat to blend several); not used by --method "
                         "network/flowfree")
     p.add_argument("-o", "--output", required=True, type=Path, help="output video (e.g. out.mp4)")
-    p.add_argument("--method", default="optim", choices=methods,
-                   help="; ".join(f"{s.label}: {s.summary}" for s in specs()).replace("%", "%%"))
+    p.add_argument("--method", default=None, choices=methods, help=method_help().replace("%", "%%"))
+    p.add_argument("--no-audio", action="store_true",
+                   help="leave out the input's audio (default: the audio of the rendered frames is copied, or "
+                        "encoded as AAC where the container needs it)")
+    p.add_argument("--no-estimate", action="store_true",
+                   help="skip the probe of the first frames that prints the expected s/frame and ETA")
     p.add_argument("--projection", default="planar", choices=["planar", "equirect"],
                    help="equirect: a 360 video, stylized on cube faces with border consistency")
     p.add_argument("--width", type=int, help="processing width (height keeps the aspect ratio)")
@@ -283,12 +284,75 @@ def _demo(args: argparse.Namespace) -> int:
     return _run(parser.parse_args(["run", *run_args]))
 
 
+def _given_options(args: argparse.Namespace) -> list[str]:
+    """Names of the stylization options given on the command line."""
+    return [f.name for f in fields(StylizeOptions)
+            if f.name not in _RUN_SET and f.metadata["cli"] is not None and getattr(args, f.name, None) is not None]
+
+
+def _choose_method(args: argparse.Namespace) -> None:
+    """No ``--method``: :func:`vsstylize.default_method.default_method` picks it (and the shipped network); say
+    which and why."""
+    from .default_method import default_method
+
+    choice = default_method(args.style, _given_options(args))
+    args.method = choice.method
+    if choice.network is not None:
+        args.network, args.style = choice.network, None
+    print(f"vsstylize run: no --method given: using {choice.reason}", file=sys.stderr)
+
+
+def _print_estimate(args: argparse.Namespace) -> None:
+    """Probe the first frames (:mod:`vsstylize.estimate`) and print the expected s/frame and ETA; for the slow
+    optimization methods also how to get a quick preview."""
+    from .estimate import format_duration, probe
+
+    spec, options, _ = run_options(args)
+    if spec.method not in ("optim", "network", "flowfree", "hybrid") or spec.projection != "planar":
+        return
+    frames = build_source(args).num_frames
+    iterations = options.num_iterations if spec.method in ("optim", "hybrid") else None
+    est = probe(args, iterations, frames, lambda trial: build_graph(trial)[1])
+    what = f"{est.per_frame:.2f} s/frame" if est.per_frame < 10 else f"{format_duration(est.per_frame)} per frame"
+    detail = "" if iterations is None else f" ({iterations[0]} iterations on the first frame, {iterations[1]} later)"
+    print(f"vsstylize run: {spec.method} at {est.width}x{est.height} on this machine: about {what}{detail}, "
+          f"{format_duration(est.total)} for {frames} frames (probe of the first frames)", file=sys.stderr)
+    preview = est.preview_per_frame(min(320, est.width), 30)
+    if preview is not None and est.total > 600:
+        print(f"vsstylize run: for a quick preview add --iterations 100,30 --width {min(320, est.width)} (about "
+              f"{format_duration(preview)} per frame) and --frames 0:30; --method network with a shipped network is "
+              "faster still", file=sys.stderr)
+
+
+def _audio(args: argparse.Namespace) -> Callable[[Path], None] | None:
+    """The step that muxes the source's audio of the rendered range into the encoded file (``None``:
+    ``--no-audio`` or no audio in the input)."""
+    from fractions import Fraction
+
+    from .audio import AudioError, AudioRange, has_audio, mux_audio
+
+    if args.no_audio or not has_audio(Path(args.input)):
+        return None
+    src = vs.core.bs.VideoSource(str(args.input))
+    start, end = _frame_range(args.frames, src.num_frames)
+    audio = AudioRange(Path(args.input), start, end, Fraction(src.fps_num, src.fps_den))
+
+    def finish(video: Path) -> None:
+        try:
+            print(f"vsstylize run: audio of frames {start}:{end} {mux_audio(video, audio)}", file=sys.stderr)
+        except AudioError as exc:
+            print(f"vsstylize run: {args.output.name} is written without audio: its container takes no audio "
+                  f"({exc}); use a .mkv or .mp4 output, or --no-audio", file=sys.stderr)
+
+    return finish
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.threads is not None and args.threads < 1:
         raise RunError(f"--threads must be >= 1, got {args.threads}")
-    _check_path(args.output, "-o/--output")
-    if args.sheet:
-        _check_path(args.sheet, "--sheet")
+    check_inputs(args)
+    if args.method is None:
+        _choose_method(args)
     try:
         check_encoder(args.encoder, args.output, args.crf)
         if args.ray is not None:
@@ -300,8 +364,14 @@ def _run(args: argparse.Namespace) -> int:
 
             torch.set_num_threads(args.threads)
         source, stylized = build_graph(args)
+        if not args.no_estimate:
+            _print_estimate(args)
         sheet = ContactSheet(source) if args.sheet else None
-        spf = render(stylized, args.output, encoder=args.encoder, crf=args.crf, sheet=sheet)
+        try:
+            spf = render(stylized, args.output, encoder=args.encoder, crf=args.crf, sheet=sheet, finish=_audio(args))
+        except Interrupted as exc:
+            exc.frame = _frame_range(args.frames, 1 << 62)[0] + (exc.frame or 0)
+            raise
     except EncoderError as exc:
         raise RunError(str(exc)) from None
     print(f"wrote {args.output} ({stylized.num_frames} frames, {stylized.width}x{stylized.height}, {spf:.2f} s/frame)")
@@ -391,10 +461,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "train":
         return train_command(args, argv)
     try:
-        return _demo(args) if args.command == "demo" else _run(args)
+        with handle_signals():
+            return _demo(args) if args.command == "demo" else _run(args)
     except RunError as exc:
         print(f"vsstylize {args.command}: {exc}", file=sys.stderr)
         return 2
+    except Interrupted as exc:
+        cached = getattr(args, "cache", None) or args.command == "demo"
+        where = f"at frame {exc.frame}" if exc.frame is not None else "before the first frame"
+        print(f"vsstylize {args.command}: interrupted {where}; "
+              + ("run the same command to resume" if cached else
+                 "nothing was written (with --cache DIR, the same command resumes where it stopped)"),
+              file=sys.stderr)
+        return exit_status(exc.signum)
     except vs.Error as exc:
         print(exc, file=sys.stderr)
         return 1

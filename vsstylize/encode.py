@@ -28,6 +28,8 @@ import numpy as np
 import vapoursynth as vs
 from tqdm import tqdm
 
+from .interrupt import Interrupted, interrupted, stop_signal
+
 __all__ = ["PLACEHOLDERS", "ColourTags", "ContactSheet", "EncoderError", "check_encoder", "encoder_command",
            "frame_tile", "render"]
 
@@ -213,7 +215,7 @@ def _write_planes(stdin: IO[bytes], frame: vs.VideoFrame) -> None:
 
 def render(clip: vs.VideoNode, output: Path, *, encoder: str | None = None, crf: int = 18,
            sheet: ContactSheet | None = None, desc: str = "stylize", frames: Iterator[vs.VideoFrame | None] | None = None,
-           done: Callable[[], int] | None = None) -> float:
+           done: Callable[[], int] | None = None, finish: Callable[[Path], None] | None = None) -> float:
     """Render ``clip`` (YUV420P8) through the encoder into ``output`` atomically; returns seconds per frame.
 
     The encoder starts with the first frame, tagged with its colour properties (:class:`ColourTags`); a
@@ -225,6 +227,8 @@ def render(clip: vs.VideoNode, output: Path, *, encoder: str | None = None, crf:
     :param frames: the frames of ``clip`` to encode, in order, with ``None`` items while they are not ready
         (:func:`vsstylize.distributed.render_on_ray`); default ``clip.frames()``.
     :param done: frames finished so far, for the progress bar (default: frames encoded), e.g. by every Ray worker.
+    :param finish: called with the encoded temporary file before it is renamed to ``output`` (it may rewrite
+        the file in place, e.g. :func:`vsstylize.audio.mux_audio`); what it raises leaves nothing behind.
 
     :raises EncoderError: the encoder is missing, stops early or fails (its last message in the text).
     :raises ValueError: ``clip`` is not YUV420P8.
@@ -238,9 +242,9 @@ def render(clip: vs.VideoNode, output: Path, *, encoder: str | None = None, crf:
     proc: subprocess.Popen[bytes] | None = None
     cmd: list[str] = []
     t0 = time.perf_counter()
+    encoded = 0
     with tempfile.TemporaryFile() as log:
         try:
-            encoded = 0
             with tqdm(total=clip.num_frames, desc=desc, unit="frame") as bar:
                 for frame in frames if frames is not None else clip.frames(close=True):
                     if frame is not None:
@@ -262,24 +266,31 @@ def render(clip: vs.VideoNode, output: Path, *, encoder: str | None = None, crf:
             proc.stdin.close()
             if proc.wait() != 0 or not tmp.is_file():
                 raise EncoderError(_failure(cmd, proc, log))
+            if finish is not None:
+                finish(tmp)
             os.replace(tmp, output)
         except BrokenPipeError:
             assert proc is not None
             proc.wait()
             _clean(tmp, made)
             raise EncoderError(_failure(cmd, proc, log)) from None
-        except BaseException:
+        except BaseException as exc:
             if proc is not None:
                 proc.kill()
                 proc.wait()
             _clean(tmp, made)
+            if interrupted():  # a frame thread's error after the signal, or the signal itself
+                stop = exc if isinstance(exc, Interrupted) else Interrupted(stop_signal())
+                stop.frame = encoded
+                raise stop from None
             raise
     return (time.perf_counter() - t0) / max(clip.num_frames, 1)
 
 
 def _start(cmd: list[str], log: IO[bytes]) -> subprocess.Popen[bytes]:
     try:
-        return subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=log)
+        # its own process group: a Ctrl-C in the terminal reaches vsstylize only, which stops the encoder itself
+        return subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=log, process_group=0)
     except OSError as exc:
         raise EncoderError(f"--encoder: cannot start {cmd[0]!r} ({exc.strerror})") from None
 

@@ -29,6 +29,7 @@ from typing import Literal
 
 import torch
 
+from .interrupt import check_interrupt
 from .lbfgs import DeviceLBFGS
 from .losses import (
     ARTISTIC_VIDEOS_WEIGHTS,
@@ -297,6 +298,7 @@ def _iterate(
     if side is not None:
         side.wait_stream(torch.cuda.current_stream(x.device))
     for i in range(1, settings.num_iterations + 1):
+        check_interrupt()  # a SIGINT/SIGTERM of `vsstylize run` stops here within one iteration
         if use_graph and graph is None and i == _GRAPH_WARMUP + 1:
             torch.cuda.current_stream(x.device).wait_stream(side)  # type: ignore[arg-type]
             side = None

@@ -58,6 +58,7 @@ from tqdm import tqdm
 from ..cache import PROP_CACHE_ENTRY, DiskCache, digest
 from ..compact import read_frame_png, round_frame, write_frame_png
 from ..frames import DeviceFrames, environment_key, frame_to_tensor, tensor_to_frame
+from ..interrupt import check_interrupt
 from ..opticalflow.clips import frame_flow_tensor
 from ..opticalflow.pairs import FlowPair, FlowPairs
 from ..options import StylizeOptions
@@ -384,6 +385,7 @@ class RecursiveFilter:
             hit = self._lookup(lane, n, key)
             if hit is not None:
                 return self._emit(hit[0], hit[1], frames[0], key)
+            check_interrupt()  # stopped by `vsstylize run`'s signal handler: nothing more is computed or stored
             if chain_start is None:  # the cache entry vanished between select and step: recompute as a start
                 chain_start = n
             content = self.frames.get(n, frames[0])

@@ -23,10 +23,11 @@ from ..cache import DiskCache, digest
 from ..errors import OptionError, error
 from ..frames import DeviceFrames, compute_device, to_rgbs
 from ..networks.inference import inference_tag
-from ..networks.io import NetworkFileError, load_network, resolve_model
+from ..networks.io import NetworkFileError, load_network, read_spec, resolve_model
 from ..networks.models import Kind, StylizationNetwork, apply_network
 from ..networks.scale import scale_tag
 from ..options import StylizeOptions
+from ..resources import shipped_models
 from ..warping import warp
 from .chain import ChainBounds, FrameInputs, RecursiveFilter
 from .flows import temporal_inputs
@@ -38,11 +39,13 @@ __all__ = ["SPECS", "load_model", "require_network"]
 NETWORK_OPTIONS = ("network", "flows", "weights", "flow_method", "flow_preset", "raft_weights", "flow_cache")
 
 
-def require_network(options: StylizeOptions, given: Mapping[str, object], method: str) -> None:
-    """:raises OptionError: ``network`` is missing."""
+def require_network(options: StylizeOptions, given: Mapping[str, object], method: str,
+                    kinds: tuple[Kind, ...] = ("flowfree", "image", "prior")) -> None:
+    """:raises OptionError: ``network`` is missing (the message lists the shipped models of ``kinds``)."""
     if options.network is None:
-        raise OptionError("network", "{set[method]} needs {name} (a .safetensors model file or a shipped model name)",
-                          method=method)
+        shipped = [name for name in shipped_models() if read_spec(name).kind in kinds]
+        raise OptionError("network", "{set[method]} needs {name} (a .safetensors model file or a shipped model name: "
+                          + ", ".join(shipped) + ")", method=method)
 
 
 def load_model(func: str, network: str, kinds: tuple[Kind, ...], device: torch.device) -> tuple[StylizationNetwork, str]:
@@ -101,7 +104,7 @@ def _build_flowfree(req: Request) -> vs.VideoNode:
 SPECS = (
     MethodSpec("network", "planar", "prior-image network (Ruder et al. 2018): frame + warped previous output",
                uses("chain", only=(*NETWORK_OPTIONS, "stroke_scale", "border_margin")), _build_network, style="unused",
-               check=lambda o, g: require_network(o, g, "network")),
+               check=lambda o, g: require_network(o, g, "network", ("prior",))),
     MethodSpec("flowfree", "planar", "network applied to each frame on its own (Huang et al. 2017; no flow)",
                uses(only=("network", "stroke_scale", "border_margin")), _build_flowfree, style="unused",
                check=lambda o, g: require_network(o, g, "flowfree")),

@@ -87,8 +87,9 @@ class FrameOptimizer:
 
         ``fresh_start``: ``init`` is noise or the content image (a chain start), see
         :func:`~vsstylize.optimizer.stylize_image`. The per-frame log record (logger ``vsstylize``, INFO)
-        carries the optimisation's end/start loss ratio as ``record.loss_ratio`` and the frame number as
-        ``record.frame`` (the bench counts frames that did not leave their initialisation with it)."""
+        carries the optimisation's end/start loss ratio as ``record.loss_ratio``, the frame number as
+        ``record.frame`` (the bench counts frames that did not leave their initialisation with it), and its
+        ``record.iterations`` and ``record.seconds`` (the time estimate of ``vsstylize run``)."""
         o = self.options
         result, info = stylize_image(self.net, content, self.target, init, temporal=list(temporal),
                                      weights=self.loss_weights, settings=o.optimizer_settings(iterations),
@@ -97,7 +98,8 @@ class FrameOptimizer:
                                      seed=o.seed + n, fresh_start=fresh_start)
         log.info("vsstylize.%s: frame %d: %d iterations, %.1f s, loss %.4g (%.3g of its start)", self.func, n,
                  info.iterations, info.seconds, float(info.losses[-1]) if len(info.losses) else float("nan"),
-                 info.loss_ratio, extra={"loss_ratio": info.loss_ratio, "frame": n})
+                 info.loss_ratio, extra={"loss_ratio": info.loss_ratio, "frame": n, "iterations": info.iterations,
+                        "seconds": info.seconds})
         return result
 
 

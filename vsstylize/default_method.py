@@ -1,0 +1,80 @@
+"""The method ``vsstylize run`` uses when no ``--method`` is given: the fastest one whose output is temporally
+consistent and that exists for the style.
+
+Order of preference (fastest first; all of them keep the style stable from frame to frame):
+
+1. ``network`` with a shipped prior-image network trained on the style (Ruder et al. 2018 sec. 5.2; about
+   0.3-1 s/frame at 640x360 on a 2-core CPU), when the style is a shipped style or the same image file;
+2. ``optim`` (Ruder et al. 2016, optimization with the temporal loss): any style, minutes per frame on a CPU.
+
+``flowfree`` is faster than ``network`` but is not chosen: without flow its output flickers more (Huang et
+al. 2017 trade consistency for speed). This is the one place that decides; an arbitrary-style network (one
+network for any style image) becomes the first choice here when it ships.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from .options import Method
+from .resources import package_models_dir, resolve_style, shipped_styles
+
+__all__ = ["MethodChoice", "default_method", "shipped_prior_network"]
+
+
+@dataclass(frozen=True)
+class MethodChoice:
+    """What ``run`` uses without ``--method``.
+
+    :ivar method: the method.
+    :ivar network: the shipped network it uses (``None`` for ``optim``).
+    :ivar reason: one line for the user: why this method, and how to choose another.
+    """
+
+    method: Method
+    network: str | None
+    reason: str
+
+
+@cache
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def shipped_prior_network(style: str) -> str | None:
+    """The shipped prior-image network trained on ``style`` (a shipped style name, or an image file with the same
+    bytes as a shipped style), e.g. ``"starry_night-prior"``; ``None`` when there is none or the style is not an
+    existing file or shipped name."""
+    path = resolve_style(style)
+    if path is None:
+        return None
+    digest = _digest(path)
+    for name, shipped in shipped_styles().items():
+        candidate = package_models_dir() / f"{name}-prior.safetensors"
+        if _digest(shipped) == digest and candidate.is_file():
+            return candidate.stem
+    return None
+
+
+def default_method(styles: Sequence[str] | None, given: Collection[str] = ()) -> MethodChoice:
+    """The method for ``styles`` (the ``--style`` values; several are a blend): see the module's order.
+
+    :param styles: style image files or shipped style names (``None`` or empty: no style given).
+    :param given: names of the other options given (:class:`~vsstylize.options.StylizeOptions` fields); a method
+        that does not use one of them is not chosen (``--iterations`` asks for the optimization).
+    :returns: the choice; with no style, ``optim`` (whose own check then asks for ``--style``).
+    """
+    from .methods.registry import find
+
+    if styles and len(styles) == 1:
+        network = shipped_prior_network(styles[0])
+        if network is not None and set(given) <= find("network", "planar").uses:
+            return MethodChoice("network", network, f"--method network --network {network} (the shipped prior-image "
+                                "network of this style: the fastest temporally consistent method; --method optim "
+                                "for the optimization, slower and closer to the style image)")
+    return MethodChoice("optim", None, "--method optim (no shipped network was trained on this style; optimization "
+                        "with the temporal loss works for any style image but takes minutes per frame on a CPU)")

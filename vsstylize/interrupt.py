@@ -1,0 +1,83 @@
+"""Stopping a render cleanly on SIGINT (Ctrl-C) or SIGTERM.
+
+VapourSynth computes frames in its own threads, where Python's signal handlers never run; a ``KeyboardInterrupt``
+in the main thread alone leaves those threads optimizing until their frames are done (minutes for ``optim``).
+:func:`handle_signals` therefore records the signal in a process-wide flag besides raising :class:`Interrupted`
+in the main thread, and the long loops call :func:`check_interrupt`: the L-BFGS/Adam loop once per iteration
+(:func:`vsstylize.optimizer.stylize_image`), the recursive filter once per frame. A frame interrupted this way
+is never written to the cache, so the next run with the same options resumes from the frames already stored.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+__all__ = ["Interrupted", "check_interrupt", "exit_status", "handle_signals", "interrupted", "stop_signal"]
+
+_stop = threading.Event()
+_signum: list[int] = []
+
+
+class Interrupted(BaseException):
+    """A render stopped by SIGINT or SIGTERM (a ``BaseException``, like ``KeyboardInterrupt``, so that no
+    ``except Exception`` in between swallows it).
+
+    :ivar signum: the signal (``signal.SIGINT`` = 2, ``signal.SIGTERM`` = 15).
+    :ivar frame: the frame being rendered when it came (set by the renderer), else ``None``.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+        self.signum = signum
+        self.frame: int | None = None
+
+
+def interrupted() -> bool:
+    """Whether a signal handled by :func:`handle_signals` came (in any thread)."""
+    return _stop.is_set()
+
+
+def stop_signal() -> int:
+    """The signal that set the stop flag (SIGINT when none did)."""
+    return _signum[0] if _signum else signal.SIGINT
+
+
+def check_interrupt() -> None:
+    """Called by long loops in any thread.
+
+    :raises Interrupted: a SIGINT/SIGTERM came since :func:`handle_signals` was entered.
+    """
+    if _stop.is_set():
+        raise Interrupted(stop_signal())
+
+
+def exit_status(signum: int) -> int:
+    """The shell's exit status of a process stopped by ``signum``: 128 + signal number (130 SIGINT, 143 SIGTERM)."""
+    return 128 + signum
+
+
+@contextmanager
+def handle_signals() -> Iterator[None]:
+    """Within the block (main thread only), SIGINT and SIGTERM set the stop flag that :func:`check_interrupt`
+    reads and raise :class:`Interrupted` in the main thread; the previous handlers are restored on exit. The flag
+    is cleared on entry, not on exit, so frame threads still running after the block stop at their next check.
+    """
+    _stop.clear()
+    _signum.clear()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if not _stop.is_set():
+            _signum.append(signum)
+            _stop.set()
+            raise Interrupted(signum)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
