@@ -26,8 +26,17 @@ def plain(doc: str) -> str:
     cites a function (``(:func:`vsstylize.flow`)``) is dropped, other roles become their name."""
     text = re.sub(r"\s*\(:[a-z]+:`[^`]+`\)", "", doc)
     text = re.sub(r"\(:[a-z]+:`[^`]+`[,;] ", "(", text)
+    text = re.sub(r"[,;] :[a-z]+:`[^`]+`\)", ")", text)
+    text = text.replace("a name of :data:`vsstylize.weights.KNOWN_WEIGHTS`", "a standard loss-network weights name ("
+                        + ", ".join(_known_weights()) + ")")
     text = _ROLE.sub(lambda m: m.group(2).rsplit(".", 1)[-1] if m.group(1) else m.group(2), text)
     return text.replace("``", "")
+
+
+def _known_weights() -> list[str]:
+    from .weights import KNOWN_WEIGHTS
+
+    return [name for name, info in KNOWN_WEIGHTS.items() if info.arch.startswith("vgg")]
 
 
 def method_help() -> str:

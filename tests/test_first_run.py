@@ -1,0 +1,95 @@
+"""A new user's first `vsstylize run`: the default method (the shipped network of the style, else optim), the
+probe's s/frame and ETA printed before rendering, and a plain-text --help."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import pytest
+
+from vsstylize.cli import _print_estimate, _run_parser, main
+from vsstylize.default_method import default_method
+from vsstylize.estimate import PROBE_ITERATIONS, probe
+from vsstylize.helptext import METHOD_SPEED, plain
+from vsstylize.options import StylizeOptions
+
+from .conftest import DATA
+
+BIKES = DATA / "videos" / "bikes.mp4"
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="vsstylize")
+    _run_parser(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["run", *argv])
+
+
+@pytest.mark.data
+def test_default_method_is_the_shipped_network_of_the_style_else_optim() -> None:
+    assert default_method(["starry_night"]).network == "starry_night-prior"
+    assert default_method(["the_scream"]).network == "the_scream-prior"
+    same_bytes = default_method([str(DATA / "styles" / "starry_night.jpg")])  # a copy of the shipped style
+    assert (same_bytes.method, same_bytes.network) == ("network", "starry_night-prior")
+    for styles, given in [([str(DATA / "styles" / "shipwreck.jpg")], ()), (["starry_night", "the_scream"], ()),
+                          (["starry_night"], ("num_iterations",)), (None, ())]:
+        choice = default_method(styles, given)
+        assert (choice.method, choice.network) == ("optim", None), (styles, given)
+        assert "minutes per frame" in choice.reason
+
+
+@pytest.mark.data
+def test_run_without_method_uses_the_network_and_prints_method_and_eta(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out.mp4"
+    assert main(["run", str(BIKES), "--style", "starry_night", "-o", str(out), "--frames", "0:5", "--width", "64"]) == 0
+    err = capsys.readouterr().err
+    assert "vsstylize run: no --method given: using --method network --network starry_night-prior" in err
+    found = re.search(r"vsstylize run: network at 64x28 on this machine: about ([\d.]+) s/frame, ([\d.]+) s for 5 "
+                      r"frames", err)
+    assert found, err
+    assert float(found.group(1)) > 0 and float(found.group(2)) >= 4 * float(found.group(1))
+    assert err.index("on this machine") < err.index("stylize:")  # before the render's progress bar
+    assert out.is_file()
+
+
+@pytest.mark.data
+def test_optim_estimate_scales_the_probe_to_the_iterations(capsys: pytest.CaptureFixture[str]) -> None:
+    from vsstylize.cli import build_graph
+
+    args = _args(str(BIKES), "--style", "starry_night", "-o", "unused.mp4", "--method", "optim", "--frames", "10:250",
+                 "--width", "64", "--init", "image,prevWarped")
+    est = probe(args, (2000, 1000), 240, lambda trial: build_graph(trial)[1])
+    assert est.per_iteration is not None and est.per_iteration > 0
+    assert est.per_frame >= 1000 * est.per_iteration  # the later frames' iterations, plus flow and setup
+    assert est.first_frame >= (2000 - PROBE_ITERATIONS) * est.per_iteration
+    assert est.total == pytest.approx(est.first_frame + 239 * est.per_frame)
+    _print_estimate(args)
+    err = capsys.readouterr().err
+    assert re.search(r"optim at 64x28 on this machine: about .* per frame \(2000 iterations on the first frame, 1000 "
+                     r"later\), .* for 240 frames", err), err
+    assert "for a quick preview add --iterations 100,30 --width 64" in err
+
+
+def test_run_help_is_plain_text_without_broken_words(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    text = capsys.readouterr().out
+    for markup in (":func:", ":class:", ":data:", ":mod:", "``", "vsstylize.resources"):
+        assert markup not in text
+    # every word of every option's documentation stands whole in the help (argparse's wrap split long ones)
+    tokens = set(text.split())
+    from dataclasses import fields
+
+    for f in fields(StylizeOptions):
+        if f.metadata["cli"] is not None:
+            for word in plain(f.metadata["doc"]).split():
+                assert word in tokens, (f.name, word)
+    # one line per method, fastest first
+    starts = [next(i for i, line in enumerate(text.splitlines()) if line.strip().startswith(f"{m}: "))
+              for m in METHOD_SPEED]
+    assert starts == sorted(starts)
+    style_help = text[text.index("--style STYLE"):text.index("-o OUTPUT")]
+    assert "clip" not in style_help
+    assert "the_scream-prior" in text  # --network lists the shipped networks
