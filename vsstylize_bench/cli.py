@@ -19,7 +19,10 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     p = sub.add_parser("bench", help="benchmark settings on ground-truth sequences and real clips; write a report",
                        description="Run stylization settings over ground-truth sequences and real clips and write a "
                                    "report folder.")
-    p.add_argument("--out", required=True, type=Path, help="report folder (report.md, results.json, PNG plots)")
+    p.add_argument("--quick", action="store_true",
+                   help="print this machine's s/frame of each method at 640x360 (under a minute) and stop")
+    p.add_argument("--out", type=Path, help="report folder (report.md, results.json, PNG plots); required "
+                                            "without --quick")
     p.add_argument("--width", type=int, default=256, help="processing width in pixels (default 256)")
     p.add_argument("--height", type=int, help="height of the generated sequences (default 4:3 at --width)")
     p.add_argument("--frames", type=int, default=6, help="frames per sequence / clip (default 6, >= 2)")
@@ -48,6 +51,13 @@ def bench_command(args: argparse.Namespace, argv: Seq[str] | None = None) -> int
     """Run ``vsstylize bench``; exit code 2 with a message naming the option for bad input."""
     words = list(sys.argv[1:] if argv is None else argv)
     command = "vsstylize " + shlex.join(words)
+    if args.quick:
+        from .quick import quick_main
+
+        return quick_main()
+    if args.out is None:
+        print("vsstylize bench: error: --out is required (the report folder), or --quick", file=sys.stderr)
+        return 2
     try:
         cfg = config_from_args(args, command)
         from .report import run_bench
