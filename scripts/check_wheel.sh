@@ -42,6 +42,8 @@ PY
 "$vpy" -m vsstylize run "$CLIP" --method optim --style starry_night --iterations 6,3 --frames 0:2 --width 64 \
   --matrix 170m -o optim.mp4
 "$vpy" -m vsstylize demo --out demo --frames 0:8 --width 160
+"$vpy" -m vsstylize script > stylize.vpy  # the vspipe script ships with the package
+grep -q "vsstylize.stylize(" stylize.vpy && test -f "$("$vpy" -m vsstylize script --path)"
 "$vpy" - <<'PY'
 import subprocess
 from pathlib import Path

@@ -1,8 +1,9 @@
 """The README's pipelines run as written: every ``vspipe ... | ffmpeg`` line and every ``vsstylize run --encoder``
 example, in a folder holding the README's ``script.vpy``, with ``ffmpeg`` on the PATH being imageio-ffmpeg's binary.
-Only the length and size change (``vspipe -e``, ``-a width= -a iterations=`` for scripts/stylize.vpy, ``vsstylize run --frames
---width 160``: x265 refuses frames of less than 64 rows). Each output file must decode with the colour tags of the
-frames that went into it."""
+Only the length and size change (``vspipe -e``, ``-a width= -a iterations=`` for stylize.vpy, which the README's
+``vsstylize script > stylize.vpy`` writes, ``vsstylize run --frames --width 160``: x265 refuses frames of less than 64
+rows). Each output file must decode with the colour tags of the frames that went into it, and no two write the same
+file."""
 
 from __future__ import annotations
 
@@ -53,14 +54,17 @@ def test_the_readme_has_its_pipelines() -> None:
     commands = _commands()
     assert sum(c.startswith("vspipe -c y4m script.vpy") for c in commands) == 1
     assert sum(c.startswith("vspipe -c mkv") for c in commands) == 1
-    assert sum("scripts/stylize.vpy" in c for c in commands) == 1
+    assert sum(" stylize.vpy " in c for c in commands) == 1
     assert sum(c.startswith("vsstylize run") and "x265" in c for c in commands) == 2
+    outputs = [_output(c) for c in commands]
+    assert len(set(outputs)) == len(outputs), outputs  # each pipeline writes its own file
+    assert "vsstylize script > stylize.vpy" in "".join(_blocks("sh"))
 
 
 def _shortened(command: str) -> str:
     if command.startswith("vspipe "):
         extra = f"-e {VSPIPE_END - ('stylize.vpy' in command)}"
-        if "scripts/stylize.vpy" in command:
+        if " stylize.vpy " in command:
             extra += " -a width=64 -a iterations=20,10"
         return command.replace("vspipe ", f"vspipe {extra} ", 1)
     head, sep, rest = command.partition(" --encoder ")
@@ -93,17 +97,20 @@ def tagged_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _folder(tmp_path: Path, clip: Path) -> dict[str, str]:
-    """The user's folder: the README's script.vpy, bikes.mp4, input.mp4/clip.mp4, scripts/, ``ffmpeg`` on the PATH."""
+    """The user's folder: the README's script.vpy, stylize.vpy (written by ``vsstylize script``), bikes.mp4,
+    input.mp4/clip.mp4, ``ffmpeg`` on the PATH."""
     (tmp_path / "script.vpy").write_text(_script())
     (tmp_path / "bikes.mp4").symlink_to(DATA / "videos" / "bikes.mp4")
     for name in ("input.mp4", "clip.mp4"):
         (tmp_path / name).symlink_to(clip)
-    (tmp_path / "scripts").symlink_to(REPO / "scripts")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "ffmpeg").symlink_to(imageio_ffmpeg.get_ffmpeg_exe())
     path = os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    return {**os.environ, "PATH": path, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    env = {**os.environ, "PATH": path, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    with (tmp_path / "stylize.vpy").open("w") as script:
+        subprocess.run([sys.executable, "-m", "vsstylize", "script"], stdout=script, env=env, check=True)
+    return env
 
 
 def _script_output_colour(folder: Path) -> tuple[int, int, int, str]:

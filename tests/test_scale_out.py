@@ -100,6 +100,23 @@ def test_network_on_ray_equals_single_process(video: Path, single, tmp_path: Pat
         torch.set_num_threads(threads)
 
 
+def test_one_unit_is_said_and_worker_progress_is_by_unit(video: Path, tmp_path: Path) -> None:
+    """Without cuts and --max-chain-length the render is one unit: the driver says so and suggests
+    --max-chain-length; the worker reports lines prefixed by its unit, not progress bars."""
+    result = _run(video, "-o", tmp_path / "ray.yuv", *RAW, *NETWORK, "--scenes", "none", "--cache", tmp_path / "cache",
+                  "--ray", "--workers", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    assert "0 scene cuts, 1 units" in result.stderr
+    assert "vsstylize run: the render is one unit" in result.stderr and "--max-chain-length N" in result.stderr
+    assert "unit 0:17: 17/17 frames" in output
+    assert "computing frames" not in output and "vsstylize.stylize:" not in output  # no worker bars
+    split = _run(video, "-o", tmp_path / "split.yuv", *RAW, *NETWORK, "--scenes", "none", "--cache",
+                 tmp_path / "cache", "--ray", "--workers", "2", "--max-chain-length", "9", "--chain-warmup", "3")
+    assert split.returncode == 0, split.stderr[-3000:]
+    assert "0 scene cuts, 2 units" in split.stderr and "the render is one unit" not in split.stderr
+
+
 def test_optim_bounded_chains_on_ray_equal_single_process(video: Path, single, tmp_path: Path) -> None:
     bounded = [*OPTIM, "--max-chain-length", "4", "--chain-warmup", "2"]
     result = _run(video, "-o", tmp_path / "ray.yuv", *RAW, *bounded, "--cache", tmp_path / "cache", "--ray",

