@@ -30,6 +30,7 @@ def _args(*argv: str) -> argparse.Namespace:
 def test_default_method_is_the_shipped_network_of_the_style_else_optim() -> None:
     assert default_method(["starry_night"]).network == "starry_night-prior"
     assert default_method(["the_scream"]).network == "the_scream-prior"
+    assert default_method(["starry_night"], projection="equirect").network == "starry_night-prior-cube"
     same_bytes = default_method([str(DATA / "styles" / "starry_night.jpg")])  # a copy of the shipped style
     assert (same_bytes.method, same_bytes.network) == ("network", "starry_night-prior")
     for styles, given in [([str(DATA / "styles" / "shipwreck.jpg")], ()), (["starry_night", "the_scream"], ()),

@@ -122,6 +122,7 @@ def run_options(args: argparse.Namespace) -> tuple[MethodSpec, StylizeOptions, d
     """
     from .methods.registry import find, resolve
 
+    choose_method(args)
     given: dict[str, object] = {f.name: getattr(args, f.name) for f in fields(StylizeOptions)
                                 if f.name not in _RUN_SET and f.metadata["cli"] is not None}
     given.update(matrix=args.matrix, output_format=ENCODER_FORMAT)
@@ -290,16 +291,18 @@ def _given_options(args: argparse.Namespace) -> list[str]:
             if f.name not in _RUN_SET and f.metadata["cli"] is not None and getattr(args, f.name, None) is not None]
 
 
-def _choose_method(args: argparse.Namespace) -> None:
-    """No ``--method``: :func:`vsstylize.default_method.default_method` picks it (and the shipped network); say
-    which and why."""
+def choose_method(args: argparse.Namespace) -> str | None:
+    """No ``--method``: :func:`vsstylize.default_method.default_method` picks it and the shipped network (set on
+    ``args``); returns the line that says which and why (``None`` when ``--method`` was given)."""
     from .default_method import default_method
 
-    choice = default_method(args.style, _given_options(args))
+    if args.method is not None:
+        return None
+    choice = default_method(args.style, _given_options(args), args.projection)
     args.method = choice.method
     if choice.network is not None:
         args.network, args.style = choice.network, None
-    print(f"vsstylize run: no --method given: using {choice.reason}", file=sys.stderr)
+    return f"no --method given: using {choice.reason}"
 
 
 def _print_estimate(args: argparse.Namespace) -> None:
@@ -351,8 +354,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.threads is not None and args.threads < 1:
         raise RunError(f"--threads must be >= 1, got {args.threads}")
     check_inputs(args)
-    if args.method is None:
-        _choose_method(args)
+    chosen = choose_method(args)
+    run_options(args)  # a bad option is the only line
+    if chosen is not None:
+        print(f"vsstylize run: {chosen}", file=sys.stderr)
     try:
         check_encoder(args.encoder, args.output, args.crf)
         if args.ray is not None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from .options import Method
+from .options import Method, Projection
 from .resources import package_models_dir, resolve_style, shipped_styles
 
 __all__ = ["MethodChoice", "default_method", "shipped_prior_network"]
@@ -45,34 +45,37 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def shipped_prior_network(style: str) -> str | None:
+def shipped_prior_network(style: str, projection: Projection = "planar") -> str | None:
     """The shipped prior-image network trained on ``style`` (a shipped style name, or an image file with the same
-    bytes as a shipped style), e.g. ``"starry_night-prior"``; ``None`` when there is none or the style is not an
-    existing file or shipped name."""
+    bytes as a shipped style), e.g. ``"starry_night-prior"`` (``"starry_night-prior-cube"`` for the cube faces of
+    ``projection="equirect"``); ``None`` when there is none or the style is not an existing file or shipped name."""
     path = resolve_style(style)
     if path is None:
         return None
     digest = _digest(path)
+    suffix = "-prior-cube" if projection == "equirect" else "-prior"
     for name, shipped in shipped_styles().items():
-        candidate = package_models_dir() / f"{name}-prior.safetensors"
+        candidate = package_models_dir() / f"{name}{suffix}.safetensors"
         if _digest(shipped) == digest and candidate.is_file():
             return candidate.stem
     return None
 
 
-def default_method(styles: Sequence[str] | None, given: Collection[str] = ()) -> MethodChoice:
+def default_method(styles: Sequence[str] | None, given: Collection[str] = (),
+                   projection: Projection = "planar") -> MethodChoice:
     """The method for ``styles`` (the ``--style`` values; several are a blend): see the module's order.
 
     :param styles: style image files or shipped style names (``None`` or empty: no style given).
     :param given: names of the other options given (:class:`~vsstylize.options.StylizeOptions` fields); a method
         that does not use one of them is not chosen (``--iterations`` asks for the optimization).
+    :param projection: ``"equirect"``: the cube-face network of the style (``-prior-cube``).
     :returns: the choice; with no style, ``optim`` (whose own check then asks for ``--style``).
     """
     from .methods.registry import find
 
     if styles and len(styles) == 1:
-        network = shipped_prior_network(styles[0])
-        if network is not None and set(given) <= find("network", "planar").uses:
+        network = shipped_prior_network(styles[0], projection)
+        if network is not None and set(given) <= find("network", projection).uses:
             return MethodChoice("network", network, f"--method network --network {network} (the shipped prior-image "
                                 "network of this style: the fastest temporally consistent method; --method optim "
                                 "for the optimization, slower and closer to the style image)")
