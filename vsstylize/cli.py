@@ -422,9 +422,11 @@ def _run_ray(args: argparse.Namespace) -> int:
     job = Job(functools.partial(_ray_build, args, cuts), args.cache, threads=args.threads or 1, version=__version__)
     sheet = ContactSheet(to_rgbs(source, "run", matrix=args.matrix)) if args.sheet else None
 
+    audio = _audio(args)
+
     def encode(clip: vs.VideoNode, output: Path, frames: Iterator[vs.VideoFrame | None], done: Callable[[], int]) -> float:
         return render(clip, output, encoder=args.encoder, crf=args.crf, sheet=sheet, desc="stylize (ray)",
-                      frames=frames, done=done)
+                      frames=frames, done=done, finish=audio)
 
     try:
         stats = render_on_ray(job, units, source, args.output, encode, matrix=args.matrix, address=args.ray or None,
