@@ -62,9 +62,10 @@ def exit_status(signum: int) -> int:
 
 @contextmanager
 def handle_signals() -> Iterator[None]:
-    """Within the block (main thread only), SIGINT and SIGTERM set the stop flag that :func:`check_interrupt`
-    reads and raise :class:`Interrupted` in the main thread; the previous handlers are restored on exit. The flag
-    is cleared on entry, not on exit, so frame threads still running after the block stop at their next check.
+    """Within the block, SIGINT and SIGTERM set the stop flag that :func:`check_interrupt` reads and raise
+    :class:`Interrupted` in the main thread; the previous handlers are restored on exit. The flag is cleared on
+    entry, not on exit, so frame threads still running after the block stop at their next check. Outside the main
+    thread (where Python sets no handlers) the block runs without them.
     """
     _stop.clear()
     _signum.clear()
@@ -75,6 +76,9 @@ def handle_signals() -> Iterator[None]:
             _stop.set()
             raise Interrupted(signum)
 
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
