@@ -134,6 +134,8 @@ def _bad_input_cases(tmp: Path, inputs: Path) -> list[tuple[list[str], str]]:
         ([*run, *out, "--method", "network", "--network", "starry_night-flowfree"],
          "--network: "),
         ([*run, "-o", "/sys/o.mp4", *FLOWFREE], "-o/--output /sys/o.mp4: cannot write in /sys ("),
+        ([*run, *out, "--cache", "/sys/vsstylize-cache", *FLOWFREE], "--cache /sys/vsstylize-cache: cannot write in /sys ("),
+        ([*run, *out, "--cache", str(tmp / "a_file"), *FLOWFREE], f"--cache {tmp}/a_file is a file; give a folder"),
         ([*run, "-o", str(tmp / "a_file" / "o.mp4"), *FLOWFREE],
          f"-o/--output {tmp}/a_file/o.mp4: {tmp}/a_file is a file, not a folder"),
         ([*run, "-o", str(tmp / "o.xyz"), *FLOWFREE],

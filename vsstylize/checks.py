@@ -15,15 +15,17 @@ class RunError(Exception):
     """Bad ``vsstylize run`` input: one line, printed without a traceback (exit status 2)."""
 
 
-def check_output(path: Path, option: str) -> None:
-    """``path`` can be written: it is not a folder, no parent is a file, and a file can be created in its first
-    existing folder (write probe: a temporary file made and removed there).
+def check_output(path: Path, option: str, folder: bool = False) -> None:
+    """``path`` can be written: it is not a folder (with ``folder``: not a file), no parent is a file, and a file
+    can be created in its first existing folder (write probe: a temporary file made and removed there).
 
     :raises RunError: naming ``option`` and the reason.
     """
-    if path.is_dir():
+    if folder and path.exists() and not path.is_dir():
+        raise RunError(f"{option} {path} is a file; give a folder")
+    if not folder and path.is_dir():
         raise RunError(f"{option} {path} is a folder; give a file name")
-    for parent in path.parents:
+    for parent in ([path] if folder else []) + list(path.parents):
         if parent.exists():
             if not parent.is_dir():
                 raise RunError(f"{option} {path}: {parent} is a file, not a folder")
@@ -67,7 +69,7 @@ def check_styles(styles: list[str] | None) -> None:
 
 
 def check_inputs(args: argparse.Namespace) -> None:
-    """The files and paths of the ``run`` options: input, ``--style``, ``-o/--output``, ``--sheet``.
+    """The files and paths of the ``run`` options: input, ``--style``, ``-o/--output``, ``--sheet``, ``--cache``.
 
     :raises RunError: the first bad one.
     """
@@ -76,3 +78,5 @@ def check_inputs(args: argparse.Namespace) -> None:
     check_output(args.output, "-o/--output")
     if args.sheet:
         check_output(args.sheet, "--sheet")
+    if args.cache:
+        check_output(Path(args.cache), "--cache", folder=True)
