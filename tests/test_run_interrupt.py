@@ -55,7 +55,8 @@ def test_sigint_stops_a_network_render(tmp_path: Path) -> None:
     status, err, seconds = _interrupt(cmd, cache, signal.SIGINT, after=3)
     assert status == 130, err[-2000:]
     match = LINE.match(_last_line(err))
-    assert match and 3 <= int(match.group(1)) < 200, err[-2000:]
+    # frames before N were encoded; every one of them was computed first (the encoder may lag the cache)
+    assert match and 0 <= int(match.group(1)) <= _stylized_entries(cache) < 200, err[-2000:]
     assert "Traceback" not in err
     assert seconds < 15, seconds  # was: the traceback, then the frames already requested (minutes for optim)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]  # no output, no partial file
@@ -69,11 +70,11 @@ def test_sigterm_stops_optim_and_the_same_command_resumes_to_the_same_bytes(tmp_
     status, err, seconds = _interrupt(_run(out, cache, *options), cache, signal.SIGTERM, after=2)
     assert status == 143, err[-2000:]
     match = LINE.match(_last_line(err))
-    assert match and 22 <= int(match.group(1)) < 26, err[-2000:]
-    assert seconds < 15, seconds
-    assert not out.exists() and not list(tmp_path.glob(".*partial*"))
     kept = _stylized_entries(cache)
     assert 2 <= kept < 6
+    assert match and 20 <= int(match.group(1)) <= 20 + kept, err[-2000:]
+    assert seconds < 15, seconds
+    assert not out.exists() and not list(tmp_path.glob(".*partial*"))
     resumed = subprocess.run(_run(out, cache, *options), capture_output=True, text=True, timeout=900)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     fresh_out = tmp_path / "fresh.mp4"
