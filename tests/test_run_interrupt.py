@@ -82,3 +82,19 @@ def test_sigterm_stops_optim_and_the_same_command_resumes_to_the_same_bytes(tmp_
                            timeout=900)
     assert fresh.returncode == 0, fresh.stderr[-2000:]
     assert out.read_bytes() == fresh_out.read_bytes()
+
+
+def test_a_render_whose_stderr_reader_goes_away_ends_and_leaves_nothing(tmp_path: Path) -> None:
+    """The progress bar's pipe breaking (the reader of stderr killed) is not the encoder's: the encoder is stopped and
+    the render ends (it waited on the running encoder forever, and a SIGTERM could not stop it)."""
+    out, cache = tmp_path / "out.mp4", tmp_path / "cache"
+    cmd = _run(out, cache, "--method", "network", "--network", "starry_night-prior", "--frames", "0:200", "--width", "160")
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and _stylized_entries(cache) < 3 and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None
+    assert proc.stderr is not None
+    proc.stderr.close()
+    assert proc.wait(timeout=120) != 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]

@@ -10,6 +10,7 @@ command-line option.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import fields
@@ -490,10 +491,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Interrupted as exc:
         cached = getattr(args, "cache", None) or args.command == "demo"
         where = f"at frame {exc.frame}" if exc.frame is not None else "before the first frame"
-        print(f"vsstylize {args.command}: interrupted {where}; "
-              + ("run the same command to resume" if cached else
-                 "nothing was written (with --cache DIR, the same command resumes where it stopped)"),
-              file=sys.stderr)
+        with contextlib.suppress(OSError):  # stderr's reader may be gone (a closed terminal, a killed pipe)
+            print(f"vsstylize {args.command}: interrupted {where}; "
+                  + ("run the same command to resume" if cached else
+                     "nothing was written (with --cache DIR, the same command resumes where it stopped)"),
+                  file=sys.stderr)
         return exit_status(exc.signum)
     except vs.Error as exc:
         print(exc, file=sys.stderr)

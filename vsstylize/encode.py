@@ -28,7 +28,7 @@ import numpy as np
 import vapoursynth as vs
 from tqdm import tqdm
 
-from .interrupt import Interrupted, interrupted, stop_signal
+from .interrupt import Interrupted, interrupted, stop_frames, stop_signal
 
 __all__ = ["PLACEHOLDERS", "ColourTags", "ContactSheet", "EncoderError", "check_encoder", "encoder_command",
            "frame_tile", "render"]
@@ -271,7 +271,14 @@ def render(clip: vs.VideoNode, output: Path, *, encoder: str | None = None, crf:
             os.replace(tmp, output)
         except BrokenPipeError:
             assert proc is not None
-            proc.wait()
+            try:  # the encoder's pipe broke because it stopped: its exit is at hand
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # it runs: another pipe broke (our stderr's reader went away)
+                proc.kill()
+                proc.wait()
+                _clean(tmp, made)
+                stop_frames()  # the process cannot report any more: the frames being computed stop too
+                raise
             _clean(tmp, made)
             raise EncoderError(_failure(cmd, proc, log)) from None
         except BaseException as exc:

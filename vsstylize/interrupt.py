@@ -10,13 +10,14 @@ is never written to the cache, so the next run with the same options resumes fro
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-__all__ = ["Interrupted", "check_interrupt", "exit_status", "handle_signals", "interrupted", "stop_signal"]
+__all__ = ["Interrupted", "check_interrupt", "exit_status", "handle_signals", "interrupted", "stop_frames", "stop_signal"]
 
 _stop = threading.Event()
 _signum: list[int] = []
@@ -46,6 +47,13 @@ def stop_signal() -> int:
     return _signum[0] if _signum else signal.SIGINT
 
 
+def stop_frames() -> None:
+    """Make the next :func:`check_interrupt` of every thread raise, without a signal: a render that cannot go on
+    (its standard error's reader went away) stops the frames VapourSynth is still computing for it instead of
+    waiting for them at exit. Like a signal's, the flag stays set until the next :func:`handle_signals`."""
+    _stop.set()
+
+
 def check_interrupt() -> None:
     """Called by long loops in any thread.
 
@@ -63,7 +71,8 @@ def exit_status(signum: int) -> int:
 @contextmanager
 def handle_signals() -> Iterator[None]:
     """Within the block, SIGINT and SIGTERM set the stop flag that :func:`check_interrupt` reads and raise
-    :class:`Interrupted` in the main thread; the previous handlers are restored on exit. The flag is cleared on
+    :class:`Interrupted` in the main thread (a second signal while stopping ends the process at once, with status
+    128 + signal); the previous handlers are restored on exit. The flag is cleared on
     entry, not on exit, so frame threads still running after the block stop at their next check. Outside the main
     thread (where Python sets no handlers) the block runs without them.
     """
@@ -71,10 +80,11 @@ def handle_signals() -> Iterator[None]:
     _signum.clear()
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        if not _stop.is_set():
-            _signum.append(signum)
-            _stop.set()
-            raise Interrupted(signum)
+        if _stop.is_set():  # a second signal while stopping: quit at once (a hidden partial file may stay)
+            os._exit(exit_status(signum))
+        _signum.append(signum)
+        _stop.set()
+        raise Interrupted(signum)
 
     if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
         yield
