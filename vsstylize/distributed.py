@@ -11,7 +11,7 @@ units complete (reading the cache entries the workers name, ``StylizeCacheEntry`
 all workers.
 
 * **Same frames as one process**: a unit's frames depend only on the settings, the cuts and the compute
-  environment (device, CPU threads, torch version; :func:`vsstylize.frames.environment_key`, part of every cache
+  environment (device, CPU threads, torch version; :class:`vsstylize.frames.ComputeEnvironment`, part of every cache
   key). A worker runs with ``threads`` torch threads, so a single-process render with as many threads
   (``torch.set_num_threads``) gives bit-identical frames.
 * **Retries**: a unit whose worker dies (killed, out of memory, machine lost) is retried by Ray (``max_retries``)
