@@ -13,6 +13,7 @@ import pytest
 import vapoursynth as vs
 
 from vsstylize.cli import main
+from vsstylize.encode import EncoderError, check_frame_size
 
 from .conftest import DATA
 
@@ -111,6 +112,20 @@ def test_sheet_is_made_from_the_encoded_frames(tmp_path: Path, recursive_filters
         assert errors[k] < 0.03 and errors[k] == min(errors), (n, errors)  # frame n as encoded (x264 crf 18)
 
 
+# the README's x265 command: x265 refuses frames smaller than one coding tree unit and then never exits
+X265 = "x265 --input - --input-res {width}x{height} --fps {fps} --crf 22 -o {output}"
+
+
+def test_x265_frame_size_rule() -> None:
+    """Frames of one coding tree unit or more pass; the unit follows --ctu; other encoders are not concerned."""
+    check_frame_size(X265, 64, 64)
+    check_frame_size(X265.replace("--crf", "--ctu 16 --crf"), 32, 18)
+    check_frame_size("ffmpeg -f rawvideo -s {width}x{height} -i - -c:v libx265 {output}", 64, 28)  # libx265 copes
+    check_frame_size(None, 16, 16)
+    with pytest.raises(EncoderError, match="at least 16x16 pixels"):
+        check_frame_size(X265.replace("--crf", "--ctu 16 --crf"), 32, 14)
+
+
 def _bad_input_cases(tmp: Path, inputs: Path) -> list[tuple[list[str], str]]:
     """(arguments, the start of the one line) of each bad input; the files they read are in ``inputs``."""
     (tmp / "a_file").write_text("not a folder")
@@ -157,6 +172,12 @@ def _bad_input_cases(tmp: Path, inputs: Path) -> list[tuple[list[str], str]]:
         ([*run, *out, "--border-margin", "-2", *FLOWFREE], "--border-margin must be an integer >= 0, got -2"),
         ([*run, *out, "--encoder", "cat", *FLOWFREE], "--encoder must write to {output}, got 'cat'"),
         ([*run, *out, "--encoder", "x265 {input} -o {output}", *FLOWFREE], "--encoder has the unknown placeholder {input}"),
+        ([*run, *out, "--encoder", X265, *FLOWFREE],
+         "--encoder: the x265 program needs frames of at least 64x64 pixels (one coding tree unit, its --ctu), got 64x28"),
+        ([*run, *out, "--encoder", X265, "--ray", "--cache", str(tmp / "cache"), *FLOWFREE],  # before the cluster starts
+         "--encoder: the x265 program needs frames of at least 64x64 pixels (one coding tree unit, its --ctu), got 64x28"),
+        ([*run, *out, "--encoder", X265.replace("--crf", "--ctu=32 --crf"), *FLOWFREE],
+         "--encoder: the x265 program needs frames of at least 32x32 pixels (one coding tree unit, its --ctu), got 64x28"),
         ([*run, "-o", str(tmp / "new" / "o.mp4"), "--encoder", "no-such-encoder {output}", *FLOWFREE],
          "--encoder: cannot start 'no-such-encoder'"),
         ([*run, "-o", str(tmp / "new" / "o.mp4"), "--encoder", "sh -c 'echo broken >&2; exit 3' {output}", *FLOWFREE],

@@ -40,7 +40,7 @@ def test_dis_medium_epe_on_known_translation(photo: np.ndarray) -> None:
 
 
 @pytest.mark.data
-@pytest.mark.parametrize("method", ["dis_refined", "farneback"])
+@pytest.mark.parametrize("method", ["dis_refined", "farneback", "deepflow"])
 def test_other_opencv_methods_find_the_motion(photo: np.ndarray, method: str) -> None:
     a, b = shifted_pair(photo, 3.5, 2.0, (320, 200))
     frame = vsstylize.flow(clip_from_arrays([a, b]), "forward", method=method).get_frame(0)

@@ -2,13 +2,17 @@
 
 Used for flows and stylized frames (compact PNG entries, :mod:`vsstylize.compact`). An entry is written to a temporary file in
 the same folder and renamed into place, so an interrupted render (SIGINT, SIGKILL, power loss) never
-leaves a half-written entry under a valid name; a later run recomputes what is missing.
+leaves a half-written entry under a valid name; a later run recomputes what is missing. The temporary file of a
+writer killed mid-write (SIGKILL, out of memory) stays behind, hidden (``.<entry>-<host>-<pid>-...``); the
+next write of the same file from the same machine (the rerun, a Ray retry) removes it once that process is gone.
 """
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
+import socket
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -32,18 +36,46 @@ def _read_umask() -> int:
 
 
 _UMASK = _read_umask()  # read once at import: os.umask() is process-wide and not thread-safe
+_HOST = socket.gethostname().replace("/", "_")
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` of this machine still runs (a zombie, killed and not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): os.kill's answer
+    return state not in ("Z", "X")
+
+
+def _remove_orphans(target: Path) -> None:
+    """Remove the temporary files of ``target`` left by writers on this machine that are gone (killed mid-write)."""
+    prefix = f".{target.name}-{_HOST}-"
+    for tmp in target.parent.glob(glob.escape(prefix) + "*"):
+        pid = tmp.name[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp)`` for a temporary file beside ``path``, then rename it onto ``path``.
 
-    The temporary file is removed if ``write`` fails, so no partial file is ever left under ``path``.
+    The temporary file is removed if ``write`` fails, so no partial file is ever left under ``path``. It is named
+    ``.<name>-<host>-<pid>-<random><suffix>``; after the rename, those of ``path`` whose process on this machine
+    is gone (a writer SIGKILLed mid-write) are removed too.
 
     :raises OSError: when the folder cannot be created or the rename fails; whatever ``write`` raises.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-", suffix=target.suffix)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-{_HOST}-{os.getpid()}-",
+                                    suffix=target.suffix)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -52,6 +84,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) 
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+    _remove_orphans(target)
     return target
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import vapoursynth as vs
 
 from .checks import RunError, check_input, check_inputs
-from .encode import ENCODER_FORMAT, ContactSheet, EncoderError, check_encoder, render
+from .encode import ENCODER_FORMAT, ContactSheet, EncoderError, check_encoder, check_frame_size, render
 from .errors import Naming, OptionError, StylizeError, cli_naming
 from .frames import to_rgbs, with_default_matrix
 from .interrupt import Interrupted, exit_status, handle_signals
@@ -410,6 +410,7 @@ def _run_ray(args: argparse.Namespace) -> int:
     args.input = str(Path(args.input).resolve())
     spec, options, _ = run_options(args)
     source = build_source(args)
+    check_frame_size(args.encoder, source.width, source.height)  # before the cluster starts
     cuts = scene_cuts(args, source)
     chained = spec.method in ("optim", "network", "hybrid")
     units = plan_units(source.num_frames, cuts, chain_length=options.max_chain_length if chained else None,

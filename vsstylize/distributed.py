@@ -11,11 +11,12 @@ units complete (reading the cache entries the workers name, ``StylizeCacheEntry`
 all workers.
 
 * **Same frames as one process**: a unit's frames depend only on the settings, the cuts and the compute
-  environment (device, CPU threads, torch version; :func:`vsstylize.frames.environment_key`, part of every cache
+  environment (device, CPU threads, torch version; :class:`vsstylize.frames.ComputeEnvironment`, part of every cache
   key). A worker runs with ``threads`` torch threads, so a single-process render with as many threads
   (``torch.set_num_threads``) gives bit-identical frames.
 * **Retries**: a unit whose worker dies (killed, out of memory, machine lost) is retried by Ray (``max_retries``)
-  and resumes from the frames already in the cache (atomic writes: no half-written entry).
+  and resumes from the frames already in the cache (atomic writes: no half-written entry; the temporary file of a
+  write the kill interrupted goes when the retry writes that entry, :func:`vsstylize.cache.atomic_write`).
 * **Shared cache**: the driver writes a token file into the cache folder; a worker that cannot see it stops
   with an error saying the folder is not shared.
 """

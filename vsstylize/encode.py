@@ -11,6 +11,7 @@ ffmpeg's ``-colorspace/-color_primaries/-color_trc/-color_range`` and x265's ``-
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shlex
@@ -30,8 +31,8 @@ from tqdm import tqdm
 
 from .interrupt import Interrupted, interrupted, stop_frames, stop_signal
 
-__all__ = ["PLACEHOLDERS", "ColourTags", "ContactSheet", "EncoderError", "check_encoder", "encoder_command",
-           "frame_tile", "render"]
+__all__ = ["PLACEHOLDERS", "ColourTags", "ContactSheet", "EncoderError", "check_encoder", "check_frame_size",
+           "encoder_command", "frame_tile", "render"]
 
 #: The format the encoder reads (raw ``yuv420p``).
 ENCODER_FORMAT = vs.YUV420P8
@@ -44,6 +45,9 @@ PRIMARIES_NAMES = {1: "bt709", 2: "unknown", 4: "bt470m", 5: "bt470bg", 6: "smpt
 TRANSFER_NAMES = {1: "bt709", 2: "unknown", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 8: "linear",
                   9: "log100", 10: "log316", 11: "iec61966-2-4", 12: "bt1361e", 13: "iec61966-2-1", 14: "bt2020-10",
                   15: "bt2020-12", 16: "smpte2084", 17: "smpte428", 18: "arib-std-b67"}
+
+#: The x265 program's coding tree unit without ``--ctu`` (pixels): the smallest picture it encodes.
+X265_DEFAULT_CTU = 64
 
 #: Placeholders of an ``--encoder`` command line.
 PLACEHOLDERS = ("output", "width", "height", "fps", "matrix", "primaries", "transfer", "range")
@@ -156,6 +160,30 @@ def check_encoder(template: str | None, output: Path, crf: int) -> None:
         raise EncoderError(f"-o/--output {output}: ffmpeg cannot write this file: {reason}")
 
 
+def check_frame_size(template: str | None, width: int, height: int) -> None:
+    """Check, before any frame is rendered, that the encoder takes frames of ``width x height``: the x265 program
+    refuses a picture smaller than one coding tree unit (``--ctu``, 64 pixels by default) and then never exits,
+    so the render would hang on its full pipe. (ffmpeg's libx265 encodes such frames.)
+
+    :raises EncoderError: naming ``--encoder`` and the sizes that work.
+    """
+    if template is None:
+        return
+    parts = shlex.split(template)
+    if not parts or Path(parts[0]).name != "x265":
+        return
+    ctu = X265_DEFAULT_CTU
+    for option, value in itertools.pairwise([*parts, ""]):
+        if option.startswith("--ctu="):
+            option, value = "--ctu", option.split("=", 1)[1]
+        if option == "--ctu" and value.isdigit():
+            ctu = int(value)
+    if width < ctu or height < ctu:
+        raise EncoderError(f"--encoder: the x265 program needs frames of at least {ctu}x{ctu} pixels (one coding "
+                           f"tree unit, its --ctu), got {width}x{height}: choose a larger --width, or --ctu 32 or 16 "
+                           "in the x265 command")
+
+
 def _message(text: str, first: bool = False) -> str:
     """The first (ffmpeg's cause) or last line of an encoder's messages, without ffmpeg's ``[muxer @ 0x...]``."""
     lines = [re.sub(r"^\[[^]]*\]\s*", "", line.strip()) for line in text.splitlines() if line.strip()]
@@ -230,11 +258,13 @@ def render(clip: vs.VideoNode, output: Path, *, encoder: str | None = None, crf:
     :param finish: called with the encoded temporary file before it is renamed to ``output`` (it may rewrite
         the file in place, e.g. :func:`vsstylize.audio.mux_audio`); what it raises leaves nothing behind.
 
-    :raises EncoderError: the encoder is missing, stops early or fails (its last message in the text).
+    :raises EncoderError: the encoder is missing, stops early or fails (its last message in the text); the
+        encoder does not take frames of the clip's size (:func:`check_frame_size`, before any frame is rendered).
     :raises ValueError: ``clip`` is not YUV420P8.
     """
     if clip.format.id != ENCODER_FORMAT:
         raise ValueError(f"render needs YUV420P8 frames, got {clip.format.name}")
+    check_frame_size(encoder, clip.width, clip.height)
     fps = Fraction(clip.fps_num, clip.fps_den) if clip.fps_num else Fraction(25)
     made = [p for p in (output.parent, *output.parent.parents) if not p.exists()]
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -18,11 +19,11 @@ import vapoursynth as vs
 from .errors import error
 
 __all__ = [
+    "ComputeEnvironment",
     "check_constant",
     "check_float_clip",
     "check_same_geometry",
     "compute_device",
-    "environment_key",
     "frame_to_numpy",
     "frame_to_tensor",
     "from_rgbs",
@@ -41,16 +42,38 @@ def compute_device(device: str | torch.device | None = None) -> torch.device:
     return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
-def environment_key(device: torch.device) -> str:
-    """What the float results of a computation on ``device`` depend on besides its inputs, for cache keys: the
-    torch version and, on the CPU, the instruction set torch dispatches to and the number of intra-op threads
-    (the optimization's results differ by up to 144/255 after 100 L-BFGS iterations between 1 and 2 threads), on
-    CUDA the GPU model."""
-    if device.type == "cuda":
-        where = f"cuda:{torch.cuda.get_device_name(device)}"
-    else:
-        where = f"{device.type}:{torch.backends.cpu.get_cpu_capability()}:threads={torch.get_num_threads()}"
-    return f"torch {torch.__version__} {where}"
+@dataclass(frozen=True)
+class ComputeEnvironment:
+    """What the float results of a computation on ``device`` depend on besides its inputs, captured when a
+    filter is built: the torch version and, on the CPU, the instruction set torch dispatches to and the number
+    of intra-op threads (the optimization's results differ by up to 144/255 after 100 L-BFGS iterations between
+    1 and 2 threads), on CUDA the GPU model. :meth:`key` goes into the cache keys; every frame computation runs
+    after :meth:`apply`, so a frame's values follow from its settings and its key alone.
+
+    The thread count has to be set per computation: ``torch.set_num_threads`` changes the OpenMP thread count of
+    the calling thread only (and the default of threads that have run no parallel operation yet). A VapourSynth
+    worker thread that stylized frames at 2 threads kept computing with 2 after the main thread set 1, while the
+    key said 1: the results then depended on which worker thread each frame landed on (1-7/255 apart).
+
+    :ivar device: the compute device.
+    :ivar threads: torch's intra-op threads at construction (``torch.get_num_threads()``).
+    """
+
+    device: torch.device
+    threads: int = field(default_factory=torch.get_num_threads)
+
+    def key(self) -> str:
+        """The environment as a cache-key string (torch version, device, CPU capability and threads)."""
+        if self.device.type == "cuda":
+            where = f"cuda:{torch.cuda.get_device_name(self.device)}"
+        else:
+            where = f"{self.device.type}:{torch.backends.cpu.get_cpu_capability()}:threads={self.threads}"
+        return f"torch {torch.__version__} {where}"
+
+    def apply(self) -> None:
+        """Set the calling thread's torch intra-op threads to :attr:`threads` (before each frame computation)."""
+        if torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
 
 
 def frame_to_numpy(frame: vs.VideoFrame) -> np.ndarray:

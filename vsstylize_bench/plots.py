@@ -99,8 +99,7 @@ def plot_strip(rep: SequenceReport, path: Path) -> Path:
     valid = np.concatenate([m[picks - 1][np.isfinite(m[picks - 1])] for m in maps.values()])
     vmax = float(np.percentile(valid, 99)) if valid.size else 1.0
     vmax = vmax if vmax > 0 else 1.0
-    cmap = matplotlib.colormaps["inferno"].copy()
-    cmap.set_bad((0.2, 0.35, 0.7))
+    cmap = matplotlib.colormaps["inferno"].with_extremes(bad=(0.2, 0.35, 0.7))  # set_bad is being deprecated
     rows = 1 + 2 * len(rep.results)
     h, w = rep.content.shape[-2:]
     cell = 1.8

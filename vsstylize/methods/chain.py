@@ -35,8 +35,9 @@ predecessor and shows none.
 
 Each output frame carries ``StylizeChainStart`` (the index of its chain's first frame) and, with a disk cache,
 ``StylizeCacheEntry`` (the entry's path below the cache folder, :data:`vsstylize.cache.PROP_CACHE_ENTRY`).
-Cache keys include the compute environment (:func:`vsstylize.frames.environment_key`: device, CPU threads,
-torch version), since the optimization's float results depend on it.
+Cache keys include the compute environment (:class:`vsstylize.frames.ComputeEnvironment`: device, CPU threads,
+torch version), since the optimization's float results depend on it; each frame is computed with the thread
+count of its key, whichever thread VapourSynth runs it on.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ from tqdm import tqdm
 
 from ..cache import PROP_CACHE_ENTRY, DiskCache, digest
 from ..compact import read_frame_png, round_frame, write_frame_png
-from ..frames import DeviceFrames, environment_key, frame_to_tensor, tensor_to_frame
+from ..frames import ComputeEnvironment, DeviceFrames, frame_to_tensor, tensor_to_frame
 from ..interrupt import check_interrupt
 from ..opticalflow.clips import frame_flow_tensor
 from ..opticalflow.pairs import FlowPair, FlowPairs
@@ -233,7 +234,8 @@ class RecursiveFilter:
         self.frames = frames if frames is not None else DeviceFrames(device, capacity=4)
         self.disk_cache = disk_cache
         self.bounds = bounds if self.indices else None
-        environment = environment_key(device)
+        self.environment = ComputeEnvironment(device)  # in the keys, and set up for every frame computed
+        environment = self.environment.key()
         self.key_prefix = digest(key_prefix, environment, repr(self.bounds))
         self.start_key_prefix = digest(start_key_prefix if start_key_prefix is not None else key_prefix, environment)
         self.capacity = 2 * (max(self.indices, default=0) + 2)
@@ -394,6 +396,7 @@ class RecursiveFilter:
             else:
                 inputs = self._gather(n, content, frames, chain_start, usable, lanes or {})
             # the values the cache stores are what the next frame sees, with or without a cache
+            self.environment.apply()
             image = round_frame(self.compute(inputs).detach())
             self.computed += 1
             self._remember(lane, n, image, chain_start)

@@ -44,7 +44,7 @@ import vapoursynth as vs
 from ..cache import PROP_CACHE_ENTRY, PROP_CACHE_INDEX, DiskCache, digest
 from ..compact import read_frame_png, round_frame, write_frame_png
 from ..errors import OptionError
-from ..frames import environment_key, frame_to_numpy, frame_to_tensor, tensor_to_frame, to_rgbs
+from ..frames import ComputeEnvironment, frame_to_numpy, frame_to_tensor, tensor_to_frame, to_rgbs
 from ..multipass import MultipassSettings, PassProgress, multipass_shot
 from ..opticalflow.clips import frame_flow_tensor
 from ..opticalflow.filters import reliability as reliability_filter
@@ -90,10 +90,11 @@ def _build(req: Request) -> vs.VideoNode:
     # render can be resumed, or extended with more passes, from the last stored pass.
     per_pass = o.replace(num_passes=1, use_temporal_loss_after=settings.use_temporal_loss_after,
                          max_shot_length=2, overlap_chunks=True)
+    environment = ComputeEnvironment(frame_opt.device)  # in the key, and set up for every shot computed
     params = digest("multipass", per_pass.key("loss", "optimizer", "flow", "multipass"), frame_opt.key,
-                    f"{rgb.width}x{rgb.height}", str(o.flows is not None), environment_key(frame_opt.device))
+                    f"{rgb.width}x{rgb.height}", str(o.flows is not None), environment.key())
     return _MultipassFilter(func, rgb, flow_clips, frame_opt, settings, o.num_iterations[0],
-                            o.max_shot_length, o.overlap_chunks, cache, params).out
+                            o.max_shot_length, o.overlap_chunks, cache, params, environment).out
 
 
 def _flow_clips(func: str, rgb: vs.VideoNode, options: StylizeOptions) -> tuple[vs.VideoNode, ...]:
@@ -118,7 +119,7 @@ class _MultipassFilter:
 
     def __init__(self, func: str, rgb: vs.VideoNode, flow_clips: tuple[vs.VideoNode, ...], frame_opt: FrameOptimizer,
                  settings: MultipassSettings, iterations: int, chunk: int, overlap: bool, cache: DiskCache | None,
-                 params: str) -> None:
+                 params: str, environment: ComputeEnvironment) -> None:
         self.func = func
         self.src = rgb
         self.flow_clips = flow_clips  # backward flow, c backward, forward flow, c forward
@@ -129,6 +130,7 @@ class _MultipassFilter:
         self.overlap = overlap
         self.cache = cache
         self.params = params
+        self.environment = environment
         # the last KEEP_CHUNKS processed chunks, oldest first: each frame and its (cache entry, row) or None
         self._done: dict[int, list[tuple[torch.Tensor, tuple[str, int] | None]]] = {}
         self._lock = threading.Lock()
@@ -253,6 +255,7 @@ class _MultipassFilter:
                 if j > 1:  # resuming needs the last finished pass only
                     self.cache.path(keys[j - 1]).unlink(missing_ok=True)
 
+        self.environment.apply()
         return located(multipass_shot(contents, flows_bw, rel_bw, flows_fw, rel_fw, stylize_frame, self.settings,
                                       progress=progress, start=start, after_pass=after_pass,
                                       prior=torch.from_numpy(prior).unsqueeze(0).to(dev) if prior is not None else None))

@@ -84,7 +84,7 @@ class FlowEstimator(Protocol):
 
 
 def _dis(preset: str) -> FlowEstimator:
-    dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])  # type: ignore[attr-defined]  # OpenCV's stubs
+    dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
 
     def estimate(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return dis.calc(a, b, None)
@@ -93,8 +93,8 @@ def _dis(preset: str) -> FlowEstimator:
 
 
 def _dis_refined(preset: str) -> FlowEstimator:
-    dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])  # type: ignore[attr-defined]  # OpenCV's stubs
-    refine = cv2.VariationalRefinement_create()  # type: ignore[attr-defined]  # OpenCV's stubs
+    dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
+    refine = cv2.VariationalRefinement_create()
     refine.setFixedPointIterations(10)
     refine.setSorIterations(10)
 
@@ -109,14 +109,14 @@ def _deepflow() -> FlowEstimator:
     deepflow = cv2.optflow.createOptFlow_DeepFlow()
 
     def estimate(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return deepflow.calc(a, b, None)  # type: ignore[call-overload]  # OpenCV's stubs
+        return deepflow.calc(a, b, None)
 
     return estimate
 
 
 def _farneback() -> FlowEstimator:
     def estimate(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return cv2.calcOpticalFlowFarneback(a, b, None, pyr_scale=0.5, levels=5, winsize=15,  # type: ignore[call-overload]  # OpenCV's stubs
+        return cv2.calcOpticalFlowFarneback(a, b, None, pyr_scale=0.5, levels=5, winsize=15,
                                             iterations=5, poly_n=7, poly_sigma=1.5,
                                             flags=cv2.OPTFLOW_FARNEBACK_GAUSSIAN)
 
