@@ -370,6 +370,7 @@ def _run(args: argparse.Namespace) -> int:
 
             torch.set_num_threads(args.threads)
         source, stylized = build_graph(args)
+        check_frame_size(args.encoder, stylized.width, stylized.height)  # before the probe renders frames
         if not args.no_estimate:
             _print_estimate(args)
         sheet = ContactSheet(source) if args.sheet else None
