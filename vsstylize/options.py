@@ -146,6 +146,13 @@ def _numbers(name: str, value: object) -> tuple[float, ...]:
     return tuple(_number(name, v, float) for v in _items(value))
 
 
+def _parse_style_index(name: str, value: object) -> tuple[int, ...]:
+    indices = tuple(_number(name, v, int) for v in _items(value))
+    if not indices or any(not 0 <= i <= 25 for i in indices):
+        raise OptionError(name, "{name} must be style indices 0..25, got {value!r}", value=value)
+    return indices
+
+
 def _parse_matrix(name: str, value: object) -> int | str:
     return value if isinstance(value, str) else _number(name, value, int)
 
@@ -219,6 +226,13 @@ class StylizeOptions:
         "network on the frame as it is: about 1.4x faster on a CPU at 640x360, with the border artifacts. The "
         "spherical ``network`` method keeps 32 (narrowed on small cube faces).",
         lambda n, v: _number(n, v, int))
+    style_strength: float = _opt(
+        1.0, "network", "``network='arbitrary'``: in [0, 1], how far each frame's style vector moves from the frame's "
+        "own style vector (0) to the style images' (1), Ghiasi et al. 2017 sec. 4.3 "
+        "(:class:`vsstylize.networks.pretrained.StyledNetwork`).", lambda n, v: _number(n, v, float))
+    style_index: tuple[int, ...] | None = _opt(
+        None, "network", "``network='multistyle26'``: the built-in style(s), 0..25 (several are blended, weighted by "
+        "``style_blend_weights``; default 0), e.g. ``3,12``.", _parse_style_index)
     content_weight: float | None = _opt(
         None, "loss", "alpha of Ruder et al. eq. 9 (default 5, or the papers' per-resolution value with "
         "``loss_weights='resolution'``).", lambda n, v: _number(n, v, float))
@@ -390,6 +404,8 @@ class StylizeOptions:
             raise OptionError("border_margin", "{name} must be an integer >= 0, got {value!r}", value=self.border_margin)
         if not 0 < self.stroke_scale < float("inf"):
             raise OptionError("stroke_scale", "{name} must be a number > 0, got {value!r}", value=self.stroke_scale)
+        if not 0.0 <= self.style_strength <= 1.0:
+            raise OptionError("style_strength", "{name} must lie in [0, 1], got {value!r}", value=self.style_strength)
         if self.max_shot_length < 2:
             raise OptionError("max_shot_length", "{name} must be an integer >= 2, got {value!r}", value=self.max_shot_length)
         if self.max_chain_length is not None and self.max_chain_length < 2:
