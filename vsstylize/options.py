@@ -47,7 +47,7 @@ __all__ = [
 
 Method = Literal["optim", "network", "flowfree", "hybrid", "multipass"]
 Projection = Literal["planar", "equirect"]
-FirstInit = Literal["random", "image"]
+FirstInit = Literal["random", "image", "network"]
 LaterInit = Literal["random", "image", "prev", "prevWarped"]
 LossWeightsPreset = Literal["artistic-videos", "resolution"]
 
@@ -120,9 +120,12 @@ def _clips(name: str, value: object) -> tuple[vs.VideoNode, ...]:
 
 
 def _parse_init(name: str, value: object) -> tuple[str, str]:
+    if _items(value) == ["network"]:  # the network's output starts each chain; later frames as by default
+        return "network", "prevWarped"
     first, later = _pair(name, value, str)
-    if first not in ("random", "image"):
-        raise OptionError(name, "{name} for the first frame must be 'random' or 'image', got {first!r}", first=first)
+    if first not in ("random", "image", "network"):
+        raise OptionError(name, "{name} for the first frame must be 'random', 'image' or 'network', got {first!r}",
+                          first=first)
     if later not in INIT_KINDS:
         raise OptionError(name, "{name} for later frames must be one of " + ", ".join(INIT_KINDS) + ", got {later!r}",
                           later=later)
@@ -278,8 +281,11 @@ class StylizeOptions:
         "both); default 2000,1000 (``optim``), 30 (``hybrid``), 100 per pass (``multipass``, one value).",
         _parse_iterations, cli="--iterations")
     init: tuple[FirstInit, LaterInit] = _opt(
-        ("random", "prevWarped"), "optimizer", "initialisation of the first frame (``random`` / ``image``) and of "
-        "later frames (``random`` / ``image`` / ``prev`` / ``prevWarped``); ``multipass``: one value, pass 1.",
+        ("random", "prevWarped"), "optimizer", "initialisation of the first frame (``random`` / ``image`` / "
+        "``network``) and of later frames (``random`` / ``image`` / ``prev`` / ``prevWarped``); ``multipass``: one "
+        "value, pass 1. ``network`` (``optim``'s chain starts, ``multipass``'s pass 1; alone it keeps later frames' "
+        "``prevWarped``) starts from a network's output (fast-artistic-videos): ``network`` if given, else "
+        "``'arbitrary'`` with the style images.",
         _parse_init)
     optimizer: OptimizerName = _opt("lbfgs", "optimizer", "``lbfgs`` or ``adam``.",
                                     lambda n, v: _choice(n, v, ("lbfgs", "adam")))

@@ -14,7 +14,7 @@ optimization method; previous outputs stay on the compute device.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 import vapoursynth as vs
@@ -34,10 +34,13 @@ from .flows import temporal_inputs
 from .registry import MethodSpec, Request, uses
 from .style import load_styles
 
-__all__ = ["PRETRAINED_OPTIONS", "SPECS", "load_model", "load_styled", "require_network"]
+__all__ = ["INIT_NETWORK_OPTIONS", "PRETRAINED_OPTIONS", "SPECS", "load_model", "load_styled", "network_init",
+           "require_init_network", "require_network"]
 
 #: The options of the pretrained style-conditioned networks (``network="arbitrary"`` / ``"multistyle26"``).
 PRETRAINED_OPTIONS = ("style_strength", "style_index", "style_blend_weights")
+#: The options of ``init="network"`` (optim, multipass).
+INIT_NETWORK_OPTIONS = ("network", "stroke_scale", "border_margin", *PRETRAINED_OPTIONS)
 #: The network options (``network`` and the flow of the previous output, J = {1}).
 NETWORK_OPTIONS = ("network", "flows", "weights", "flow_method", "flow_preset", "raft_weights", "flow_cache")
 
@@ -45,8 +48,9 @@ NETWORK_OPTIONS = ("network", "flows", "weights", "flow_method", "flow_preset", 
 def require_network(options: StylizeOptions, given: Mapping[str, object], method: str) -> None:
     """:raises OptionError: ``network`` is missing, or a pretrained network's option given with another network."""
     if options.network is None:
-        raise OptionError("network", "{set[method]} needs {name} (a .safetensors model file, a shipped model name, "
-                          "'arbitrary' or 'multistyle26')", method=method)
+        raise OptionError("network", "{set[method]} needs {name} (a .safetensors model file or a shipped model name"
+                          + ("" if method == "network" else "; 'arbitrary': any style image, 'multistyle26'") + ")",
+                          method=method)
     for name, network in (("style_strength", "arbitrary"), ("style_index", "multistyle26")):
         if name in given and options.network != network:
             raise OptionError(name, "{name} is an option of network={wanted!r}, not of {value!r}", wanted=network,
@@ -83,6 +87,33 @@ def load_model(func: str, network: str, kinds: tuple[Kind, ...], device: torch.d
     except NetworkFileError as exc:
         raise error(func, f"network: {exc}") from exc
     return net, digest(path.read_bytes())
+
+
+def network_init(req: Request, device: torch.device) -> tuple[Callable[[torch.Tensor], torch.Tensor], str]:
+    """``init="network"`` (fast-artistic-videos): the network whose output starts the optimization — ``network``
+    if given (a trained model file or name, or a pretrained network), else ``"arbitrary"`` with the request's style
+    images — as ``(content (1, 3, H, W) -> init (1, 3, H, W), digest for the cache keys)``.
+
+    :raises vs.Error: / :raises OptionError: as :func:`load_styled` and :func:`load_model`.
+    """
+    o = req.options
+    name = o.network or "arbitrary"
+    if is_pretrained(name):
+        styled = load_styled(Request(req.func, req.clip, req.style, o.replace(network=name)), device)
+        return (lambda content: apply_network(styled.network_for(content), content, stroke_scale=o.stroke_scale,
+                                              margin=o.border_margin)), digest(styled.key)
+    net, net_digest = load_model(req.func, name, ("prior", "flowfree", "image"), device)
+    return (lambda content: apply_network(net, content, stroke_scale=o.stroke_scale, margin=o.border_margin)), net_digest
+
+
+def require_init_network(options: StylizeOptions, given: Mapping[str, object], method: str) -> None:
+    """:raises OptionError: a network option given without ``init="network"``."""
+    if options.init[0] != "network":
+        for name in ("network", "stroke_scale", "border_margin", "style_strength", "style_index"):
+            if name in given:
+                raise OptionError(name, "{set[method]} uses {name} only with {set[init]}", method=method, init="network")
+    elif options.network is not None or "style_strength" in given or "style_index" in given:
+        require_network(options, given, method)
 
 
 def _build_network(req: Request) -> vs.VideoNode:

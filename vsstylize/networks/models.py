@@ -37,6 +37,7 @@ __all__ = [
     "StylizationNetwork",
     "apply_network",
     "can_fine_tune",
+    "current_statistics_region",
     "load_fine_tune",
     "network_input",
     "pad_input",
@@ -136,14 +137,19 @@ def statistics_region(top: float, bottom: float, left: float, right: float) -> I
         _REGION.box = previous
 
 
+def current_statistics_region() -> tuple[float, float, float, float] | None:
+    """The ``(top, bottom, left, right)`` of the enclosing :func:`statistics_region` block (this thread), or ``None``."""
+    return getattr(_REGION, "box", None)
+
+
 def region_moments(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
     """The ``(variance, mean)`` (biased, each ``(N, C)``) of the feature maps ``x`` ``(N, C, H, W)`` over the region of
     the enclosing :func:`statistics_region` block, or ``None`` outside such a block (the instance normalisations
     then use the whole map)."""
-    box = getattr(_REGION, "box", None)
+    box = current_statistics_region()
     if box is None:
         return None
-    h, w = x.shape[-2:]
+    h, w = int(x.shape[-2]), int(x.shape[-1])  # plain numbers also when traced (an export for one frame size)
     top, bottom, left, right = box
     r0, r1 = min(round(top * h), h - 1), max(round(bottom * h), min(round(top * h), h - 1) + 1)
     c0, c1 = min(round(left * w), w - 1), max(round(right * w), min(round(left * w), w - 1) + 1)

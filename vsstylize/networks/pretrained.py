@@ -35,6 +35,7 @@ from safetensors.torch import load_file, save_file
 from .. import resources
 from ..cache import atomic_write
 from .arbitrary import CINTransformer, StyleParameters, StylePredictor, TransformerSpec, prepare_style_image
+from .engine import run_transformer
 
 __all__ = [
     "NUM_STYLES",
@@ -208,8 +209,8 @@ def load_pretrained(name: str, device: str | torch.device = "cpu") -> tuple[CINT
         except RuntimeError as exc:
             raise PretrainedNetworkError(f"{path}: parameters do not fit {spec.name} ({exc})") from exc
         h = hashlib.sha256(path.read_bytes()).hexdigest()
-        transformer = transformer.to(device).eval()
-        predictor = predictor.to(device).eval() if predictor is not None else None
+        transformer = transformer.to(device).eval().requires_grad_(False)
+        predictor = predictor.to(device).eval().requires_grad_(False) if predictor is not None else None
         _LOADED[key] = (transformer, predictor, h)
         return _LOADED[key]
 
@@ -303,4 +304,4 @@ class StyledNetwork:
                 own = self.predictor(prepare_style_image(content))
                 params = self.transformer.style_parameters(self.strength * self.code + (1.0 - self.strength) * own)
         transformer = self.transformer
-        return lambda x: transformer(x, params)
+        return lambda x: run_transformer(transformer, x, params)
