@@ -186,9 +186,13 @@ def main() -> int:
     print("machine: " + "; ".join(f"{k} {v}" for k, v in info.items()) + f"; {load()}", flush=True)
     report: dict[str, object] = {"machine": info}
     if "engines" not in skip:
-        for size in ((424, 704), (360, 640)):
-            print(f"transformer at {size[1]}x{size[0]} ({'640x360 with the 32 px margin' if size[0] == 424 else 'no margin'})")
-            report[f"engines {size[1]}x{size[0]}"] = engines(size, args.reps, args.engines.split(","))
+        threads = torch.get_num_threads()
+        for size, n in (((424, 704), 1), ((424, 704), threads), ((360, 640), threads)):
+            torch.set_num_threads(n)
+            what = "640x360 with the 32 px margin" if size[0] == 424 else "640x360 without the margin"
+            print(f"transformer at {size[1]}x{size[0]} ({what}), {n} thread(s)")
+            report[f"engines {size[1]}x{size[0]} {n} threads"] = engines(size, args.reps, args.engines.split(","))
+        torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         if "e2e" not in skip:

@@ -304,3 +304,17 @@ def test_run_transformer_equals_the_module() -> None:
             assert torch.allclose(run_transformer(transformer, x, params), transformer(x, params), atol=1e-5)
             with statistics_region(0.2, 0.8, 0.1, 0.9):
                 assert torch.allclose(run_transformer(transformer, x, params), transformer(x, params), atol=1e-5)
+
+
+def test_render_cache_keys_the_style(tmp_path: Path) -> None:
+    """The render cache holds the arbitrary network's frames per style (image, blend, strength): the same style
+    reads them back, another style computes its own."""
+    clip, _ = _frames(2)
+    first = _out(stylize(clip, "the_scream", method="flowfree", network="arbitrary", cache_dir=tmp_path), 1)
+    stored = sorted(tmp_path.rglob("*.png"))
+    assert len(stored) == 1
+    again = _out(stylize(clip, "the_scream", method="flowfree", network="arbitrary", cache_dir=tmp_path), 1)
+    assert torch.equal(first, again) and sorted(tmp_path.rglob("*.png")) == stored
+    _out(stylize(clip, "starry_night", method="flowfree", network="arbitrary", cache_dir=tmp_path), 1)
+    _out(stylize(clip, "the_scream", method="flowfree", network="arbitrary", style_strength=0.5, cache_dir=tmp_path), 1)
+    assert len(sorted(tmp_path.rglob("*.png"))) == 3
