@@ -210,6 +210,10 @@ def test_flowfree_arbitrary_equals_the_network() -> None:
     content = torch.from_numpy(frames[1]).permute(2, 0, 1)[None]
     expected = apply_network(styled.network_for(content), content, stroke_scale=1.0, margin=32)
     assert torch.allclose(_out(out, 1), expected, atol=0.5 / 255 + 1e-5)  # outputs are rounded to 8 bits
+    # stroke scale 8: the network runs at 44 lines, its output brought back by guided detail upsampling
+    coarse = _out(stylize(clip, "the_scream", method="flowfree", network="arbitrary", stroke_scale=8, border_margin=0), 1)
+    reduced = apply_network(styled.network_for(content), content, stroke_scale=8.0, margin=0)
+    assert torch.allclose(coarse, reduced, atol=0.5 / 255 + 1e-5) and not torch.allclose(coarse, expected, atol=0.05)
     # strength 0 moves to the frame's own style vector: another image, closer to the frame
     weak = _out(stylize(clip, "the_scream", method="flowfree", network="arbitrary", style_strength=0.0), 1)
     assert float((weak - content).abs().mean()) < float((expected - content).abs().mean())
