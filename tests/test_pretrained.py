@@ -4,6 +4,7 @@ use them (style images, blends, strength, the 26 styles; errors in one line)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -322,3 +323,18 @@ def test_render_cache_keys_the_style(tmp_path: Path) -> None:
     _out(stylize(clip, "starry_night", method="flowfree", network="arbitrary", cache_dir=tmp_path), 1)
     _out(stylize(clip, "the_scream", method="flowfree", network="arbitrary", style_strength=0.5, cache_dir=tmp_path), 1)
     assert len(sorted(tmp_path.rglob("*.png"))) == 3
+
+
+@needs_source
+def test_download_converts(tmp_path: Path) -> None:
+    """``vsstylize download multistyle26`` converts the installed peer's file into the given folder (searched before
+    the shipped copy through ``$VSSTYLIZE_MODELS``)."""
+    proc = subprocess.run([sys.executable, "-m", "vsstylize", "download", "multistyle26", "--dir", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    out = Path(proc.stdout.strip().splitlines()[-1])
+    assert out == tmp_path / "magenta-multistyle26.safetensors" and out.is_file() and out.with_suffix(".json").is_file()
+    check = subprocess.run([sys.executable, "-c", "from vsstylize.networks.pretrained import resolve_pretrained; "
+                            "print(resolve_pretrained('multistyle26'))"], capture_output=True, text=True,
+                           env={**os.environ, "VSSTYLIZE_MODELS": str(tmp_path)})
+    assert check.stdout.strip() == str(out)
