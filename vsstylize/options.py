@@ -47,7 +47,7 @@ __all__ = [
 
 Method = Literal["optim", "network", "flowfree", "hybrid", "multipass"]
 Projection = Literal["planar", "equirect"]
-FirstInit = Literal["random", "image"]
+FirstInit = Literal["random", "image", "network"]
 LaterInit = Literal["random", "image", "prev", "prevWarped"]
 LossWeightsPreset = Literal["artistic-videos", "resolution"]
 
@@ -120,9 +120,12 @@ def _clips(name: str, value: object) -> tuple[vs.VideoNode, ...]:
 
 
 def _parse_init(name: str, value: object) -> tuple[str, str]:
+    if _items(value) == ["network"]:  # the network's output starts each chain; later frames as by default
+        return "network", "prevWarped"
     first, later = _pair(name, value, str)
-    if first not in ("random", "image"):
-        raise OptionError(name, "{name} for the first frame must be 'random' or 'image', got {first!r}", first=first)
+    if first not in ("random", "image", "network"):
+        raise OptionError(name, "{name} for the first frame must be 'random', 'image' or 'network', got {first!r}",
+                          first=first)
     if later not in INIT_KINDS:
         raise OptionError(name, "{name} for later frames must be one of " + ", ".join(INIT_KINDS) + ", got {later!r}",
                           later=later)
@@ -144,6 +147,13 @@ def _parse_indices(name: str, value: object) -> tuple[int, ...]:
 
 def _numbers(name: str, value: object) -> tuple[float, ...]:
     return tuple(_number(name, v, float) for v in _items(value))
+
+
+def _parse_style_index(name: str, value: object) -> tuple[int, ...]:
+    indices = tuple(_number(name, v, int) for v in _items(value))
+    if not indices or any(not 0 <= i <= 25 for i in indices):
+        raise OptionError(name, "{name} must be style indices 0..25, got {value!r}", value=value)
+    return indices
 
 
 def _parse_matrix(name: str, value: object) -> int | str:
@@ -201,7 +211,10 @@ class StylizeOptions:
         None, "network", "model of the network methods: a ``.safetensors`` file written by ``vsstylize train`` or a "
         "shipped model name (:func:`vsstylize.resources.shipped_models`, e.g. ``starry_night-prior``); "
         "``network`` needs a ``prior`` model, ``flowfree`` a ``flowfree``/``image``/``prior`` model (a prior model "
-        "runs with an empty prior: per-frame processing), ``hybrid`` any of them.", _path)
+        "runs with an empty prior: per-frame processing), ``hybrid`` any of them; ``flowfree`` and ``hybrid`` also "
+        "take the pretrained ``'arbitrary'`` (any style image, Ghiasi et al. 2017) and ``'multistyle26'`` (26 "
+        "built-in styles, Dumoulin et al. 2017; :mod:`vsstylize.networks.pretrained`), and ``init='network'`` of "
+        "``optim``/``multipass`` starts from this network's output.", _path)
     stroke_scale: float = _opt(
         1.0, "network", "stroke size of the network methods (``network``/``flowfree``/``hybrid``; > 0) relative to "
         "the frame height: the network runs at a processing height of ``360 / stroke_scale`` lines (aspect ratio "
@@ -219,6 +232,13 @@ class StylizeOptions:
         "network on the frame as it is: about 1.4x faster on a CPU at 640x360, with the border artifacts. The "
         "spherical ``network`` method keeps 32 (narrowed on small cube faces).",
         lambda n, v: _number(n, v, int))
+    style_strength: float = _opt(
+        1.0, "network", "``network='arbitrary'``: in [0, 1], how far each frame's style vector moves from the frame's "
+        "own style vector (0) to the style images' (1), Ghiasi et al. 2017 sec. 4.3 "
+        "(:class:`vsstylize.networks.pretrained.StyledNetwork`).", lambda n, v: _number(n, v, float))
+    style_index: tuple[int, ...] | None = _opt(
+        None, "network", "``network='multistyle26'``: the built-in style(s), 0..25 (several are blended, weighted by "
+        "``style_blend_weights``; default 0), e.g. ``3,12``.", _parse_style_index)
     content_weight: float | None = _opt(
         None, "loss", "alpha of Ruder et al. eq. 9 (default 5, or the papers' per-resolution value with "
         "``loss_weights='resolution'``).", lambda n, v: _number(n, v, float))
@@ -264,8 +284,11 @@ class StylizeOptions:
         "both); default 2000,1000 (``optim``), 30 (``hybrid``), 100 per pass (``multipass``, one value).",
         _parse_iterations, cli="--iterations")
     init: tuple[FirstInit, LaterInit] = _opt(
-        ("random", "prevWarped"), "optimizer", "initialisation of the first frame (``random`` / ``image``) and of "
-        "later frames (``random`` / ``image`` / ``prev`` / ``prevWarped``); ``multipass``: one value, pass 1.",
+        ("random", "prevWarped"), "optimizer", "initialisation of the first frame (``random`` / ``image`` / "
+        "``network``) and of later frames (``random`` / ``image`` / ``prev`` / ``prevWarped``); ``multipass``: one "
+        "value, pass 1. ``network`` (``optim``'s chain starts, ``multipass``'s pass 1; alone it keeps later frames' "
+        "``prevWarped``) starts from a network's output (fast-artistic-videos): ``network`` if given, else "
+        "``'arbitrary'`` with the style images.",
         _parse_init)
     optimizer: OptimizerName = _opt("lbfgs", "optimizer", "``lbfgs`` or ``adam``.",
                                     lambda n, v: _choice(n, v, ("lbfgs", "adam")))
@@ -390,6 +413,8 @@ class StylizeOptions:
             raise OptionError("border_margin", "{name} must be an integer >= 0, got {value!r}", value=self.border_margin)
         if not 0 < self.stroke_scale < float("inf"):
             raise OptionError("stroke_scale", "{name} must be a number > 0, got {value!r}", value=self.stroke_scale)
+        if not 0.0 <= self.style_strength <= 1.0:
+            raise OptionError("style_strength", "{name} must lie in [0, 1], got {value!r}", value=self.style_strength)
         if self.max_shot_length < 2:
             raise OptionError("max_shot_length", "{name} must be an integer >= 2, got {value!r}", value=self.max_shot_length)
         if self.max_chain_length is not None and self.max_chain_length < 2:

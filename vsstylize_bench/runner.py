@@ -151,7 +151,11 @@ def stylize_clip(clip: vs.VideoNode, style: str | Path, settings: Mapping[str, A
         settings["init"] = init[0] if isinstance(init, (tuple, list)) else init
         settings["max_shot_length"] = max(2, clip.num_frames)
     spec = find(settings.get("method", "optim"), settings.get("projection", "planar"))
-    out = vsstylize.stylize(clip, None if spec.style == "unused" else str(style), **settings)
+    from vsstylize.networks.pretrained import is_pretrained
+
+    # flowfree takes a style only for a pretrained style network (network="arbitrary")
+    uses_style = spec.style == "required" or (spec.style == "optional" and is_pretrained(settings.get("network")))
+    out = vsstylize.stylize(clip, str(style) if uses_style else None, **settings)
     with monitor.PeakMemory() as mem:
         frames, seconds = _render([out])
     return frames, seconds, mem.peak_rss_bytes

@@ -16,12 +16,13 @@ import vapoursynth as vs
 from ..cache import DiskCache, digest
 from ..frames import DeviceFrames, to_rgbs
 from ..networks.inference import inference_tag
-from ..networks.models import apply_network
+from ..networks.models import StylizationNetwork, apply_network
+from ..networks.pretrained import StyledNetwork, is_pretrained
 from ..networks.scale import scale_tag
 from ..warping import warp
 from .chain import ChainBounds, FrameInputs, RecursiveFilter
 from .flows import temporal_inputs
-from .network import load_model, require_network
+from .network import PRETRAINED_OPTIONS, load_model, load_styled, require_network
 from .optim import FrameOptimizer, temporal_terms
 from .registry import MethodSpec, Request, uses
 
@@ -36,7 +37,12 @@ def _build(req: Request) -> vs.VideoNode:
     assert req.style is not None and o.network is not None and o.num_iterations is not None
     rgb = to_rgbs(req.clip, func, matrix=o.matrix)
     frame_opt = FrameOptimizer(func, (rgb.width, rgb.height), req.style, o)
-    net, net_digest = load_model(func, o.network, ("prior", "flowfree", "image"), frame_opt.device)
+    net: StylizationNetwork | StyledNetwork
+    if is_pretrained(o.network):
+        net = load_styled(req, frame_opt.device)
+        net_digest = digest(net.key)
+    else:
+        net, net_digest = load_model(func, o.network, ("prior", "flowfree", "image"), frame_opt.device)
     indices = o.flow_relative_indices
     frames = DeviceFrames(frame_opt.device, capacity=2 * len(indices) + 4)
     temporal = temporal_inputs(func, rgb, indices, o, frames)
@@ -49,7 +55,8 @@ def _build(req: Request) -> vs.VideoNode:
         prior = warped.get(1)
         if prior is not None and o.warp_interpolation != "bilinear":
             prior = warp(inp.previous[1], inp.flows[1])
-        init = apply_network(net, inp.content, prior, inp.weights.get(1), o.stroke_scale, o.border_margin)
+        network = net.network_for(inp.content) if isinstance(net, StyledNetwork) else net
+        init = apply_network(network, inp.content, prior, inp.weights.get(1), o.stroke_scale, o.border_margin)
         if 1 in warped:  # the warped previous result where it is reliable, the network's output elsewhere
             c = inp.weights[1]
             init = c * warped[1] + (1.0 - c) * init
@@ -66,7 +73,8 @@ def _build(req: Request) -> vs.VideoNode:
 SPECS = (
     MethodSpec("hybrid", "planar", "network output refined by a few optimization iterations with the temporal loss "
                "(fast-artistic-videos)",
-               uses("loss", "optimizer", "flow", "chain", only=("network", "stroke_scale", "border_margin")), _build,
+               uses("loss", "optimizer", "flow", "chain", only=("network", "stroke_scale", "border_margin", *PRETRAINED_OPTIONS)),
+               _build,
                defaults={"num_iterations": (HYBRID_ITERATIONS, HYBRID_ITERATIONS)},
                check=lambda o, g: require_network(o, g, "hybrid")),
 )

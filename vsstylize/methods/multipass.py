@@ -35,7 +35,7 @@ import functools
 import itertools
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
@@ -51,6 +51,7 @@ from ..opticalflow.filters import reliability as reliability_filter
 from ..options import StylizeOptions
 from .chain import PROP_SCENE_CHANGE
 from .flows import check_flow_input, check_weights_input, estimated_flow
+from .network import INIT_NETWORK_OPTIONS, network_init, require_init_network
 from .optim import FrameOptimizer
 from .registry import MethodSpec, Request, uses
 
@@ -66,10 +67,13 @@ def _check(options: StylizeOptions, given: Mapping[str, object]) -> None:
     """One iteration count (per pass) and one init (pass 1): the multi-pass algorithm has no later frames."""
     for name in ("num_iterations", "init"):
         value = getattr(options, name)
-        if name in given and value[0] != value[1]:
+        raw = given.get(name)
+        single = not isinstance(raw, (list, tuple)) and "," not in str(raw)
+        if name in given and value[0] != value[1] and not single:
             raise OptionError(name, "{set[method]} takes one value of {name} (" + ("iterations per frame and pass"
                               if name == "num_iterations" else "the initialisation of pass 1") + "), got {value}",
                               method="multipass", value=given[name])
+    require_init_network(options, given, "multipass")
 
 
 def _build(req: Request) -> vs.VideoNode:
@@ -93,8 +97,10 @@ def _build(req: Request) -> vs.VideoNode:
     environment = ComputeEnvironment(frame_opt.device)  # in the key, and set up for every shot computed
     params = digest("multipass", per_pass.key("loss", "optimizer", "flow", "multipass"), frame_opt.key,
                     f"{rgb.width}x{rgb.height}", str(o.flows is not None), environment.key())
+    first_network, network_key = network_init(req, frame_opt.device) if o.init[0] == "network" else (None, "")
     return _MultipassFilter(func, rgb, flow_clips, frame_opt, settings, o.num_iterations[0],
-                            o.max_shot_length, o.overlap_chunks, cache, params, environment).out
+                            o.max_shot_length, o.overlap_chunks, cache, digest(params, network_key), environment,
+                            first_network).out
 
 
 def _flow_clips(func: str, rgb: vs.VideoNode, options: StylizeOptions) -> tuple[vs.VideoNode, ...]:
@@ -119,7 +125,8 @@ class _MultipassFilter:
 
     def __init__(self, func: str, rgb: vs.VideoNode, flow_clips: tuple[vs.VideoNode, ...], frame_opt: FrameOptimizer,
                  settings: MultipassSettings, iterations: int, chunk: int, overlap: bool, cache: DiskCache | None,
-                 params: str, environment: ComputeEnvironment) -> None:
+                 params: str, environment: ComputeEnvironment,
+                 first_network: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
         self.func = func
         self.src = rgb
         self.flow_clips = flow_clips  # backward flow, c backward, forward flow, c forward
@@ -131,6 +138,7 @@ class _MultipassFilter:
         self.cache = cache
         self.params = params
         self.environment = environment
+        self.first_network = first_network  # init="network": the network's output starts pass 1
         # the last KEEP_CHUNKS processed chunks, oldest first: each frame and its (cache entry, row) or None
         self._done: dict[int, list[tuple[torch.Tensor, tuple[str, int] | None]]] = {}
         self._lock = threading.Lock()
@@ -242,6 +250,10 @@ class _MultipassFilter:
 
         def stylize_frame(i: int, content: torch.Tensor, init: torch.Tensor | str, temporal) -> torch.Tensor:
             # rounded to what the cache stores, with or without one, so a resumed shot equals an uninterrupted one
+            if isinstance(init, str) and init == "network":
+                assert self.first_network is not None
+                return round_frame(self.frame_opt(first + i, content, self.first_network(content), temporal,
+                                                  self.iterations, fresh_start=False))
             return round_frame(self.frame_opt(first + i, content, init, temporal, self.iterations))
 
         def progress(p: PassProgress) -> None:
@@ -264,6 +276,7 @@ class _MultipassFilter:
 SPECS = (
     MethodSpec("multipass", "planar", "the multi-pass algorithm (Ruder et al. 2018 sec. 4.4): alternating passes over "
                "shots of max_shot_length frames", uses("loss", "optimizer", "multipass", only=(
-                   "flows", "weights", "flow_method", "flow_preset", "raft_weights", "flow_cache")), _build,
+                   "flows", "weights", "flow_method", "flow_preset", "raft_weights", "flow_cache",
+                   *INIT_NETWORK_OPTIONS)), _build,
                defaults={"num_iterations": (PASS_ITERATIONS, PASS_ITERATIONS)}, check=_check),
 )

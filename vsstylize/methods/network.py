@@ -14,7 +14,7 @@ optimization method; previous outputs stay on the compute device.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 import vapoursynth as vs
@@ -25,6 +25,7 @@ from ..frames import DeviceFrames, compute_device, to_rgbs
 from ..networks.inference import inference_tag
 from ..networks.io import NetworkFileError, load_network, read_spec, resolve_model
 from ..networks.models import Kind, StylizationNetwork, apply_network
+from ..networks.pretrained import PretrainedNetworkError, StyledNetwork, is_pretrained
 from ..networks.scale import scale_tag
 from ..options import StylizeOptions
 from ..resources import shipped_models
@@ -32,20 +33,51 @@ from ..warping import warp
 from .chain import ChainBounds, FrameInputs, RecursiveFilter
 from .flows import temporal_inputs
 from .registry import MethodSpec, Request, uses
+from .style import load_styles
 
-__all__ = ["SPECS", "load_model", "require_network"]
+__all__ = ["INIT_NETWORK_OPTIONS", "PRETRAINED_OPTIONS", "SPECS", "load_model", "load_styled", "network_init",
+           "require_init_network", "require_network"]
 
+#: The options of the pretrained style-conditioned networks (``network="arbitrary"`` / ``"multistyle26"``).
+PRETRAINED_OPTIONS = ("style_strength", "style_index", "style_blend_weights")
+#: The options of ``init="network"`` (optim, multipass).
+INIT_NETWORK_OPTIONS = ("network", "stroke_scale", "border_margin", *PRETRAINED_OPTIONS)
 #: The network options (``network`` and the flow of the previous output, J = {1}).
 NETWORK_OPTIONS = ("network", "flows", "weights", "flow_method", "flow_preset", "raft_weights", "flow_cache")
 
 
 def require_network(options: StylizeOptions, given: Mapping[str, object], method: str,
                     kinds: tuple[Kind, ...] = ("flowfree", "image", "prior")) -> None:
-    """:raises OptionError: ``network`` is missing (the message lists the shipped models of ``kinds``)."""
+    """:raises OptionError: ``network`` is missing (the message lists the shipped models of ``kinds``, and the
+    pretrained networks where the method takes them), or a pretrained network's option given with another network."""
     if options.network is None:
         shipped = [name for name in shipped_models() if read_spec(name).kind in kinds]
+        pretrained = "" if method == "network" else "; 'arbitrary': any style image, 'multistyle26'"
         raise OptionError("network", "{set[method]} needs {name} (a .safetensors model file or a shipped model name: "
-                          + ", ".join(shipped) + ")", method=method)
+                          + ", ".join(shipped) + pretrained + ")", method=method)
+    for name, network in (("style_strength", "arbitrary"), ("style_index", "multistyle26")):
+        if name in given and options.network != network:
+            raise OptionError(name, "{name} is an option of network={wanted!r}, not of {value!r}", wanted=network,
+                              value=options.network)
+
+
+def load_styled(req: Request, device: torch.device) -> StyledNetwork:
+    """The pretrained network of ``network="arbitrary"`` (the request's style images, blended by
+    ``style_blend_weights``, at ``style_strength``) or ``"multistyle26"`` (``style_index``, blended by
+    ``style_blend_weights``), bound to its style.
+
+    :raises OptionError: ``arbitrary`` without a style. :raises vs.Error: not installed, bad style settings.
+    """
+    o = req.options
+    assert o.network is not None
+    if o.network == "arbitrary" and req.style is None:
+        raise OptionError("style", "network='arbitrary' needs {name}: any painting (an image file, a shipped style "
+                          "name, a clip, or a list of them)")
+    styles = load_styles(req.func, req.style) if o.network == "arbitrary" and req.style is not None else []
+    try:
+        return StyledNetwork(o.network, styles, o.style_blend_weights, o.style_strength, o.style_index, device)
+    except (PretrainedNetworkError, ValueError) as exc:
+        raise error(req.func, f"network: {exc}" if isinstance(exc, PretrainedNetworkError) else str(exc)) from exc
 
 
 def load_model(func: str, network: str, kinds: tuple[Kind, ...], device: torch.device) -> tuple[StylizationNetwork, str]:
@@ -59,6 +91,33 @@ def load_model(func: str, network: str, kinds: tuple[Kind, ...], device: torch.d
     except NetworkFileError as exc:
         raise error(func, f"network: {exc}") from exc
     return net, digest(path.read_bytes())
+
+
+def network_init(req: Request, device: torch.device) -> tuple[Callable[[torch.Tensor], torch.Tensor], str]:
+    """``init="network"`` (fast-artistic-videos): the network whose output starts the optimization — ``network``
+    if given (a trained model file or name, or a pretrained network), else ``"arbitrary"`` with the request's style
+    images — as ``(content (1, 3, H, W) -> init (1, 3, H, W), digest for the cache keys)``.
+
+    :raises vs.Error: / :raises OptionError: as :func:`load_styled` and :func:`load_model`.
+    """
+    o = req.options
+    name = o.network or "arbitrary"
+    if is_pretrained(name):
+        styled = load_styled(Request(req.func, req.clip, req.style, o.replace(network=name)), device)
+        return (lambda content: apply_network(styled.network_for(content), content, stroke_scale=o.stroke_scale,
+                                              margin=o.border_margin)), digest(styled.key)
+    net, net_digest = load_model(req.func, name, ("prior", "flowfree", "image"), device)
+    return (lambda content: apply_network(net, content, stroke_scale=o.stroke_scale, margin=o.border_margin)), net_digest
+
+
+def require_init_network(options: StylizeOptions, given: Mapping[str, object], method: str) -> None:
+    """:raises OptionError: a network option given without ``init="network"``."""
+    if options.init[0] != "network":
+        for name in ("network", "stroke_scale", "border_margin", "style_strength", "style_index"):
+            if name in given:
+                raise OptionError(name, "{set[method]} uses {name} only with {set[init]}", method=method, init="network")
+    elif options.network is not None or "style_strength" in given or "style_index" in given:
+        require_network(options, given, method)
 
 
 def _build_network(req: Request) -> vs.VideoNode:
@@ -90,10 +149,21 @@ def _build_flowfree(req: Request) -> vs.VideoNode:
     assert o.network is not None
     rgb = to_rgbs(req.clip, func, matrix=o.matrix)
     dev = compute_device(o.device)
-    net, net_digest = load_model(func, o.network, ("flowfree", "image", "prior"), dev)
+    if is_pretrained(o.network):
+        styled = load_styled(req, dev)
+        net_digest = digest(styled.key)
 
-    def compute(inp: FrameInputs) -> torch.Tensor:
-        return apply_network(net, inp.content, stroke_scale=o.stroke_scale, margin=o.border_margin)
+        def compute(inp: FrameInputs) -> torch.Tensor:
+            return apply_network(styled.network_for(inp.content), inp.content, stroke_scale=o.stroke_scale,
+                                 margin=o.border_margin)
+    else:
+        if req.style is not None:
+            raise OptionError("style", "{set[method]} does not use {name} with a trained network (its model was "
+                              "trained on its own style; network='arbitrary' takes any style image)", method="flowfree")
+        net, net_digest = load_model(func, o.network, ("flowfree", "image", "prior"), dev)
+
+        def compute(inp: FrameInputs) -> torch.Tensor:
+            return apply_network(net, inp.content, stroke_scale=o.stroke_scale, margin=o.border_margin)
 
     cache = DiskCache(o.cache_dir, func, "stylize", ".png") if o.cache_dir is not None else None
     params = digest("network-start", inference_tag(o.border_margin), scale_tag(o.stroke_scale), net_digest,
@@ -106,6 +176,7 @@ SPECS = (
                uses("chain", only=(*NETWORK_OPTIONS, "stroke_scale", "border_margin")), _build_network, style="unused",
                check=lambda o, g: require_network(o, g, "network", ("prior",))),
     MethodSpec("flowfree", "planar", "network applied to each frame on its own (Huang et al. 2017; no flow)",
-               uses(only=("network", "stroke_scale", "border_margin")), _build_flowfree, style="unused",
+               uses(only=("network", "stroke_scale", "border_margin", *PRETRAINED_OPTIONS)), _build_flowfree,
+               style="optional",
                check=lambda o, g: require_network(o, g, "flowfree")),
 )

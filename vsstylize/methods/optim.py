@@ -25,6 +25,7 @@ from ..vgg import load_loss_network
 from ..warping import DEFAULT_STYLIZED_WARP, StylizedWarp, warp
 from .chain import ChainBounds, FrameInputs, RecursiveFilter
 from .flows import temporal_inputs
+from .network import INIT_NETWORK_OPTIONS, network_init, require_init_network
 from .registry import MethodSpec, Request, uses
 from .style import StyleSource, load_styles, style_digest
 
@@ -140,23 +141,27 @@ def _build(req: Request) -> vs.VideoNode:
     cache = DiskCache(o.cache_dir, func, "stylize", ".png") if o.cache_dir is not None else None
     temporal_weight = frame_opt.loss_weights.temporal
     iterations = o.num_iterations
+    start_network, network_key = network_init(req, frame_opt.device) if o.init[0] == "network" else (None, "")
 
     def compute(inp: FrameInputs) -> torch.Tensor:
         first = not inp.previous
         warped, temporal = temporal_terms(inp, temporal_weight, o.warp_interpolation)
+        if first and start_network is not None:  # a network's output starts the chain (not a fresh start)
+            return frame_opt(inp.n, inp.content, start_network(inp.content), temporal, iterations[0], fresh_start=False)
         kind = o.init[0] if first else o.init[1]
         init = make_init(kind, inp.content, prev=inp.previous.get(1), prev_warped=warped.get(1), seed=o.seed + inp.n)
         return frame_opt(inp.n, inp.content, init, temporal, iterations[0 if first else 1], fresh_start=first)
 
     size = f"{rgb.width}x{rgb.height}"
-    params = digest("optim", o.key("loss", "optimizer", "flow"), frame_opt.key, size, str(o.flows is not None))
-    start_params = digest("optim-start", chain_start_key(o), frame_opt.key, size)
+    params = digest("optim", o.key("loss", "optimizer", "flow"), frame_opt.key, size, str(o.flows is not None),
+                    network_key)
+    start_params = digest("optim-start", chain_start_key(o), frame_opt.key, size, network_key)
     return RecursiveFilter(func, rgb, indices, temporal, compute, frame_opt.device, cache, params, start_params,
                            ChainBounds.of(o), frames).out
 
 
 SPECS = (
     MethodSpec("optim", "planar", "optimization with the temporal loss (Ruder et al.): the best quality, seconds "
-               "to minutes per frame", uses("loss", "optimizer", "flow", "chain"), _build,
-               defaults={"num_iterations": (2000, 1000)}),
+               "to minutes per frame", uses("loss", "optimizer", "flow", "chain", only=INIT_NETWORK_OPTIONS), _build,
+               defaults={"num_iterations": (2000, 1000)}, check=lambda o, g: require_init_network(o, g, "optim")),
 )

@@ -21,7 +21,7 @@ the frame alone.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
@@ -37,8 +37,11 @@ __all__ = [
     "StylizationNetwork",
     "apply_network",
     "can_fine_tune",
+    "current_statistics_region",
     "load_fine_tune",
     "network_input",
+    "pad_input",
+    "region_moments",
     "statistics_region",
 ]
 
@@ -134,19 +137,36 @@ def statistics_region(top: float, bottom: float, left: float, right: float) -> I
         _REGION.box = previous
 
 
+def current_statistics_region() -> tuple[float, float, float, float] | None:
+    """The ``(top, bottom, left, right)`` of the enclosing :func:`statistics_region` block (this thread), or ``None``."""
+    return getattr(_REGION, "box", None)
+
+
+def region_moments(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The ``(variance, mean)`` (biased, each ``(N, C)``) of the feature maps ``x`` ``(N, C, H, W)`` over the region of
+    the enclosing :func:`statistics_region` block, or ``None`` outside such a block (the instance normalisations
+    then use the whole map)."""
+    box = current_statistics_region()
+    if box is None:
+        return None
+    h, w = int(x.shape[-2]), int(x.shape[-1])  # plain numbers also when traced (an export for one frame size)
+    top, bottom, left, right = box
+    r0, r1 = min(round(top * h), h - 1), max(round(bottom * h), min(round(top * h), h - 1) + 1)
+    c0, c1 = min(round(left * w), w - 1), max(round(right * w), min(round(left * w), w - 1) + 1)
+    var, mean = torch.var_mean(x[..., r0:r1, c0:c1], dim=(2, 3), unbiased=False)
+    return var, mean
+
+
 class _InstanceNorm(nn.InstanceNorm2d):
     """Instance normalisation (affine) whose statistics can be restricted to a region (:func:`statistics_region`)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        box = getattr(_REGION, "box", None)
-        if box is None:
+        moments = region_moments(x)
+        if moments is None:
             return super().forward(x)
         h, w = x.shape[-2:]
-        top, bottom, left, right = box
-        r0, r1 = min(round(top * h), h - 1), max(round(bottom * h), min(round(top * h), h - 1) + 1)
-        c0, c1 = min(round(left * w), w - 1), max(round(right * w), min(round(left * w), w - 1) + 1)
         n, c = x.shape[:2]
-        var, mean = torch.var_mean(x[..., r0:r1, c0:c1], dim=(2, 3), unbiased=False)
+        var, mean = moments
         if torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad):
             scale = self.weight.view(1, -1, 1, 1) * torch.rsqrt(var[..., None, None] + self.eps)
             return (x - mean[..., None, None]) * scale + self.bias.view(1, -1, 1, 1)
@@ -192,6 +212,22 @@ class _Up(nn.Module):
         return self.conv(x)
 
 
+def pad_input(x: torch.Tensor, name: str, in_channels: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """A network input checked and reflection-padded at the bottom/right to a multiple of 4 (two stride-2 stages).
+
+    :param x: ``(N, in_channels, H, W)``. :param name: the network's name, for the error.
+    :returns: the padded input and ``(H, W)`` to crop the output back to.
+    :raises ValueError: wrong channel count or a side below 4 pixels.
+    """
+    if x.dim() != 4 or x.shape[1] != in_channels:
+        raise ValueError(f"{name} expects (N, {in_channels}, H, W), got {tuple(x.shape)}")
+    h, w = int(x.shape[-2]), int(x.shape[-1])
+    if min(h, w) < 4:
+        raise ValueError(f"frames must be at least 4x4 pixels, got {w}x{h}")
+    ph, pw = (-h) % 4, (-w) % 4
+    return (F.pad(x, (0, pw, 0, ph), mode="reflect") if ph or pw else x), (h, w)
+
+
 class StylizationNetwork(nn.Module):
     """A feed-forward stylization network of :class:`NetworkSpec` ``spec``.
 
@@ -213,14 +249,7 @@ class StylizationNetwork(nn.Module):
         :returns: ``(N, 3, H, W)`` RGB in [0, 1].
         :raises ValueError: wrong channel count or a side below 4 pixels.
         """
-        if x.dim() != 4 or x.shape[1] != self.spec.in_channels:
-            raise ValueError(f"{self.spec.arch} expects (N, {self.spec.in_channels}, H, W), got {tuple(x.shape)}")
-        h, w = x.shape[-2:]
-        if min(h, w) < 4:
-            raise ValueError(f"frames must be at least 4x4 pixels, got {w}x{h}")
-        ph, pw = (-h) % 4, (-w) % 4
-        if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode="reflect")
+        x, (h, w) = pad_input(x, self.spec.arch, self.spec.in_channels)
         y = 2.0 * x - 1.0
         out = 0.5 * (torch.tanh(self.decoder(self.residual(self.encoder(y)))) + 1.0)
         return out[..., :h, :w]
@@ -275,13 +304,16 @@ def network_input(frame: torch.Tensor, prior: torch.Tensor | None = None, mask: 
     return torch.cat((frame, prior * mask, mask), 1)
 
 
-def apply_network(net: StylizationNetwork, content: torch.Tensor, prior: torch.Tensor | None = None,
+def apply_network(net: StylizationNetwork | Callable[[torch.Tensor], torch.Tensor], content: torch.Tensor,
+                  prior: torch.Tensor | None = None,
                   mask: torch.Tensor | None = None, stroke_scale: float | None = None,
                   margin: int | None = None) -> torch.Tensor:
     """Run a stylization network on one frame, extended by a margin of :data:`~vsstylize.networks.inference.BORDER_MARGIN`
     pixels (fewer for frames too small for it) so the network's own border, where the shipped networks darken
     the output, falls outside the frame (:func:`~vsstylize.networks.inference.run_with_margin`).
 
+    :param net: a :class:`StylizationNetwork`, or any network of the frame alone (``(N, 3, h, w)`` -> ``(N, 3, h, w)``
+        for any size, e.g. :meth:`vsstylize.networks.pretrained.StyledNetwork.network_for`).
     :param content: ``(1, 3, H, W)`` RGB in [0, 1].
     :param prior: / :param mask: the warped previous output ``(1, 3, H, W)`` and its reliability
         ``(1, 1, H, W)`` for a prior-image network (``None``: empty prior); ignored by other kinds. Both are
@@ -304,7 +336,8 @@ def apply_network(net: StylizationNetwork, content: torch.Tensor, prior: torch.T
         return run_with_margin(net, x, border_margin(x.shape[-2], x.shape[-1], wanted))
 
     with torch.inference_mode():
-        x = network_input(content, prior, mask) if net.spec.kind == "prior" else content
+        prior_network = isinstance(net, StylizationNetwork) and net.spec.kind == "prior"
+        x = network_input(content, prior, mask) if prior_network else content
         if stroke_scale is None:
             return run(x).clone()
         return stylize_at_scale(run, x, stroke_scale=stroke_scale).clone()
