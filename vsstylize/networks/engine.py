@@ -3,10 +3,11 @@
 On a CPU at inference, :func:`run_transformer` exports the transformer to ONNX once per input shape,
 border-margin region and style-parameter layout (the style's ``gamma``/``beta`` stay *inputs*, so a new style or
 a per-frame style vector reuses it) and runs it with onnxruntime's CPU provider (the export needs ``onnx``): on
-the 2-core box, for the arbitrary network at 704x424 (640x360 and the border margin), that is 0.67x torch eager's
-CPU time on one thread and 4.5x less wall time on two threads of the loaded box, where channels_last gained
-1.06x, a traced, frozen oneDNN module nothing, and ``torch.compile`` 1.47x after minutes of compilation
-(``scripts/bench_arbitrary_speed.py``, ``bench/arbitrary/``). Without onnxruntime or onnx, on a GPU, or with
+the 2-core box (quiet), for the arbitrary network at 704x424 (640x360 and the border margin), that is 0.17 s
+on one thread and 0.11 s on two, 1.6x torch eager on either, where channels_last gained 1.06x / 1.4x, a traced,
+frozen oneDNN module nothing, ``torch.compile`` 1.47x after minutes of compilation, and onnxruntime's static int8
+quantization was slower than this float export (``scripts/bench_arbitrary_speed.py``, ``bench/arbitrary/``).
+Without onnxruntime or onnx, on a GPU, or with
 gradients it is the torch module itself (a failed export is logged once). Both give the same image within 1e-5.
 """
 
