@@ -40,14 +40,14 @@ import torch
 import vapoursynth as vs
 
 import vsstylize
-from vsstylize.frames import compute_device
+from vsstylize.media.frames import compute_device
 from vsstylize.networks.io import load_network
 from vsstylize.networks.models import StylizationNetwork, network_input
 from vsstylize.opticalflow.consistency import consistency_check_torch
 from vsstylize.opticalflow.estimators import FlowSettings, make_estimator
 from vsstylize.opticalflow.raft import RaftEstimator
-from vsstylize.sequences import Sequence, make_sequence
-from vsstylize.warping import warp
+from vsstylize.opticalflow.warping import warp
+from vsstylize.train.sequences import Sequence, make_sequence
 from vsstylize_bench.machine import machine
 from vsstylize_bench.runner import evaluate
 from vsstylize_bench.sources import default_photos

@@ -16,7 +16,7 @@
    method and ``--load FILE.npz`` measures saved frames again (same sequence options) without stylizing.
 2. Long-term consistency (Fig. 9): an ``occluder_pass`` sequence (an object covers part of the background
    and leaves) stylized with J = {1} and J = {1, 10, 20, 40}; the long-term error between frames t and t-k
-   over the formerly occluded background only (:meth:`vsstylize.sequences.Sequence.occluded_between`).
+   over the formerly occluded background only (:meth:`vsstylize.train.sequences.Sequence.occluded_between`).
 
 Usage: ``python scripts/bench_multipass.py [--size 128x96] [--frames 16] [--stationary 12] [--lt-frames 30]``
 """
@@ -32,8 +32,8 @@ import numpy as np
 import vapoursynth as vs
 
 import vsstylize
-from vsstylize.cache import atomic_write
-from vsstylize.sequences import MAX_SOURCE_SCALE, Sequence, make_sequence
+from vsstylize.media.cache import atomic_write
+from vsstylize.train.sequences import MAX_SOURCE_SCALE, Sequence, make_sequence
 from vsstylize_bench import metrics
 from vsstylize_bench.config import DEFAULT_STYLE
 from vsstylize_bench.measure import border_band, relative_border_contrast

@@ -36,8 +36,8 @@ import vapoursynth as vs
 from PIL import Image
 
 import vsstylize
-from vsstylize.cache import atomic_write
-from vsstylize.frames import frame_to_tensor
+from vsstylize.media.cache import atomic_write
+from vsstylize.media.frames import frame_to_tensor
 from vsstylize.methods.spherical import face_clip
 from vsstylize.resources import shipped_styles
 from vsstylize.spherical.projection import (

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from vsstylize.cache import atomic_write
+from vsstylize.media.cache import atomic_write
 
 from .conftest import REPO
 
@@ -18,7 +18,7 @@ from .conftest import REPO
 _WRITER = """
 import sys, time
 from pathlib import Path
-from vsstylize.cache import atomic_write
+from vsstylize.media.cache import atomic_write
 
 def write(tmp):
     tmp.write_bytes(b"half")

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import vapoursynth as vs
 
-from vsstylize.cli import main
-from vsstylize.encode import EncoderError, check_frame_size
+from vsstylize.cli.main import main
+from vsstylize.media.encode import EncoderError, check_frame_size
 
 from .conftest import DATA
 

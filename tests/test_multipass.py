@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vsstylize.multipass import MultipassSettings, blend_init, multipass_shot
+from vsstylize.optim.passes import MultipassSettings, blend_init, multipass_shot
 
 
 def test_blend_init_is_eq_13() -> None:
@@ -182,7 +182,7 @@ def test_filter_chunk_overlap_seam_and_request_order() -> None:
     import vapoursynth as vs
 
     import vsstylize
-    from vsstylize.sequences import make_sequence
+    from vsstylize.train.sequences import make_sequence
     from vsstylize_bench import metrics
     from vsstylize_bench.sources import default_photos
 
@@ -240,7 +240,7 @@ def test_filter_bad_input(kwargs: dict, message: str) -> None:
 
 @pytest.mark.data
 def test_bench_runs_multipass_as_one_shot() -> None:
-    """The bench's ``multipass`` setting goes through vsstylize.multipass with the later-frame iterations."""
+    """The bench's ``multipass`` setting goes through vsstylize.optim.passes with the later-frame iterations."""
     import numpy as np
 
     from vsstylize_bench.config import SETTINGS
@@ -315,7 +315,7 @@ def test_stationary_texture_has_the_same_contrast_everywhere() -> None:
     import cv2
     import numpy as np
 
-    from vsstylize.sequences import load_image
+    from vsstylize.train.sequences import load_image
     from vsstylize_bench.sources import stationary_texture
 
     from .conftest import DATA

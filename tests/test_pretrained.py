@@ -18,7 +18,8 @@ from tests.conftest import clip_from_arrays, photo_tensor
 from vsstylize import resources, stylize
 from vsstylize.networks import magenta_convert as mc
 from vsstylize.networks.arbitrary import CINTransformer, prepare_style_image
-from vsstylize.networks.models import apply_network, statistics_region
+from vsstylize.networks.inference import apply_network
+from vsstylize.networks.models import statistics_region
 from vsstylize.networks.pretrained import (
     PRETRAINED,
     StyledNetwork,
@@ -106,7 +107,7 @@ def test_transformer_with_int8_rounding_equals_onnx(arbitrary: tuple) -> None:
 
 def _losses(net, img: torch.Tensor, content: torch.Tensor, target: dict) -> tuple[float, float]:  # type: ignore[no-untyped-def]
     """The project's content (relu4_2) and style loss (Gram, relu1_1-relu5_1) of ``img``."""
-    from vsstylize.losses import content_loss, gram_matrix, style_loss
+    from vsstylize.optim.losses import content_loss, gram_matrix, style_loss
 
     layers = ["relu4_2"]
     with torch.no_grad():
@@ -120,7 +121,7 @@ def _losses(net, img: torch.Tensor, content: torch.Tensor, target: dict) -> tupl
 @pytest.mark.data
 @pytest.mark.slow
 def test_float_transformer_no_worse_than_onnx(arbitrary: tuple, net) -> None:  # type: ignore[no-untyped-def]
-    from vsstylize.losses import StyleTarget
+    from vsstylize.optim.losses import StyleTarget
 
     predictor, transformer = arbitrary
     content = photo_tensor("content/tubingen.jpg", (384, 384))

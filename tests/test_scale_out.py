@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from vsstylize.distributed import plan_units
+from vsstylize.cli.distributed import plan_units
 from vsstylize.methods.chain import read_entry
 
 from .conftest import REPO, three_shots, write_lossless
@@ -85,7 +85,7 @@ def test_network_on_ray_equals_single_process(video: Path, single, tmp_path: Pat
     assert (tmp_path / "ray.yuv").read_bytes() == single(*NETWORK)
     # The RGB frames too: the same graph in this process with one thread finds every frame in the workers' cache
     # (same keys: settings, cuts, environment) and equals an uncached render.
-    from vsstylize.cli import _run_parser, build_graph
+    from vsstylize.cli.main import _run_parser, build_graph
 
     parser = argparse.ArgumentParser()
     _run_parser(parser.add_subparsers(dest="command"))

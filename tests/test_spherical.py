@@ -12,7 +12,8 @@ import vapoursynth as vs
 from PIL import Image
 
 import vsstylize
-from vsstylize.frames import frame_to_tensor
+from vsstylize.media.frames import frame_to_tensor
+from vsstylize.opticalflow.warping import warp
 from vsstylize.spherical.borders import DEFAULT_ORDER, border_prior, combine_priors
 from vsstylize.spherical.optim import CubeStylizer, SphericalSettings
 from vsstylize.spherical.projection import (
@@ -24,7 +25,6 @@ from vsstylize.spherical.projection import (
     faces_to_equirect,
     strip_to_faces,
 )
-from vsstylize.warping import warp
 from vsstylize_bench.metrics import e_gradient
 from vsstylize_bench.seams import (
     crossing_regions,
@@ -319,7 +319,7 @@ def test_bad_input_errors() -> None:
 def test_run_projection_equirect_builds_a_spherical_graph(tmp_path) -> None:
     import argparse
 
-    from vsstylize.cli import RunError, _run_parser, build_graph
+    from vsstylize.cli.main import RunError, _run_parser, build_graph
 
     parser = argparse.ArgumentParser()
     _run_parser(parser.add_subparsers(dest="command"))

@@ -12,17 +12,18 @@ import torch
 import vapoursynth as vs
 
 import vsstylize
-from vsstylize.compact import round_frame
-from vsstylize.frames import frame_to_tensor
+from vsstylize.media.compact import round_frame
+from vsstylize.media.frames import frame_to_tensor
+from vsstylize.networks.inference import apply_network
 from vsstylize.networks.io import save_network
-from vsstylize.networks.models import ARCHITECTURES, StylizationNetwork, apply_network
+from vsstylize.networks.models import ARCHITECTURES, StylizationNetwork
+from vsstylize.opticalflow.warping import warp
 from vsstylize.spherical.borders import DEFAULT_ORDER, border_prior, combine_priors
 from vsstylize.spherical.projection import (
     CubeGeometry,
     equirect_directions,
     strip_to_faces,
 )
-from vsstylize.warping import warp
 from vsstylize_bench.spherical_video import array_clip, yaw_sequence
 
 from .conftest import DATA

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from vsstylize.networks.io import load_network
+from vsstylize.opticalflow.warping import warp
 from vsstylize.train.data import DatasetError, TrainingData
 from vsstylize.train.trainer import (
     TrainError,
@@ -23,7 +24,6 @@ from vsstylize.train.trainer import (
     frames_for_iteration,
     train,
 )
-from vsstylize.warping import warp
 
 from .conftest import DATA, REPO
 

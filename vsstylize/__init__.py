@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .errors import StylizeError
+    from .media.shots import scenes
     from .opticalflow.filters import flow, reliability
     from .opticalflow.io import read_flow, read_reliability, write_flow, write_reliability
     from .opticalflow.visualize import visualize
     from .opticalflow.warp_filter import warp
     from .options import StylizeOptions
-    from .shots import scenes
     from .spherical.filters import cube_to_equirect, equirect_to_cube
     from .stylization import stylize
 
@@ -42,7 +42,7 @@ _EXPORTS: dict[str, str] = {
     "read_flow": ".opticalflow.io",
     "read_reliability": ".opticalflow.io",
     "reliability": ".opticalflow.filters",
-    "scenes": ".shots",
+    "scenes": ".media.shots",
     "stylize": ".stylization",
     "visualize": ".opticalflow.visualize",
     "warp": ".opticalflow.warp_filter",

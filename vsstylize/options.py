@@ -20,7 +20,9 @@ from typing import Any, Literal
 import vapoursynth as vs
 
 from .errors import OptionError
-from .losses import (
+from .opticalflow.estimators import DIS_PRESETS, FLOW_METHODS, DisPreset, FlowMethod
+from .opticalflow.warping import DEFAULT_STYLIZED_WARP, StylizedWarp
+from .optim.losses import (
     ARTISTIC_VIDEOS_WEIGHTS,
     DEFAULT_CONTENT_LAYERS,
     DEFAULT_STYLE_LAYERS,
@@ -28,11 +30,9 @@ from .losses import (
     LossWeights,
     default_loss_weights,
 )
-from .multipass import MultipassSettings
-from .opticalflow.estimators import DIS_PRESETS, FLOW_METHODS, DisPreset, FlowMethod
-from .optimizer import INIT_KINDS, PRECISIONS, OptimizerName, OptimizerSettings, Precision
-from .vgg import Arch, Pooling
-from .warping import DEFAULT_STYLIZED_WARP, StylizedWarp
+from .optim.optimizer import INIT_KINDS, PRECISIONS, OptimizerName, OptimizerSettings, Precision
+from .optim.passes import MultipassSettings
+from .optim.vgg import Arch, Pooling
 
 __all__ = [
     "OPTION_GROUPS",
@@ -252,7 +252,7 @@ class StylizeOptions:
     loss_weights: LossWeightsPreset = _opt(
         "artistic-videos", "loss", "defaults of the four weights: ``artistic-videos`` (5 / 100 / 1e3 / 1e-3) or "
         "``resolution``: the papers' weights for the frame size (Ruder et al. 2016 appendix table 2; "
-        ":func:`vsstylize.losses.default_loss_weights`).",
+        ":func:`vsstylize.optim.losses.default_loss_weights`).",
         lambda n, v: _choice(n, v, ("artistic-videos", "resolution")))
     temporal_loss_criterion: Criterion = _opt(
         "mse", "loss", "temporal loss: ``mse`` (eq. 8) or ``smoothl1``.", lambda n, v: _choice(n, v, ("mse", "smoothl1")))
@@ -373,7 +373,7 @@ class StylizeOptions:
     output_format: int | None = _opt(
         None, "run", "format of the result (a name such as ``'YUV420P10'`` or ``'RGBS'``, or ``vs.YUV420P10``); "
         "default the input's format: YUV in gives YUV out with the input's matrix, range and chroma location, RGB "
-        "the same RGB format, GRAY RGB of the same depth (:func:`vsstylize.frames.from_rgbs`). The methods work "
+        "the same RGB format, GRAY RGB of the same depth (:func:`vsstylize.media.frames.from_rgbs`). The methods work "
         "in RGBS; only the final conversion depends on it.", _parse_format, cli=None)
 
     # -- construction --------------------------------------------------------------------------
@@ -446,7 +446,7 @@ class StylizeOptions:
         return self.loss_weights_for(1, 1).temporal > 0
 
     def optimizer_settings(self, num_iterations: int) -> OptimizerSettings:
-        """The :class:`~vsstylize.optimizer.OptimizerSettings` of ``num_iterations`` iterations.
+        """The :class:`~vsstylize.optim.optimizer.OptimizerSettings` of ``num_iterations`` iterations.
 
         :raises OptionError: settings the optimizer rejects.
         """
@@ -457,7 +457,7 @@ class StylizeOptions:
                                  lbfgs_history=self.lbfgs_history)
 
     def multipass_settings(self) -> MultipassSettings:
-        """The :class:`~vsstylize.multipass.MultipassSettings` (``use_temporal_loss_after`` resolved)."""
+        """The :class:`~vsstylize.optim.passes.MultipassSettings` (``use_temporal_loss_after`` resolved)."""
         after = self.use_temporal_loss_after
         return MultipassSettings(self.num_passes, after if after is not None else self.num_passes // 2 + 1,
                                  self.blend_weight, self.init[0], self.warp_interpolation)

@@ -11,15 +11,15 @@ from dataclasses import fields
 import vapoursynth as vs
 
 from .errors import PYTHON_NAMING, OptionError, StylizeError, error
-from .frames import from_rgbs
-from .losses import Criterion
+from .media.frames import from_rgbs
 from .methods.registry import Request, find, resolve, specs
 from .methods.style import StyleSource
 from .opticalflow.estimators import DisPreset, FlowMethod
-from .optimizer import OptimizerName, Precision
+from .opticalflow.warping import StylizedWarp
+from .optim.losses import Criterion
+from .optim.optimizer import OptimizerName, Precision
+from .optim.vgg import Arch, Pooling
 from .options import FirstInit, LaterInit, LossWeightsPreset, Method, Projection, StylizeOptions, option_names
-from .vgg import Arch, Pooling
-from .warping import StylizedWarp
 
 __all__ = ["run_method", "stylize"]
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import vapoursynth as vs
 
-from vsstylize.frames import numpy_to_frame
+from vsstylize.media.frames import numpy_to_frame
 from vsstylize.opticalflow.clips import set_flow_props
 from vsstylize.spherical.projection import CubeGeometry, faces_to_strip, rotation_flow, yaw_matrix
 

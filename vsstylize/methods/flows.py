@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 import vapoursynth as vs
 
-from ..cache import DiskCache
 from ..errors import error
-from ..frames import DeviceFrames, check_same_geometry
+from ..media.cache import DiskCache
+from ..media.frames import DeviceFrames, check_same_geometry
 from ..opticalflow.clips import Direction, check_flow_clip, flow_meta
 from ..opticalflow.estimators import FlowSettings
 from ..opticalflow.filters import flow as flow_filter

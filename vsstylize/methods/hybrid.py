@@ -13,13 +13,13 @@ from __future__ import annotations
 import torch
 import vapoursynth as vs
 
-from ..cache import DiskCache, digest
-from ..frames import DeviceFrames, to_rgbs
-from ..networks.inference import inference_tag
-from ..networks.models import StylizationNetwork, apply_network
+from ..media.cache import DiskCache, digest
+from ..media.frames import DeviceFrames, to_rgbs
+from ..networks.inference import apply_network, inference_tag
+from ..networks.models import StylizationNetwork
 from ..networks.pretrained import StyledNetwork, is_pretrained
 from ..networks.scale import scale_tag
-from ..warping import warp
+from ..opticalflow.warping import warp
 from .chain import ChainBounds, FrameInputs, RecursiveFilter
 from .flows import temporal_inputs
 from .network import PRETRAINED_OPTIONS, load_model, load_styled, require_network

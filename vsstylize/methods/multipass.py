@@ -2,13 +2,13 @@
 
 A clip is cut into *chunks* of at most ``max_shot_length`` frames (and, inside a chunk, into shots at frames
 with ``_SceneChangePrev``). The first time any frame of a chunk is requested, the whole chunk is processed
-with :func:`vsstylize.multipass.multipass_shot` (every source frame, both flows and both reliabilities are
+with :func:`vsstylize.optim.passes.multipass_shot` (every source frame, both flows and both reliabilities are
 requested through one ``std.ModifyFrame``, so VapourSynth schedules them; no frame request blocks inside a
 callback); its frames are then served from memory (the last two chunks only, so memory is bounded by
 ``2 max_shot_length`` stylized frames) or from the on-disk cache. With ``cache_dir`` every finished pass of a
 chunk is stored atomically, so an interrupted render resumes after the last finished pass (and a finished
 render can be extended with more passes). Each pass of a shot is one 8-bit PNG of its frames stacked vertically
-(:mod:`vsstylize.compact`); the entry of the pass before is removed once the next one is stored, and every
+(:mod:`vsstylize.media.compact`); the entry of the pass before is removed once the next one is stored, and every
 per-frame result is rounded to those 8 bits with or without a cache, so a resumed render equals an uninterrupted
 one. Output frames carry ``StylizeCacheEntry`` / ``StylizeCacheIndex`` (the final pass's entry and the frame's
 row in it).
@@ -20,7 +20,7 @@ result (it is served from chunk ``c - 1`` and never re-optimised), and it is the
 every pass of chunk ``c`` (eq. 13 blend in forward passes, the temporal loss against it in every pass from
 ``use_temporal_loss_after`` on), exactly as the multi-pass algorithm treats a neighbour that is already
 processed; the passes of chunk ``c`` are ordered so that the last one is forward
-(:func:`vsstylize.multipass.pass_is_forward`), so the final sweep starts at the prior. One frame is the whole
+(:func:`vsstylize.optim.passes.pass_is_forward`), so the final sweep starts at the prior. One frame is the whole
 boundary condition: in the multi-pass algorithm a frame is coupled to its
 direct neighbours only. The prior is requested through the filter's own output (``out[c L - 1]``), so chunk
 ``c`` is defined by the chunks before it and the result does not depend on the order frames are requested in;
@@ -41,13 +41,13 @@ import numpy as np
 import torch
 import vapoursynth as vs
 
-from ..cache import PROP_CACHE_ENTRY, PROP_CACHE_INDEX, DiskCache, digest
-from ..compact import read_frame_png, round_frame, write_frame_png
 from ..errors import OptionError
-from ..frames import ComputeEnvironment, frame_to_numpy, frame_to_tensor, tensor_to_frame, to_rgbs
-from ..multipass import MultipassSettings, PassProgress, multipass_shot
+from ..media.cache import PROP_CACHE_ENTRY, PROP_CACHE_INDEX, DiskCache, digest
+from ..media.compact import read_frame_png, round_frame, write_frame_png
+from ..media.frames import ComputeEnvironment, frame_to_numpy, frame_to_tensor, tensor_to_frame, to_rgbs
 from ..opticalflow.clips import frame_flow_tensor
 from ..opticalflow.filters import reliability as reliability_filter
+from ..optim.passes import MultipassSettings, PassProgress, multipass_shot
 from ..options import StylizeOptions
 from .chain import PROP_SCENE_CHANGE
 from .flows import check_flow_input, check_weights_input, estimated_flow

@@ -19,17 +19,17 @@ from collections.abc import Callable, Mapping
 import torch
 import vapoursynth as vs
 
-from ..cache import DiskCache, digest
 from ..errors import OptionError, error
-from ..frames import DeviceFrames, compute_device, to_rgbs
-from ..networks.inference import inference_tag
+from ..media.cache import DiskCache, digest
+from ..media.frames import DeviceFrames, compute_device, to_rgbs
+from ..networks.inference import apply_network, inference_tag
 from ..networks.io import NetworkFileError, load_network, read_spec, resolve_model
-from ..networks.models import Kind, StylizationNetwork, apply_network
+from ..networks.models import Kind, StylizationNetwork
 from ..networks.pretrained import PretrainedNetworkError, StyledNetwork, is_pretrained
 from ..networks.scale import scale_tag
+from ..opticalflow.warping import warp
 from ..options import StylizeOptions
 from ..resources import shipped_models
-from ..warping import warp
 from .chain import ChainBounds, FrameInputs, RecursiveFilter
 from .flows import temporal_inputs
 from .registry import MethodSpec, Request, uses

@@ -1,7 +1,7 @@
 """``stylize(method="optim")``: per-frame optimization with the temporal loss (Ruder et al. 2016, 2018 sec. 4).
 
 Each frame minimises ``alpha L_content + beta L_style + gamma sum_j L_temporal(x, omega(x^(n-j)), c_long)
-+ tv L_tv`` (eq. 9/11) with L-BFGS or Adam (:func:`vsstylize.optimizer.stylize_image`), initialised with the
++ tv L_tv`` (eq. 9/11) with L-BFGS or Adam (:func:`vsstylize.optim.optimizer.stylize_image`), initialised with the
 previous stylized frame warped along the flow (``init`` of later frames). :class:`FrameOptimizer` is the
 per-frame optimisation shared by the optimization-based methods (``hybrid``, ``multipass``, the cube faces of
 ``projection="equirect"``).
@@ -15,14 +15,14 @@ from collections.abc import Sequence
 import torch
 import vapoursynth as vs
 
-from ..cache import DiskCache, digest
 from ..errors import error
-from ..frames import DeviceFrames, compute_device, to_rgbs
-from ..losses import StyleTarget, long_term_weights
-from ..optimizer import make_init, stylize_image
+from ..media.cache import DiskCache, digest
+from ..media.frames import DeviceFrames, compute_device, to_rgbs
+from ..opticalflow.warping import DEFAULT_STYLIZED_WARP, StylizedWarp, warp
+from ..optim.losses import StyleTarget, long_term_weights
+from ..optim.optimizer import make_init, stylize_image
+from ..optim.vgg import load_loss_network
 from ..options import StylizeOptions
-from ..vgg import load_loss_network
-from ..warping import DEFAULT_STYLIZED_WARP, StylizedWarp, warp
 from .chain import ChainBounds, FrameInputs, RecursiveFilter
 from .flows import temporal_inputs
 from .network import INIT_NETWORK_OPTIONS, network_init, require_init_network
@@ -46,7 +46,7 @@ def needs_flow(options: StylizeOptions) -> bool:
 
 class FrameOptimizer:
     """The per-frame optimisation of a filter instance: the loss network and the style target on the compute
-    device, and :meth:`__call__` running :func:`vsstylize.optimizer.stylize_image`.
+    device, and :meth:`__call__` running :func:`vsstylize.optim.optimizer.stylize_image`.
 
     :param func: public filter name (errors, log).
     :param size: ``(width, height)`` of the frames it optimises (style target size, loss weights of
@@ -87,7 +87,7 @@ class FrameOptimizer:
         ``"image"``, seeded with ``seed + n``) with the temporal terms ``(warped, c)``.
 
         ``fresh_start``: ``init`` is noise or the content image (a chain start), see
-        :func:`~vsstylize.optimizer.stylize_image`. The per-frame log record (logger ``vsstylize``, INFO)
+        :func:`~vsstylize.optim.optimizer.stylize_image`. The per-frame log record (logger ``vsstylize``, INFO)
         carries the optimisation's end/start loss ratio as ``record.loss_ratio``, the frame number as
         ``record.frame`` (the bench counts frames that did not leave their initialisation with it), and its
         ``record.iterations`` and ``record.seconds`` (the time estimate of ``vsstylize run``)."""

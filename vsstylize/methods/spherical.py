@@ -21,18 +21,18 @@ from collections.abc import Mapping
 import torch
 import vapoursynth as vs
 
-from ..cache import DiskCache, digest
 from ..errors import OptionError, error
-from ..frames import compute_device
-from ..losses import long_term_weights
+from ..media.cache import DiskCache, digest
+from ..media.frames import compute_device
 from ..networks.inference import inference_tag
 from ..opticalflow.filters import reliability as reliability_filter
+from ..opticalflow.warping import warp
+from ..optim.losses import long_term_weights
 from ..options import StylizeOptions
 from ..spherical.filters import check_equirect_clip, cube_geometry_for, cube_to_equirect, equirect_to_cube
 from ..spherical.network import NetworkCubeStylizer
 from ..spherical.optim import CubeStylizer, SphericalSettings
 from ..spherical.projection import CubeGeometry, faces_to_strip, strip_to_faces
-from ..warping import warp
 from .chain import ClipInputs, FrameInputs, RecursiveFilter
 from .flows import estimated_flow, given_inputs
 from .network import NETWORK_OPTIONS, load_model, require_network

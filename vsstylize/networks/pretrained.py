@@ -33,7 +33,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from .. import resources
-from ..cache import atomic_write
+from ..media.cache import atomic_write
 from .arbitrary import CINTransformer, StyleParameters, StylePredictor, TransformerSpec, prepare_style_image
 from .engine import run_transformer
 

@@ -22,7 +22,7 @@ import torch
 import vapoursynth as vs
 
 from ..errors import error
-from ..frames import check_constant
+from ..media.frames import check_constant
 
 __all__ = [
     "DIRECTIONS",

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Literal, Protocol
 import cv2
 import numpy as np
 
-from ..cache import DiskCache, digest
-from ..compact import read_flow_png, round_flow, write_flow_png
+from ..media.cache import DiskCache, digest
+from ..media.compact import read_flow_png, round_flow, write_flow_png
 
 if TYPE_CHECKING:  # the frame type only: training builds estimators without VapourSynth
     import vapoursynth as vs
@@ -178,7 +178,7 @@ class FlowEngine:
     as, and both frames' content, so :func:`vsstylize.flow` and the methods share entries.
 
     :param settings: estimator and settings.
-    :param cache: a :class:`~vsstylize.cache.DiskCache` of 16-bit flow PNGs (:mod:`vsstylize.compact`), or ``None``.
+    :param cache: a :class:`~vsstylize.media.cache.DiskCache` of 16-bit flow PNGs (:mod:`vsstylize.media.compact`), or ``None``.
     :raises ValueError, RuntimeError: the estimator cannot be built (checked at once, on the calling thread).
     """
 
@@ -195,7 +195,7 @@ class FlowEngine:
     def flow(self, a: np.ndarray, b: np.ndarray, direction: str, step: int) -> np.ndarray:
         """Flow from ``a`` to ``b`` (:func:`estimator_array` layout), stored as a ``direction`` flow of ``step``.
 
-        :returns: ``(H, W, 2)`` float32 in pixels, multiples of :data:`vsstylize.compact.FLOW_STEP`.
+        :returns: ``(H, W, 2)`` float32 in pixels, multiples of :data:`vsstylize.media.compact.FLOW_STEP`.
         """
         key = ""
         if self.cache is not None:

@@ -386,7 +386,7 @@ def convert_original_file(
 
     With ``expected`` the file's SHA-256 must match first and its architecture must be
     ``expected.arch``. The output is written to a temporary file beside ``dst`` and renamed
-    (:func:`vsstylize.cache.atomic_write`), so ``dst`` is never half-written.
+    (:func:`vsstylize.media.cache.atomic_write`), so ``dst`` is never half-written.
 
     :param src: original checkpoint (``.pth``).
     :param dst: output path (``.safetensors``).
@@ -401,7 +401,7 @@ def convert_original_file(
     """
     from safetensors.torch import save_file
 
-    from ..cache import atomic_write
+    from ..media.cache import atomic_write
 
     src, dst = Path(src), Path(dst)
     if not src.is_file():

@@ -1,7 +1,7 @@
 """The training objective of the stylization networks: perceptual loss (Johnson et al. 2016) plus the
 temporal loss (Ruder et al. 2018 sec. 5.2 / Huang et al. 2017 eq. 7), on a batch.
 
-It uses the loss network and the elementary losses of the optimization method (:mod:`vsstylize.losses`,
+It uses the loss network and the elementary losses of the optimization method (:mod:`vsstylize.optim.losses`,
 neural-style normalisation), so a network is trained on the same objective the optimization method
 minimises:
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..losses import (
+from ..optim.losses import (
     LossWeights,
     StyleTarget,
     content_loss,
@@ -26,7 +26,7 @@ from ..losses import (
     temporal_loss,
     tv_loss,
 )
-from ..vgg import LossNetwork
+from ..optim.vgg import LossNetwork
 
 __all__ = ["HUANG_LAYERS", "RUDER_LAYERS", "TrainingObjective"]
 
@@ -56,7 +56,7 @@ class TrainingObjective:
     :param style_scale: style size relative to the crop size.
     :param autocast: ``None`` (float32) or ``torch.bfloat16`` / ``torch.float16``: the loss network runs under
         :func:`torch.autocast` in that precision; its feature maps are cast to float32 before the losses, so the
-        Gram matrices and every loss accumulate in float32 (as :class:`vsstylize.losses.VideoObjective` does).
+        Gram matrices and every loss accumulate in float32 (as :class:`vsstylize.optim.losses.VideoObjective` does).
     :raises ValueError: bad layers or images.
     """
 

@@ -56,8 +56,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from ..cache import atomic_write, digest
-from ..losses import LossWeights
+from ..media.cache import atomic_write, digest
 from ..networks.io import NetworkFileError, load_network, read_spec, resolve_model, save_network, weights_path
 from ..networks.models import (
     ARCHITECTURES,
@@ -66,9 +65,10 @@ from ..networks.models import (
     load_fine_tune,
     network_input,
 )
+from ..opticalflow.warping import warp
+from ..optim.losses import LossWeights
+from ..optim.vgg import load_loss_network
 from ..resources import read_style_image
-from ..vgg import load_loss_network
-from ..warping import warp
 from .border_data import BorderSamples
 from .data import Batch, DatasetError, TrainingData
 from .loss import HUANG_LAYERS, RUDER_LAYERS, TrainingObjective
@@ -112,7 +112,7 @@ class TrainSettings:
     :ivar checkpoint_every: iterations between checkpoints.
     :ivar seed: seed of the data order and the initial weights.
     :ivar loss_model: / :ivar loss_model_weights: loss network (``vgg16`` as in both papers' training
-        setups here; weights as :func:`vsstylize.vgg.load_loss_network`).
+        setups here; weights as :func:`vsstylize.optim.vgg.load_loss_network`).
     :ivar device: torch device (default CUDA when available).
     :ivar init_from: start from this model's weights (file or shipped name; same architecture, or for a
         prior-image arch the image network of the same layout:

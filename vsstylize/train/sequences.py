@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import cv2
 import numpy as np
 
-from .opticalflow.files import encode_flo, read_flo, read_pgm, write_pgm
+from ..opticalflow.files import encode_flo, read_flo, read_pgm, write_pgm
 
 if TYPE_CHECKING:
     import vapoursynth as vs
@@ -645,8 +645,8 @@ def _array_clip(core: vs.Core, arrays: np.ndarray, fps: tuple[int, int],
     """A clip whose frame ``n`` is ``arrays[n]`` ``(P, H, W)``; flow/mask clips get the flow properties."""
     import vapoursynth as vs
 
-    from .frames import numpy_to_frame
-    from .opticalflow.clips import partner_index, set_flow_props
+    from ..media.frames import numpy_to_frame
+    from ..opticalflow.clips import partner_index, set_flow_props
 
     t_count, planes, h, w = arrays.shape
     fmt = vs.RGBS if planes == 3 else vs.GRAYS

@@ -34,14 +34,14 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import OptionError
-from .warping import DEFAULT_STYLIZED_WARP, StylizedWarp, warp
+from ..errors import OptionError
+from ..opticalflow.warping import DEFAULT_STYLIZED_WARP, StylizedWarp, warp
 
 __all__ = ["MultipassSettings", "PassProgress", "StylizeFrame", "blend_init", "multipass_shot", "pass_is_forward"]
 
 #: ``(frame index, content (1, 3, H, W), init (1, 3, H, W) or "random"/"image", temporal terms) -> result``;
 #: temporal terms are ``(warped neighbour (1, 3, H, W), c (1, 1, H, W))`` as in
-#: :func:`vsstylize.optimizer.stylize_image`.
+#: :func:`vsstylize.optim.optimizer.stylize_image`.
 StylizeFrame = Callable[[int, torch.Tensor, "torch.Tensor | str", list[tuple[torch.Tensor, torch.Tensor]]], torch.Tensor]
 
 
@@ -56,7 +56,7 @@ class MultipassSettings:
     :ivar first_init: ``"random"``, ``"image"`` or ``"network"`` (the caller's ``stylize_frame`` makes the network's
         output), the initialisation of pass 1.
     :ivar warp_interpolation: ``"bilinear"`` or ``"bicubic"``: how the neighbour's result (init blend and
-        temporal-loss target) and the prior are warped (:data:`~vsstylize.warping.DEFAULT_STYLIZED_WARP`).
+        temporal-loss target) and the prior are warped (:data:`~vsstylize.opticalflow.warping.DEFAULT_STYLIZED_WARP`).
     :raises vsstylize.errors.OptionError: out-of-range values, naming the option.
     """
 

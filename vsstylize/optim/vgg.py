@@ -27,7 +27,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from . import weights as _weights
+from .. import weights as _weights
 
 __all__ = [
     "LossNetwork",

