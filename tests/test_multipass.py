@@ -375,3 +375,37 @@ def test_bench_script_saves_and_remeasures_frames(tmp_path) -> None:
     assert strip(again) == strip(first) and len(first) == 6
     inset = border_lines([*common, "--load", str(saved), "--band-inset", "3"])
     assert [line for line in inset if "t=" in line] != [line for line in first if "t=" in line]
+
+
+@pytest.mark.data
+def test_multipass_filter_is_the_multipass_method() -> None:
+    import numpy as np
+
+    import vsstylize
+
+    from .conftest import DATA
+
+    style = str(DATA / "styles" / "starry_night.jpg")
+    clip = _clip(2)
+    own = _frames(vsstylize.multipass(clip, style, max_shot_length=2, **FAST_MP), range(2))
+    method = _frames(vsstylize.stylize(clip, style, "multipass", max_shot_length=2, **FAST_MP), range(2))
+    assert all(np.array_equal(own[n], method[n]) for n in range(2))
+    assert "num_passes" in (vsstylize.multipass.__doc__ or "") and "face_size" not in (vsstylize.multipass.__doc__ or "")
+
+
+@pytest.mark.data
+def test_multipass_filter_bad_input() -> None:
+    import vapoursynth as vs
+
+    import vsstylize
+
+    from .conftest import DATA
+
+    style = str(DATA / "styles" / "starry_night.jpg")
+    with pytest.raises(vs.Error) as exc:
+        vsstylize.multipass(_clip(2), style, num_passes=0)
+    assert str(exc.value).startswith("vsstylize.multipass: num_passes must be") and "\n" not in str(exc.value)
+    with pytest.raises(vs.Error, match="does not use face_size"):
+        vsstylize.multipass(_clip(2), style, face_size=64)
+    with pytest.raises(TypeError, match="colour"):
+        vsstylize.multipass(_clip(2), style, colour=3)

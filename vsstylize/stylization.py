@@ -1,5 +1,6 @@
 """The ``stylize`` filter: a clip in, a temporally consistent stylized clip out, by any registered method
-(:mod:`vsstylize.methods`) with the options of :class:`~vsstylize.options.StylizeOptions`."""
+(:mod:`vsstylize.methods`) with the options of :class:`~vsstylize.options.StylizeOptions`; and ``multipass``, the
+multi-pass method (Ruder et al. 2018 sec. 4.4) as a filter of its own."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
+from typing import Any
 
 import vapoursynth as vs
 
@@ -21,7 +23,7 @@ from .optim.optimizer import OptimizerName, Precision
 from .optim.vgg import Arch, Pooling
 from .options import FirstInit, LaterInit, LossWeightsPreset, Method, Projection, StylizeOptions, option_names
 
-__all__ = ["run_method", "stylize"]
+__all__ = ["multipass", "run_method", "stylize"]
 
 type Clips = vs.VideoNode | Sequence[vs.VideoNode]
 type Iterations = int | tuple[int, int] | str
@@ -61,6 +63,18 @@ def stylize(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource] | Non
 
 
 _OPTIONS = frozenset(option_names())
+
+
+def multipass(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource], /, *, num_passes: int | None = None,
+              use_temporal_loss_after: int | None = None, blend_weight: float | None = None,
+              max_shot_length: int | None = None, overlap_chunks: bool | None = None,
+              **options: Any) -> vs.VideoNode:
+    given = {"num_passes": num_passes, "use_temporal_loss_after": use_temporal_loss_after,
+             "blend_weight": blend_weight, "max_shot_length": max_shot_length, "overlap_chunks": overlap_chunks}
+    for name in options:
+        if name not in _OPTIONS:
+            raise TypeError(f"multipass() got an unexpected keyword argument {name!r}")
+    return run_method("multipass", clip, style, "multipass", "planar", {**options, **given})
 
 
 def run_method(func: str, clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource] | None, method: str,
@@ -127,3 +141,28 @@ def _docstring() -> str:
 
 
 stylize.__doc__ = _docstring()
+
+
+def _multipass_docstring() -> str:
+    spec = find("multipass", "planar")
+    own = option_names("multipass")
+    params = [textwrap.fill(f":param {f.name}: {f.metadata['doc']}", 116, initial_indent="    ",
+                            subsequent_indent="        ") for f in fields(StylizeOptions) if f.name in own]
+    others = ", ".join(f"``{f.name}``" for f in fields(StylizeOptions) if f.name in spec.uses and f.name not in own)
+    return f"""Stylize ``clip`` with the multi-pass algorithm (Ruder et al. 2018 sec. 4.4, eq. 13-14): alternating
+    forward and backward passes over shots of ``max_shot_length`` frames, each frame initialised with the blend of
+    its previous-pass result and its warped neighbour; the same as ``stylize(clip, style, method="multipass", ...)``,
+    checked the same way.
+
+    :param clip: any constant-format clip (YUV converted with ``matrix`` or its ``_Matrix``).
+    :param style: image file path, shipped style name, a clip (first frame) or a list of them (blended).
+{chr(10).join(params)}
+    :param options: the other options of the multi-pass method, as for :func:`stylize`: {others}.
+    :returns: the stylized clip, the input's format, size and length (see :func:`stylize`).
+    :raises vs.Error: ``vsstylize.multipass: ...`` naming the option, for a bad value (e.g. ``num_passes=0``) or
+        an option the multi-pass method does not use.
+    :raises TypeError: a keyword that is no option of :func:`stylize`.
+    """
+
+
+multipass.__doc__ = _multipass_docstring()
