@@ -7,7 +7,10 @@ not run."""
 from __future__ import annotations
 
 import ast
+import json
 import pkgutil
+import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -197,3 +200,36 @@ def test_public_names_are_imported_on_first_use() -> None:
         assert getattr(vsstylize, name) is not None and name in dir(vsstylize)
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         vsstylize.nope  # noqa: B018
+
+
+def test_the_wheel_lists_every_package_and_the_shipped_models() -> None:
+    """``pyproject.toml`` names the packages one by one (the top-level ``models/`` is mapped to ``vsstylize.models``):
+    a new stage package must be added there, or the wheel would lack it."""
+    config = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["setuptools"]
+    tree = {_module_name(p) for p in PACKAGE.rglob("__init__.py")} | {"vsstylize_bench"}
+    assert set(config["packages"]) == tree | {"vsstylize.models", "vsstylize.models.pretrained"}
+    assert config["package-dir"] == {"vsstylize.models": "models"}
+    models = PACKAGE.parent / "models"
+    assert not (PACKAGE / "models").exists() and (models / "starry_night-prior.safetensors").is_file()
+    assert {p.suffix for p in models.rglob("*.*")} == {".safetensors", ".json", ".png"}
+    assert set(config["package-data"]["vsstylize.models"]) == {"*.safetensors", "*.json", "*.png"}
+
+
+def _strings(node: object) -> list[str]:
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [s for v in node.values() for s in _strings(v)]
+    if isinstance(node, list):
+        return [s for v in node for s in _strings(v)]
+    return []
+
+
+def test_model_cards_hold_no_machine_path() -> None:
+    """The cards beside the shipped networks name their training data relative to the data set's folder."""
+    cards = sorted((PACKAGE.parent / "models").rglob("*.json"))
+    assert len(cards) >= 8
+    for card in cards:
+        for text in _strings(json.loads(card.read_text())):
+            assert not re.search(r"(^|\s)(/|\.\./|~/)[\w.-]+/", text), f"{card.name}: {text!r}"
+    assert re.search(r"(^|\s)(/|\.\./|~/)[\w.-]+/", "--data /work/shared/data/content")  # the check can fail

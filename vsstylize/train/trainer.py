@@ -74,7 +74,8 @@ from .data import Batch, DatasetError, TrainingData
 from .loss import HUANG_LAYERS, RUDER_LAYERS, TrainingObjective
 from .prefetch import Prefetcher
 
-__all__ = ["PRECISIONS", "Precision", "TrainError", "TrainSettings", "frames_for_iteration", "train"]
+__all__ = ["PRECISIONS", "Precision", "TrainError", "TrainSettings", "card_sources", "frames_for_iteration",
+           "portable_command", "train"]
 
 log = logging.getLogger("vsstylize")
 
@@ -454,6 +455,40 @@ def _plot_losses(history: Sequence[dict[str, float]], path: Path, title: str) ->
     return path
 
 
+
+def card_sources(sources: dict[str, Any]) -> dict[str, Any]:
+    """The training data of a model card without a machine's paths: the ``images`` and ``videos`` files relative to
+    their common folder, whose name is ``root`` (the data set's folder, e.g. ``data`` of the shared test data).
+
+    :param sources: :attr:`TrainingData.sources` (absolute or relative paths as strings, counts).
+    :returns: a copy with the paths relative (POSIX separators); unchanged where it lists no file.
+    """
+    files = {k: [Path(p) for p in sources.get(k, ())] for k in ("images", "videos") if sources.get(k)}
+    if not files:
+        return dict(sources)
+    root = _data_root(sources)
+    return {**sources, **{k: [p.resolve().relative_to(root).as_posix() for p in ps] for k, ps in files.items()},
+            "root": root.name}
+
+
+def _data_root(sources: dict[str, Any]) -> Path:
+    return Path(os.path.commonpath([Path(p).resolve().parent for k in ("images", "videos") for p in sources.get(k, ())]))
+
+
+def portable_command(command: str, sources: dict[str, Any]) -> str:
+    """``command`` (the ``vsstylize train ...`` line of a model card) with every absolute path written relative
+    to the data set's folder (:func:`card_sources`' ``root``) where it lies below it, else as its last part."""
+    root = _data_root(sources) if any(sources.get(k) for k in ("images", "videos")) else None
+
+    def portable(token: str) -> str:
+        path = Path(token)
+        if not path.is_absolute():
+            return token
+        if root is not None and path.resolve().is_relative_to(root):
+            return path.resolve().relative_to(root).as_posix()
+        return path.name
+
+    return " ".join(portable(token) for token in command.split(" "))
 def train(settings: TrainSettings, progress: bool = True,
           on_checkpoint: Callable[[int], None] | None = None) -> Path:
     """Train (or resume training) a stylization network; see the module docstring for the procedures.
@@ -538,7 +573,7 @@ def train(settings: TrainSettings, progress: bool = True,
                          "border_geometry": {"face_size": run.border.geom.face_size, "overlap": run.border.geom.overlap,
                                              "feather": run.border.feather, "view": run.border.view}}
                         if run.border is not None else {}),
-                     "data": run.data.sources, "iterations": settings.iterations, "batch_size": settings.batch_size,
+                     "data": card_sources(run.data.sources), "iterations": settings.iterations, "batch_size": settings.batch_size,
                      "crop_size": settings.size, "learning_rate": settings.learning_rate,
                      "mixed_fraction": settings.mixed_fraction if settings.kind == "prior" else None,
                      "multi_frame_schedule": ([list(p) for p in MULTI_FRAME_SCHEDULE]
@@ -549,7 +584,8 @@ def train(settings: TrainSettings, progress: bool = True,
                      "precision": settings.precision,
                      "final_loss": {k: float(np.mean([h[k] for h in history_values[-50:] if k in h]))
                                     for k in ("total", "content", "style", "temporal", "tv") if k in history_values[-1]}},
-        **settings.extra,
+        **{k: portable_command(v, run.data.sources) if k == "command" and isinstance(v, str) else v
+           for k, v in settings.extra.items()},
     }
     run.net.eval()
     path = save_network(out, run.net, card)
