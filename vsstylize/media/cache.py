@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-__all__ = ["PROP_CACHE_ENTRY", "PROP_CACHE_INDEX", "DiskCache", "atomic_write", "digest"]
+__all__ = ["PROP_CACHE_ENTRY", "PROP_CACHE_INDEX", "DiskCache", "atomic_write", "digest", "open_cache"]
 
 T = TypeVar("T")
 
@@ -156,3 +156,12 @@ class DiskCache:
             from ..errors import error
 
             raise error(self.func, f"cannot write to cache folder {str(self.root)!r}: {exc.strerror or exc}") from exc
+
+
+def open_cache(root: str | os.PathLike[str] | None, func: str, namespace: str, suffix: str = ".png") -> DiskCache | None:
+    """The :class:`DiskCache` of ``namespace`` under ``root``, or ``None`` when no cache folder is given: the one way
+    the filters and methods open their caches.
+
+    :raises vs.Error: the folder cannot be created or written (see :class:`DiskCache`).
+    """
+    return DiskCache(root, func, namespace, suffix) if root is not None else None

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import vapoursynth as vs
 
 from ..errors import error
-from ..media.cache import DiskCache
+from ..media.cache import open_cache
 from ..media.frames import DeviceFrames, check_same_geometry
 from ..opticalflow.clips import Direction, check_flow_clip, flow_meta
 from ..opticalflow.estimators import FlowSettings
@@ -44,7 +44,7 @@ def temporal_inputs(func: str, rgb: vs.VideoNode, indices: Sequence[int], option
         return given_inputs(func, rgb, indices, options)
     settings = FlowSettings(method=options.flow_method, preset=options.flow_preset or "medium",
                             raft_weights=options.raft_weights, device=str(frames.device))
-    cache = DiskCache(options.flow_cache, func, "flow", ".png") if options.flow_cache is not None else None
+    cache = open_cache(options.flow_cache, func, "flow")
     try:
         return DeviceInputs({j: FlowPairs(rgb, j, settings, frames, cache) for j in indices})
     except (ValueError, RuntimeError) as exc:

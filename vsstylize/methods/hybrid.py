@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import vapoursynth as vs
 
-from ..media.cache import DiskCache, digest
+from ..media.cache import digest, open_cache
 from ..media.frames import DeviceFrames, to_rgbs
 from ..networks.inference import apply_network, inference_tag
 from ..networks.models import StylizationNetwork
@@ -65,7 +65,7 @@ def _build(req: Request) -> vs.VideoNode:
     params = digest("hybrid", inference_tag(o.border_margin), scale_tag(o.stroke_scale), net_digest,
                     o.key("loss", "optimizer", "flow"),
                     frame_opt.key, f"{rgb.width}x{rgb.height}", str(o.flows is not None))
-    cache = DiskCache(o.cache_dir, func, "stylize", ".png") if o.cache_dir is not None else None
+    cache = open_cache(o.cache_dir, func, "stylize")
     return RecursiveFilter(func, rgb, indices, temporal, compute, frame_opt.device, cache, params,
                            bounds=ChainBounds.of(o), frames=frames).out
 

@@ -42,7 +42,7 @@ import torch
 import vapoursynth as vs
 
 from ..errors import OptionError
-from ..media.cache import PROP_CACHE_ENTRY, PROP_CACHE_INDEX, DiskCache, digest
+from ..media.cache import PROP_CACHE_ENTRY, PROP_CACHE_INDEX, DiskCache, digest, open_cache
 from ..media.compact import read_frame_png, round_frame, write_frame_png
 from ..media.frames import ComputeEnvironment, frame_to_numpy, frame_to_tensor, tensor_to_frame, to_rgbs
 from ..opticalflow.clips import frame_flow_tensor
@@ -89,7 +89,7 @@ def _build(req: Request) -> vs.VideoNode:
     rgb = to_rgbs(req.clip, func, matrix=o.matrix)
     frame_opt = FrameOptimizer(func, (rgb.width, rgb.height), req.style, o)
     flow_clips = _flow_clips(func, rgb, o)
-    cache = DiskCache(o.cache_dir, func, "multipass", ".png") if o.cache_dir is not None else None
+    cache = open_cache(o.cache_dir, func, "multipass")
     # The result of pass j does not depend on how many passes follow: num_passes stays out of the key, so a
     # render can be resumed, or extended with more passes, from the last stored pass.
     per_pass = o.replace(num_passes=1, use_temporal_loss_after=settings.use_temporal_loss_after,

@@ -20,7 +20,7 @@ import torch
 import vapoursynth as vs
 
 from ..errors import OptionError, error
-from ..media.cache import DiskCache, digest
+from ..media.cache import digest, open_cache
 from ..media.frames import DeviceFrames, compute_device, to_rgbs
 from ..networks.inference import apply_network, inference_tag
 from ..networks.io import NetworkFileError, load_network, read_spec, resolve_model
@@ -138,7 +138,7 @@ def _build_network(req: Request) -> vs.VideoNode:
 
     size = f"{rgb.width}x{rgb.height}"
     scale = scale_tag(o.stroke_scale)
-    cache = DiskCache(o.cache_dir, func, "stylize", ".png") if o.cache_dir is not None else None
+    cache = open_cache(o.cache_dir, func, "stylize")
     params = digest("network", inference_tag(o.border_margin), scale, net_digest, size, o.key("flow"), str(o.flows is not None))
     start = digest("network-start", inference_tag(o.border_margin), scale, net_digest, size)
     return RecursiveFilter(func, rgb, (1,), temporal, compute, dev, cache, params, start, ChainBounds.of(o), frames).out
@@ -165,7 +165,7 @@ def _build_flowfree(req: Request) -> vs.VideoNode:
         def compute(inp: FrameInputs) -> torch.Tensor:
             return apply_network(net, inp.content, stroke_scale=o.stroke_scale, margin=o.border_margin)
 
-    cache = DiskCache(o.cache_dir, func, "stylize", ".png") if o.cache_dir is not None else None
+    cache = open_cache(o.cache_dir, func, "stylize")
     params = digest("network-start", inference_tag(o.border_margin), scale_tag(o.stroke_scale), net_digest,
                     f"{rgb.width}x{rgb.height}")
     return RecursiveFilter(func, rgb, (), None, compute, dev, cache, params).out

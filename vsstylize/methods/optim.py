@@ -16,7 +16,7 @@ import torch
 import vapoursynth as vs
 
 from ..errors import error
-from ..media.cache import DiskCache, digest
+from ..media.cache import digest, open_cache
 from ..media.frames import DeviceFrames, compute_device, to_rgbs
 from ..opticalflow.warping import DEFAULT_STYLIZED_WARP, StylizedWarp, warp
 from ..optim.losses import StyleTarget, long_term_weights
@@ -138,7 +138,7 @@ def _build(req: Request) -> vs.VideoNode:
     frame_opt = FrameOptimizer(func, (rgb.width, rgb.height), req.style, o)
     frames = DeviceFrames(frame_opt.device, capacity=2 * len(indices) + 4)
     temporal = temporal_inputs(func, rgb, indices, o, frames) if needs_flow(o) else None
-    cache = DiskCache(o.cache_dir, func, "stylize", ".png") if o.cache_dir is not None else None
+    cache = open_cache(o.cache_dir, func, "stylize")
     temporal_weight = frame_opt.loss_weights.temporal
     iterations = o.num_iterations
     start_network, network_key = network_init(req, frame_opt.device) if o.init[0] == "network" else (None, "")

@@ -22,7 +22,7 @@ import torch
 import vapoursynth as vs
 
 from ..errors import OptionError, error
-from ..media.cache import DiskCache, digest
+from ..media.cache import digest, open_cache
 from ..media.frames import compute_device
 from ..networks.inference import inference_tag
 from ..opticalflow.filters import reliability as reliability_filter
@@ -118,7 +118,7 @@ def _build_optim(req: Request) -> vs.VideoNode:
 
     params = digest("spherical", o.key("loss", "optimizer", "flow", "spherical"), repr(settings), str(chained),
                     frame_opt.key, str(o.flows is not None))
-    cache = DiskCache(o.cache_dir, func, "spherical", ".png") if o.cache_dir is not None else None
+    cache = open_cache(o.cache_dir, func, "spherical")
     chain = RecursiveFilter(func, cube, indices, temporal, compute, frame_opt.device, cache, params)
     return _output(req, geom, chain.out)
 
@@ -148,7 +148,7 @@ def _build_network(req: Request) -> vs.VideoNode:
     start = digest("spherical-network-start", inference_tag(), net_digest, sph)
     params = digest("spherical-network", inference_tag(), net_digest, sph, str(o.temporal_consistency), o.key("flow"),
                     str(o.flows is not None))
-    cache = DiskCache(o.cache_dir, func, "spherical", ".png") if o.cache_dir is not None else None
+    cache = open_cache(o.cache_dir, func, "spherical")
     return _output(req, geom, RecursiveFilter(func, cube, indices, temporal, compute, dev, cache, params, start).out)
 
 

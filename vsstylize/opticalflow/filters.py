@@ -9,7 +9,7 @@ import numpy as np
 import vapoursynth as vs
 
 from ..errors import error
-from ..media.cache import DiskCache
+from ..media.cache import open_cache
 from ..media.frames import check_same_geometry, to_rgbs
 from .clips import (
     DIRECTIONS,
@@ -93,7 +93,7 @@ def flow(clip: vs.VideoNode, /, direction: Direction = "forward", step: int = 1,
         if value is not None and method != "raft":
             raise error(func, f"{name} is an option of method='raft', not of method={method!r}")
     settings = FlowSettings(method=method, preset=preset or "medium", raft_weights=raft_weights, device=device)
-    cache = DiskCache(cache_dir, func, "flow", ".png") if cache_dir is not None else None
+    cache = open_cache(cache_dir, func, "flow")
     try:
         engine = FlowEngine(settings, cache)
     except (ValueError, RuntimeError) as exc:
