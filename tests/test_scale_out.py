@@ -224,3 +224,17 @@ def test_cache_not_shared_with_the_workers(video: Path, tmp_path: Path) -> None:
     assert result.returncode == 2, result.stderr[-3000:]
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("vsstylize run: frames 0-5 failed: ") and f"the cache folder {str(cache)!r} is not shared" in last
+
+
+def test_the_registry_declares_each_methods_chain_kind() -> None:
+    """The Ray planner splits units by the chain kind the methods registry declares, not by method names."""
+    import inspect
+
+    from vsstylize.cli import main as cli_main
+    from vsstylize.methods.registry import specs
+
+    assert {s.label: s.chain for s in specs()} == {
+        "optim": "recursive", "optim (equirect)": "recursive", "network": "recursive", "network (equirect)": "recursive",
+        "flowfree": "independent", "hybrid": "recursive", "multipass": "shot"}
+    planner = inspect.getsource(cli_main._run_ray)
+    assert "spec.chain" in planner and "spec.method" not in planner

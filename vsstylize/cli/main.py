@@ -413,10 +413,10 @@ def _run_ray(args: argparse.Namespace) -> int:
     source = build_source(args)
     check_frame_size(args.encoder, source.width, source.height)  # before the cluster starts
     cuts = scene_cuts(args, source)
-    chained = spec.method in ("optim", "network", "hybrid")
+    chained = spec.chain == "recursive"  # the registry says how the method's frames depend on each other
     units = plan_units(source.num_frames, cuts, chain_length=options.max_chain_length if chained else None,
-                       chunk=options.max_shot_length if spec.method == "multipass" and not options.overlap_chunks
-                       else None, independent=spec.method == "flowfree")
+                       chunk=options.max_shot_length if spec.chain == "shot" and not options.overlap_chunks
+                       else None, independent=spec.chain == "independent")
     print(f"{len(cuts)} scene cuts, {len(units)} units", file=sys.stderr)
     if len(units) == 1 and chained and options.max_chain_length is None:
         print(f"vsstylize run: the render is one unit (one chain of {source.num_frames} frames without scene cuts), so "

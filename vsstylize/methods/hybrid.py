@@ -74,7 +74,7 @@ SPECS = (
     MethodSpec("hybrid", "planar", "network output refined by a few optimization iterations with the temporal loss "
                "(fast-artistic-videos)",
                uses("loss", "optimizer", "flow", "chain", only=("network", "stroke_scale", "border_margin", *PRETRAINED_OPTIONS)),
-               _build,
+               _build, chain="recursive",
                defaults={"num_iterations": (HYBRID_ITERATIONS, HYBRID_ITERATIONS)},
                check=lambda o, g: require_network(o, g, "hybrid")),
 )

@@ -277,6 +277,6 @@ SPECS = (
     MethodSpec("multipass", "planar", "the multi-pass algorithm (Ruder et al. 2018 sec. 4.4): alternating passes over "
                "shots of max_shot_length frames", uses("loss", "optimizer", "multipass", only=(
                    "flows", "weights", "flow_method", "flow_preset", "raft_weights", "flow_cache",
-                   *INIT_NETWORK_OPTIONS)), _build,
+                   *INIT_NETWORK_OPTIONS)), _build, chain="shot",
                defaults={"num_iterations": (PASS_ITERATIONS, PASS_ITERATIONS)}, check=_check),
 )

@@ -173,10 +173,10 @@ def _build_flowfree(req: Request) -> vs.VideoNode:
 
 SPECS = (
     MethodSpec("network", "planar", "prior-image network (Ruder et al. 2018): frame + warped previous output",
-               uses("chain", only=(*NETWORK_OPTIONS, "stroke_scale", "border_margin")), _build_network, style="unused",
-               check=lambda o, g: require_network(o, g, "network", ("prior",))),
+               uses("chain", only=(*NETWORK_OPTIONS, "stroke_scale", "border_margin")), _build_network, chain="recursive",
+               style="unused", check=lambda o, g: require_network(o, g, "network", ("prior",))),
     MethodSpec("flowfree", "planar", "network applied to each frame on its own (Huang et al. 2017; no flow)",
                uses(only=("network", "stroke_scale", "border_margin", *PRETRAINED_OPTIONS)), _build_flowfree,
-               style="optional",
+               chain="independent", style="optional",
                check=lambda o, g: require_network(o, g, "flowfree")),
 )

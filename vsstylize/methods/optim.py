@@ -163,5 +163,6 @@ def _build(req: Request) -> vs.VideoNode:
 SPECS = (
     MethodSpec("optim", "planar", "optimization with the temporal loss (Ruder et al.): the best quality, seconds "
                "to minutes per frame", uses("loss", "optimizer", "flow", "chain", only=INIT_NETWORK_OPTIONS), _build,
+               chain="recursive",
                defaults={"num_iterations": (2000, 1000)}, check=lambda o, g: require_init_network(o, g, "optim")),
 )

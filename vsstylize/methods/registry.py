@@ -13,7 +13,7 @@ import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from typing import get_args
+from typing import Literal, get_args
 
 import vapoursynth as vs
 
@@ -21,7 +21,14 @@ from ..errors import OptionError
 from ..options import Method, Projection, StylizeOptions, option_names
 from .style import StyleSource
 
-__all__ = ["Build", "MethodSpec", "Request", "find", "specs", "uses"]
+__all__ = ["Build", "ChainKind", "MethodSpec", "Request", "find", "specs", "uses"]
+
+#: How a method's frames depend on each other, which is what splits a render into independent units
+#: (:func:`vsstylize.cli.distributed.plan_units`): ``recursive``, frame ``n`` needs the stylized frames before it
+#: back to the chain start (units at shots and multiples of ``max_chain_length``); ``shot``, the frames of a shot
+#: (or of a chunk of ``max_shot_length`` without ``overlap_chunks``) are computed together; ``independent``,
+#: every frame on its own.
+ChainKind = Literal["recursive", "shot", "independent"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,7 @@ class MethodSpec:
     :ivar summary: one line for the docs and the CLI help.
     :ivar uses: the options it uses; any other option given is an error naming the method.
     :ivar build: builds the output clip.
+    :ivar chain: how its frames depend on each other (:data:`ChainKind`); the Ray planner reads it.
     :ivar style: ``"required"``, ``"optional"`` or ``"unused"``.
     :ivar defaults: the method's own defaults of options whose model default is ``None``.
     :ivar check: further checks of the options (raises :class:`~vsstylize.errors.OptionError`).
@@ -68,6 +76,7 @@ class MethodSpec:
     summary: str
     uses: frozenset[str]
     build: Build
+    chain: ChainKind
     style: str = "required"
     defaults: Mapping[str, object] = field(default_factory=dict)
     check: Callable[[StylizeOptions, Mapping[str, object]], None] | None = None

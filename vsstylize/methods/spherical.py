@@ -154,9 +154,9 @@ def _build_network(req: Request) -> vs.VideoNode:
 
 SPECS = (
     MethodSpec("optim", "equirect", "optimization per cube face with the neighbours' borders as prior (Ruder et al. "
-               "2018 sec. 6)", uses("loss", "optimizer", "flow", "spherical"), _build_optim,
+               "2018 sec. 6)", uses("loss", "optimizer", "flow", "spherical"), _build_optim, chain="recursive",
                defaults={"num_iterations": (2000, 1000)}, check=_check_optim),
     MethodSpec("network", "equirect", "prior-image network per cube face with the border prior (sec. 6.2-6.3)",
-               uses("spherical", only=NETWORK_OPTIONS), _build_network, style="unused",
+               uses("spherical", only=NETWORK_OPTIONS), _build_network, chain="recursive", style="unused",
                check=lambda o, g: require_network(o, g, "network")),
 )
