@@ -177,3 +177,29 @@ class TestBadInput:
     def test_options(self, kwargs: dict, message: str) -> None:
         with pytest.raises(vs.Error, match=message):
             vsstylize.stylize(small_clip(2), str(STYLE), **kwargs)
+
+
+@pytest.mark.data
+def test_given_clips_are_checked_before_anything_is_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MethodSpec.validate runs before build: a flows clip of the wrong size is named before the loss network or
+    a network would be loaded."""
+    from vsstylize.methods import hybrid, multipass, network, optim
+
+    def loaded(*args: object, **kwargs: object) -> None:
+        raise AssertionError("loaded before the user's clips were checked")
+
+    for module in (optim, hybrid, multipass):
+        monkeypatch.setattr(module, "FrameOptimizer", loaded)
+    for module in (network, hybrid):
+        monkeypatch.setattr(module, "load_model", loaded)
+    clip = small_clip(4)
+    flows = [vs.core.std.BlankClip(format=vs.RGBS, width=32, height=32, length=4)]
+    weights = [vs.core.std.BlankClip(format=vs.GRAYS, width=32, height=32, length=4)]
+    for method, style, extra in (("optim", str(STYLE), FAST), ("network", None, {"network": "starry_night-prior"}),
+                                 ("hybrid", str(STYLE), {"network": "starry_night-prior"}),
+                                 ("multipass", str(STYLE), {})):
+        given = {"flows": flows * 2, "weights": weights * 2} if method == "multipass" else {"flows": flows, "weights": weights}
+        with pytest.raises(vs.Error, match=r"^vsstylize\.stylize: flows"):
+            vsstylize.stylize(clip, style, method, **given, **extra)
+    with pytest.raises(vs.Error, match="needs style"):  # the style check is part of validate
+        vsstylize.stylize(clip, None, "optim", **FAST)

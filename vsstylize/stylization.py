@@ -89,14 +89,10 @@ def run_method(func: str, clip: vs.VideoNode, style: StyleSource | Sequence[Styl
     try:
         spec = find(method, projection)
         options = resolve(spec, given)
-        if spec.style == "required" and style is None:
-            raise OptionError("style", "{set[method]} needs {name}: an image file, a shipped style name, a clip, or a "
-                              "list of them", method=method)
-        if spec.style == "unused" and style is not None:
-            raise OptionError("style", "{set[method]} does not use {name}: the network's model was trained on its "
-                              "own style", method=method)
         items = list(style) if isinstance(style, (list, tuple)) else style
-        out = spec.build(Request(func, clip, items, options))
+        request = Request(func, clip, items, options)
+        spec.validate(request)  # everything the user gave, before a network or a loss network is loaded
+        out = spec.build(request)
         return from_rgbs(out, clip, func, options.matrix, options.output_format)
     except OptionError as exc:
         raise error(func, exc.render(PYTHON_NAMING)) from exc

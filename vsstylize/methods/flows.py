@@ -17,8 +17,9 @@ from ..opticalflow.filters import flow as flow_filter
 from ..opticalflow.pairs import FlowPairs
 from ..options import StylizeOptions
 from .chain import ClipInputs, DeviceInputs, TemporalInputs
+from .registry import Request
 
-__all__ = ["check_flow_input", "check_weights_input", "estimated_flow", "given_inputs", "temporal_inputs"]
+__all__ = ["check_flow_input", "check_given", "check_weights_input", "estimated_flow", "given_inputs", "temporal_inputs"]
 
 
 def estimated_flow(clip: vs.VideoNode, direction: Direction, step: int, options: StylizeOptions) -> vs.VideoNode:
@@ -49,6 +50,17 @@ def temporal_inputs(func: str, rgb: vs.VideoNode, indices: Sequence[int], option
         return DeviceInputs({j: FlowPairs(rgb, j, settings, frames, cache) for j in indices})
     except (ValueError, RuntimeError) as exc:
         raise error(func, f"flow_method={options.flow_method!r}: {exc}") from exc
+
+
+def check_given(request: Request, indices: Sequence[int]) -> None:
+    """The user's ``flows`` / ``weights`` of ``request`` checked against its clip (:func:`given_inputs`), when
+    given: a :attr:`~vsstylize.methods.registry.MethodSpec.inputs` check, run before anything is loaded.
+
+    :raises vs.Error: naming ``flows`` / ``weights``.
+    """
+    options = request.options
+    if options.flows is not None or options.weights is not None:
+        given_inputs(request.func, request.clip, indices, options)
 
 
 def given_inputs(func: str, clip: vs.VideoNode, indices: Sequence[int], options: StylizeOptions) -> ClipInputs:

@@ -21,7 +21,7 @@ from ..networks.pretrained import StyledNetwork, is_pretrained
 from ..networks.scale import scale_tag
 from ..opticalflow.warping import warp
 from .chain import ChainBounds, FrameInputs, RecursiveFilter
-from .flows import temporal_inputs
+from .flows import check_given, temporal_inputs
 from .network import PRETRAINED_OPTIONS, load_model, load_styled, require_network
 from .optim import FrameOptimizer, temporal_terms
 from .registry import MethodSpec, Request, uses
@@ -76,5 +76,6 @@ SPECS = (
                uses("loss", "optimizer", "flow", "chain", only=("network", "stroke_scale", "border_margin", *PRETRAINED_OPTIONS)),
                _build, chain="recursive",
                defaults={"num_iterations": (HYBRID_ITERATIONS, HYBRID_ITERATIONS)},
-               check=lambda o, g: require_network(o, g, "hybrid")),
+               check=lambda o, g: require_network(o, g, "hybrid"),
+               inputs=lambda req: check_given(req, req.options.flow_relative_indices)),
 )

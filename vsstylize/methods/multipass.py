@@ -117,6 +117,12 @@ def _flow_clips(func: str, rgb: vs.VideoNode, options: StylizeOptions) -> tuple[
     return bw, c_bw, fw, c_fw
 
 
+def _check_given(req: Request) -> None:
+    """The user's ``(backward, forward)`` flows and weights checked against the clip, before anything is loaded."""
+    if req.options.flows is not None:
+        _flow_clips(req.func, req.clip, req.options)
+
+
 class _MultipassFilter:
     """Serves frames of chunks processed as a whole (see the module docstring)."""
 
@@ -278,5 +284,6 @@ SPECS = (
                "shots of max_shot_length frames", uses("loss", "optimizer", "multipass", only=(
                    "flows", "weights", "flow_method", "flow_preset", "raft_weights", "flow_cache",
                    *INIT_NETWORK_OPTIONS)), _build, chain="shot",
-               defaults={"num_iterations": (PASS_ITERATIONS, PASS_ITERATIONS)}, check=_check),
+               defaults={"num_iterations": (PASS_ITERATIONS, PASS_ITERATIONS)}, check=_check,
+               inputs=_check_given),
 )

@@ -31,7 +31,7 @@ from ..opticalflow.warping import warp
 from ..options import StylizeOptions
 from ..resources import shipped_models
 from .chain import ChainBounds, FrameInputs, RecursiveFilter
-from .flows import temporal_inputs
+from .flows import check_given, temporal_inputs
 from .registry import MethodSpec, Request, uses
 from .style import load_styles
 
@@ -174,7 +174,8 @@ def _build_flowfree(req: Request) -> vs.VideoNode:
 SPECS = (
     MethodSpec("network", "planar", "prior-image network (Ruder et al. 2018): frame + warped previous output",
                uses("chain", only=(*NETWORK_OPTIONS, "stroke_scale", "border_margin")), _build_network, chain="recursive",
-               style="unused", check=lambda o, g: require_network(o, g, "network", ("prior",))),
+               style="unused", check=lambda o, g: require_network(o, g, "network", ("prior",)),
+               inputs=lambda req: check_given(req, (1,))),
     MethodSpec("flowfree", "planar", "network applied to each frame on its own (Huang et al. 2017; no flow)",
                uses(only=("network", "stroke_scale", "border_margin", *PRETRAINED_OPTIONS)), _build_flowfree,
                chain="independent", style="optional",

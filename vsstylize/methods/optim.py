@@ -24,7 +24,7 @@ from ..optim.optimizer import make_init, stylize_image
 from ..optim.vgg import load_loss_network
 from ..options import StylizeOptions
 from .chain import ChainBounds, FrameInputs, RecursiveFilter
-from .flows import temporal_inputs
+from .flows import check_given, temporal_inputs
 from .network import INIT_NETWORK_OPTIONS, network_init, require_init_network
 from .registry import MethodSpec, Request, uses
 from .style import StyleSource, load_styles, style_digest
@@ -129,12 +129,16 @@ def chain_start_key(options: StylizeOptions) -> str:
     return start.key("loss", "optimizer")
 
 
+def flow_indices(options: StylizeOptions) -> tuple[int, ...]:
+    """The frame distances J the chain looks back (``flow_relative_indices``; none without a chain)."""
+    return tuple(options.flow_relative_indices) if needs_chain(options) else ()
+
+
 def _build(req: Request) -> vs.VideoNode:
     func, o = req.func, req.options
     assert req.style is not None and o.num_iterations is not None
     rgb = to_rgbs(req.clip, func, matrix=o.matrix)
-    chained = needs_chain(o)
-    indices = o.flow_relative_indices if chained else ()
+    indices = flow_indices(o)
     frame_opt = FrameOptimizer(func, (rgb.width, rgb.height), req.style, o)
     frames = DeviceFrames(frame_opt.device, capacity=2 * len(indices) + 4)
     temporal = temporal_inputs(func, rgb, indices, o, frames) if needs_flow(o) else None
@@ -163,6 +167,7 @@ def _build(req: Request) -> vs.VideoNode:
 SPECS = (
     MethodSpec("optim", "planar", "optimization with the temporal loss (Ruder et al.): the best quality, seconds "
                "to minutes per frame", uses("loss", "optimizer", "flow", "chain", only=INIT_NETWORK_OPTIONS), _build,
-               chain="recursive",
-               defaults={"num_iterations": (2000, 1000)}, check=lambda o, g: require_init_network(o, g, "optim")),
+               chain="recursive", defaults={"num_iterations": (2000, 1000)},
+               check=lambda o, g: require_init_network(o, g, "optim"),
+               inputs=lambda req: check_given(req, flow_indices(req.options)) if needs_flow(req.options) else None),
 )

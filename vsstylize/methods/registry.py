@@ -69,6 +69,8 @@ class MethodSpec:
     :ivar style: ``"required"``, ``"optional"`` or ``"unused"``.
     :ivar defaults: the method's own defaults of options whose model default is ``None``.
     :ivar check: further checks of the options (raises :class:`~vsstylize.errors.OptionError`).
+    :ivar inputs: checks of the request's clips (the user's ``flows`` / ``weights``) that :meth:`validate` runs
+        before anything is loaded (raises ``vs.Error`` naming the parameter).
     """
 
     method: Method
@@ -80,6 +82,23 @@ class MethodSpec:
     style: str = "required"
     defaults: Mapping[str, object] = field(default_factory=dict)
     check: Callable[[StylizeOptions, Mapping[str, object]], None] | None = None
+    inputs: Callable[[Request], None] | None = None
+
+    def validate(self, request: Request) -> None:
+        """Check ``request`` before anything is loaded (loss network, networks, flow estimators): the style the
+        method needs or does not use, then the user's clips (:attr:`inputs`). :meth:`build` follows.
+
+        :raises OptionError: a style missing or not used, naming ``style``.
+        :raises vs.Error: a given clip of the wrong number, size, length, direction or step, naming it.
+        """
+        if self.style == "required" and request.style is None:
+            raise OptionError("style", "{set[method]} needs {name}: an image file, a shipped style name, a clip, or a "
+                              "list of them", method=self.method)
+        if self.style == "unused" and request.style is not None:
+            raise OptionError("style", "{set[method]} does not use {name}: the network's model was trained on its "
+                              "own style", method=self.method)
+        if self.inputs is not None:
+            self.inputs(request)
 
     @property
     def label(self) -> str:
