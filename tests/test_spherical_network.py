@@ -1,4 +1,4 @@
-"""stylize_spherical(method="network"): the prior-image network stylizes the cube faces in order, each with the
+"""stylize(method="network", projection="equirect"): the prior-image network stylizes the cube faces in order, each with the
 border prior of the faces before it (Ruder et al. 2018 sec. 6.1), for video combined with the warped previous
 face (sec. 6.3); feathered blend; errors. A tiny random network (the machinery, not quality)."""
 

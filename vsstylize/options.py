@@ -6,7 +6,7 @@ value parser live in the field's metadata, so the Python docstring, the CLI ``--
 generated from this one place. Options whose default depends on the method (``num_iterations``, ``init`` of
 multipass) or on other settings (the loss weights of ``loss_weights="resolution"``, multipass's
 ``use_temporal_loss_after``, the cube geometry) are ``None`` here and resolved by
-:meth:`StylizeOptions.for_method` and the methods; which method uses which option is declared by the method
+:func:`vsstylize.methods.registry.resolve` and the methods; which method uses which option is declared by the method
 registry (:mod:`vsstylize.methods.registry`).
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import vapoursynth as vs
 
@@ -30,14 +30,13 @@ from .optim.losses import (
     LossWeights,
     default_loss_weights,
 )
-from .optim.optimizer import INIT_KINDS, PRECISIONS, OptimizerName, OptimizerSettings, Precision
+from .optim.optimizer import INIT_KINDS, PRECISIONS, InitKind, OptimizerName, OptimizerSettings, Precision
 from .optim.passes import MultipassSettings
 from .optim.vgg import Arch, Pooling
 
 __all__ = [
     "OPTION_GROUPS",
     "FirstInit",
-    "LaterInit",
     "LossWeightsPreset",
     "Method",
     "Projection",
@@ -48,7 +47,6 @@ __all__ = [
 Method = Literal["optim", "network", "flowfree", "hybrid", "multipass"]
 Projection = Literal["planar", "equirect"]
 FirstInit = Literal["random", "image", "network"]
-LaterInit = Literal["random", "image", "prev", "prevWarped"]
 LossWeightsPreset = Literal["artistic-videos", "resolution"]
 
 
@@ -123,7 +121,7 @@ def _parse_init(name: str, value: object) -> tuple[str, str]:
     if _items(value) == ["network"]:  # the network's output starts each chain; later frames as by default
         return "network", "prevWarped"
     first, later = _pair(name, value, str)
-    if first not in ("random", "image", "network"):
+    if first not in get_args(FirstInit):
         raise OptionError(name, "{name} for the first frame must be 'random', 'image' or 'network', got {first!r}",
                           first=first)
     if later not in INIT_KINDS:
@@ -203,8 +201,8 @@ def _opt(default: Any, group: str, doc: str, parse: Callable[[str, object], Any]
 class StylizeOptions:
     """Every stylization option, validated and normalised (sequences become tuples, comma-separated strings
     are split). Construct it with :meth:`from_values` (raw values, a bad one raises
-    :class:`~vsstylize.errors.OptionError` naming it); :meth:`for_method` adds a method's defaults and rejects
-    the options the method does not use.
+    :class:`~vsstylize.errors.OptionError` naming it); :func:`vsstylize.methods.registry.resolve` adds a method's
+    defaults and rejects the options the method does not use.
     """
 
     network: str | None = _opt(
@@ -255,7 +253,7 @@ class StylizeOptions:
         ":func:`vsstylize.optim.losses.default_loss_weights`).",
         lambda n, v: _choice(n, v, ("artistic-videos", "resolution")))
     temporal_loss_criterion: Criterion = _opt(
-        "mse", "loss", "temporal loss: ``mse`` (eq. 8) or ``smoothl1``.", lambda n, v: _choice(n, v, ("mse", "smoothl1")))
+        "mse", "loss", "temporal loss: ``mse`` (eq. 8) or ``smoothl1``.", lambda n, v: _choice(n, v, get_args(Criterion)))
     content_layers: tuple[str, ...] = _opt(
         DEFAULT_CONTENT_LAYERS, "loss", "loss-network layers of the content loss (``relu4_2``).", _strings)
     style_layers: tuple[str, ...] = _opt(
@@ -266,7 +264,7 @@ class StylizeOptions:
     style_scale: float = _opt(
         1.0, "loss", "style image size relative to the frame (> 0).", lambda n, v: _number(n, v, float))
     pooling: Pooling = _opt("max", "loss", "loss-network pooling: ``max`` or ``avg``.",
-                            lambda n, v: _choice(n, v, ("max", "avg")))
+                            lambda n, v: _choice(n, v, get_args(Pooling)))
     model: Arch = _opt("vgg19", "loss", "loss network: ``vgg19`` (the papers') or ``vgg16``.",
                        lambda n, v: _choice(n, v, ("vgg19", "vgg16")))
     model_weights: str | None = _opt(
@@ -278,12 +276,12 @@ class StylizeOptions:
         "the init and the temporal-loss target of later frames (``optim``, ``hybrid``, ``multipass``, the cube "
         "faces): ``bilinear`` (the papers') or ``bicubic``, which keeps more of the brush texture bilinear sampling "
         "blurs: lower style loss, slightly higher content loss at the same temporal error (bench/optim-convergence).",
-        lambda n, v: _choice(n, v, ("bilinear", "bicubic")))
+        lambda n, v: _choice(n, v, get_args(StylizedWarp)))
     num_iterations: tuple[int, int] | None = _opt(
         None, "optimizer", "maximum iterations for the first frame of a chain and for later frames (one value = "
         "both); default 2000,1000 (``optim``), 30 (``hybrid``), 100 per pass (``multipass``, one value).",
         _parse_iterations, cli="--iterations")
-    init: tuple[FirstInit, LaterInit] = _opt(
+    init: tuple[FirstInit, InitKind] = _opt(
         ("random", "prevWarped"), "optimizer", "initialisation of the first frame (``random`` / ``image`` / "
         "``network``) and of later frames (``random`` / ``image`` / ``prev`` / ``prevWarped``); ``multipass``: one "
         "value, pass 1. ``network`` (``optim``'s chain starts, ``multipass``'s pass 1; alone it keeps later frames' "

@@ -19,15 +19,15 @@ from .methods.style import StyleSource
 from .opticalflow.estimators import DisPreset, FlowMethod
 from .opticalflow.warping import StylizedWarp
 from .optim.losses import Criterion
-from .optim.optimizer import OptimizerName, Precision
+from .optim.optimizer import InitKind, OptimizerName, Precision
 from .optim.vgg import Arch, Pooling
-from .options import FirstInit, LaterInit, LossWeightsPreset, Method, Projection, StylizeOptions, option_names
+from .options import FirstInit, LossWeightsPreset, Method, Projection, StylizeOptions, option_names
 
 __all__ = ["multipass", "run_method", "stylize"]
 
 type Clips = vs.VideoNode | Sequence[vs.VideoNode]
 type Iterations = int | tuple[int, int] | str
-type Init = FirstInit | tuple[FirstInit, LaterInit] | str
+type Init = FirstInit | tuple[FirstInit, InitKind] | str
 type PathLike = str | os.PathLike[str]
 
 

@@ -109,7 +109,7 @@ def squared_warp_difference(stylized: Array, flows: Array, step: int = 1) -> tor
     ``d_t(x) = (1/C) sum_c (stylized[t, c, x] - warp(stylized[t - step], flow_t)[c, x])^2`` — the
     summand of Ruder et al. 2018 eq. 8 (short-term temporal loss) and Huang et al. 2017 eq. 7/8,
     averaged over the ``C`` colour channels. Warping is bilinear with border padding
-    (:func:`vsstylize.warp.warp`); pixels whose source is outside the image must be masked by the caller.
+    (:func:`vsstylize.opticalflow.warping.warp`); pixels whose source is outside the image must be masked by the caller.
 
     :param stylized: ``(T, C, H, W)`` in [0, 1].
     :param flows: backward flows ``t -> t - step``, ``(T, 2, H, W)`` or ``(T - step, 2, H, W)``.

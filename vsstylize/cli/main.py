@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
 import vapoursynth as vs
 
@@ -23,7 +23,7 @@ from ..errors import Naming, OptionError, StylizeError, cli_naming
 from ..media.encode import ENCODER_FORMAT, ContactSheet, EncoderError, check_encoder, check_frame_size, render
 from ..media.frames import to_rgbs, with_default_matrix
 from ..media.interrupt import Interrupted, exit_status, handle_signals
-from ..options import StylizeOptions
+from ..options import Projection, StylizeOptions
 from .checks import RunError, check_input, check_inputs
 
 if TYPE_CHECKING:
@@ -201,7 +201,7 @@ def _run_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         "encoded as AAC where the container needs it)")
     p.add_argument("--no-estimate", action="store_true",
                    help="skip the probe of the first frames that prints the expected s/frame and ETA")
-    p.add_argument("--projection", default="planar", choices=["planar", "equirect"],
+    p.add_argument("--projection", default="planar", choices=list(get_args(Projection)),
                    help="equirect: a 360 video, stylized on cube faces with border consistency")
     p.add_argument("--width", type=int, help="processing width (height keeps the aspect ratio)")
     p.add_argument("--frames", help="frame range A:B (B exclusive)")

@@ -38,7 +38,7 @@ class Request:
     :ivar func: public name of the calling filter (error messages).
     :ivar clip: the user's clip (any constant format; the method converts it, e.g. with ``matrix``).
     :ivar style: style image(s) (``None`` for the network methods, which use the model's style).
-    :ivar options: the options, with the method's defaults (:meth:`StylizeOptions.for_method`).
+    :ivar options: the options, with the method's defaults (:func:`resolve`).
     """
 
     func: str

@@ -1,7 +1,7 @@
 """Dense optical flow estimators (OpenCV and RAFT) behind one small interface.
 
 Every estimator computes the flow from image ``a`` to image ``b``: for a pixel ``x`` of ``a``,
-``a(x) ~ b(x + flow(x))`` — OpenCV's convention, and the one :func:`vsstylize.warp.warp` expects.
+``a(x) ~ b(x + flow(x))`` — OpenCV's convention, and the one :func:`vsstylize.opticalflow.warping.warp` expects.
 Flows are ``(H, W, 2)`` float32 arrays, u right and v down, in pixels.
 
 OpenCV methods take 8-bit grey images ``(H, W)`` uint8; RAFT takes RGB ``(H, W, 3)`` float32 in [0, 1].
@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, get_args
 
 import cv2
 import numpy as np
@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 FlowMethod = Literal["dis", "dis_refined", "deepflow", "farneback", "raft"]
-FLOW_METHODS: tuple[FlowMethod, ...] = ("dis", "dis_refined", "deepflow", "farneback", "raft")
+FLOW_METHODS: tuple[FlowMethod, ...] = get_args(FlowMethod)
 DisPreset = Literal["ultrafast", "fast", "medium"]
 DIS_PRESETS: dict[str, int] = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,

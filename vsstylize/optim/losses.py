@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -425,7 +425,7 @@ class VideoObjective:
         if autocast not in (None, torch.bfloat16, torch.float16):
             raise ValueError(f"autocast must be None, torch.bfloat16 or torch.float16, got {autocast!r}")
         self.autocast = autocast
-        if criterion not in ("mse", "smoothl1"):
+        if criterion not in get_args(Criterion):
             raise ValueError(f"criterion must be 'mse' or 'smoothl1', got {criterion!r}")
         self.loss_net = loss_net
         self.weights = weights

@@ -25,7 +25,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 
@@ -64,7 +64,8 @@ __all__ = [
 
 InitKind = Literal["random", "image", "prev", "prevWarped"]
 OptimizerName = Literal["lbfgs", "adam"]
-INIT_KINDS: tuple[str, ...] = ("random", "image", "prev", "prevWarped")
+#: The init kinds, from the Literal.
+INIT_KINDS: tuple[InitKind, ...] = get_args(InitKind)
 Precision = Literal["fp32", "bf16", "fp16"]
 #: Loss-network precisions (:attr:`OptimizerSettings.precision`) and their autocast dtypes.
 PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -143,7 +144,7 @@ class OptimizerSettings:
     progress: Callable[[Progress], None] | None = None
 
     def __post_init__(self) -> None:
-        if self.optimizer not in ("lbfgs", "adam"):
+        if self.optimizer not in get_args(OptimizerName):
             raise OptionError("optimizer", "{name} must be 'lbfgs' or 'adam', got {value!r}", value=self.optimizer)
         if self.num_iterations < 1:
             raise OptionError("num_iterations", "{name} must be >= 1, got {value}", value=self.num_iterations)

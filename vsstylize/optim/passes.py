@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import get_args
 
 import torch
 
@@ -77,7 +78,7 @@ class MultipassSettings:
         if self.first_init not in ("random", "image", "network"):
             raise OptionError("init", "{name} of pass 1 must be 'random', 'image' or 'network', got {value!r}",
                               value=self.first_init)
-        if self.warp_interpolation not in ("bilinear", "bicubic"):
+        if self.warp_interpolation not in get_args(StylizedWarp):
             raise OptionError("warp_interpolation", "{name} must be 'bilinear' or 'bicubic', got {value!r}",
                               value=self.warp_interpolation)
 

@@ -13,7 +13,6 @@ averaged over the batch. Images are ``(N, 3, H, W)`` RGB in [0, 1].
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 
@@ -34,14 +33,6 @@ __all__ = ["HUANG_LAYERS", "RUDER_LAYERS", "TrainingObjective"]
 RUDER_LAYERS: tuple[tuple[str, ...], tuple[str, ...]] = (("relu3_3",), ("relu1_2", "relu2_2", "relu3_3", "relu4_3"))
 #: Huang et al. 2017 sec. 3.2.1: content relu4_2; style relu1_2, relu2_2, relu3_2, relu4_2.
 HUANG_LAYERS: tuple[tuple[str, ...], tuple[str, ...]] = (("relu4_2",), ("relu1_2", "relu2_2", "relu3_2", "relu4_2"))
-
-
-@dataclass
-class LossParts:
-    """Weighted components of one batch loss (scalars)."""
-
-    total: torch.Tensor
-    parts: dict[str, torch.Tensor]
 
 
 class TrainingObjective:

@@ -51,7 +51,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -67,6 +67,7 @@ from ..networks.models import (
 )
 from ..opticalflow.warping import warp
 from ..optim.losses import LossWeights
+from ..optim.optimizer import PRECISIONS, Precision
 from ..optim.vgg import load_loss_network
 from ..resources import read_style_image
 from .border_data import BorderSamples
@@ -74,7 +75,7 @@ from .data import Batch, DatasetError, TrainingData
 from .loss import HUANG_LAYERS, RUDER_LAYERS, TrainingObjective
 from .prefetch import Prefetcher
 
-__all__ = ["PRECISIONS", "Precision", "TrainError", "TrainSettings", "card_sources", "frames_for_iteration",
+__all__ = ["TRAIN_PRECISIONS", "TrainError", "TrainSettings", "card_sources", "frames_for_iteration",
            "portable_command", "train"]
 
 log = logging.getLogger("vsstylize")
@@ -84,9 +85,9 @@ MULTI_FRAME_SCHEDULE: tuple[tuple[float, int], ...] = ((0.0, 2), (5 / 12, 3), (0
 #: Frames of the cached real tuples (the schedule's longest; shorter steps and the two-frame procedures use
 #: sub-windows), the same for every architecture so their trainings share one data cache.
 TUPLE_LENGTH = max(n for _, n in MULTI_FRAME_SCHEDULE)
-Precision = Literal["fp32", "bf16"]
-#: Training precisions and their autocast dtypes.
-PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
+#: The precisions training runs in (:data:`~vsstylize.optim.optimizer.Precision` but ``fp16``, which needs loss
+#: scaling the trainer does not do).
+TRAIN_PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16")
 
 
 class TrainError(ValueError):
@@ -97,7 +98,7 @@ class TrainError(ValueError):
 class TrainSettings:
     """Options of :func:`train` (``vsstylize train``).
 
-    :ivar arch: network architecture, a key of :data:`vsstylize.networks.ARCHITECTURES`.
+    :ivar arch: network architecture, a key of :data:`vsstylize.networks.models.ARCHITECTURES`.
     :ivar styles: style image files (blended with equal weights).
     :ivar data: dataset files/folders of images and videos (:class:`TrainingData`).
     :ivar out: output model path (``.safetensors``; the model card goes beside it as ``.json``).
@@ -180,8 +181,8 @@ class TrainSettings:
             if not np.isfinite(v) or v < 0 or (name in ("learning_rate", "style_scale") and v == 0):
                 bound = "> 0" if name in ("learning_rate", "style_scale") else ">= 0"
                 raise TrainError(f"{name} must be a finite number {bound}, got {v}")
-        if self.precision not in PRECISIONS:
-            raise TrainError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.precision not in TRAIN_PRECISIONS:
+            raise TrainError(f"precision must be one of {', '.join(TRAIN_PRECISIONS)}, got {self.precision!r}")
         if int(self.prefetch) < 0:
             raise TrainError(f"prefetch must be >= 0, got {self.prefetch}")
         if not 0.0 <= float(self.border_fraction) <= 1.0:
