@@ -443,6 +443,12 @@ def _run_ray(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The sub-commands that need neither the training nor the benchmark code: ``vsstylize run --help`` (and every run)
+#: builds its parser without importing them; the ``bench`` and ``train`` parsers are built for their own command,
+#: for ``vsstylize --help`` and for a command that is none of these.
+_LIGHT_COMMANDS = frozenset({"run", "demo", "script", "download", "dataset"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vsstylize`` console script; returns the exit status (2 for bad input)."""
     from .helptext import HelpFormatter
@@ -452,12 +458,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     _run_parser(sub)
     _demo_parser(sub)
-    from vsstylize_bench.cli import add_bench_parser, bench_command
+    words = list(sys.argv[1:] if argv is None else argv)
+    if not words or words[0] not in _LIGHT_COMMANDS:  # bench, train, --help, a typo: their parsers are needed
+        from vsstylize_bench.cli import add_bench_parser
 
-    add_bench_parser(sub)
-    from ..train.cli import add_train_parser, train_command
+        from ..train.cli import add_train_parser
 
-    add_train_parser(sub)
+        add_bench_parser(sub)
+        add_train_parser(sub)
     script = sub.add_parser("script", help="print the vspipe script of the run job (vsstylize script > stylize.vpy)")
     script.add_argument("--path", action="store_true", help="print where the installed script is instead")
     sub.add_parser("download", help="install weights of the registry (VGG-19, RAFT, pretrained networks); --list prints it",
@@ -483,8 +491,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(stylize_script() if args.path else stylize_script().read_text(), end="\n" if args.path else "")
         return 0
     if args.command == "bench":
+        from vsstylize_bench.cli import bench_command
+
         return bench_command(args, argv)
     if args.command == "train":
+        from ..train.cli import train_command
+
         return train_command(args, argv)
     try:
         with handle_signals():
