@@ -12,7 +12,8 @@ import pytest
 from vsstylize.cli.default_method import default_method
 from vsstylize.cli.estimate import PROBE_ITERATIONS, probe
 from vsstylize.cli.helptext import METHOD_SPEED, plain
-from vsstylize.cli.main import _print_estimate, _run_parser, main
+from vsstylize.cli.main import main
+from vsstylize.cli.run import _print_estimate, _run_parser
 from vsstylize.options import StylizeOptions
 
 from .conftest import DATA
@@ -57,7 +58,7 @@ def test_run_without_method_uses_the_network_and_prints_method_and_eta(tmp_path:
 
 @pytest.mark.data
 def test_optim_estimate_scales_the_probe_to_the_iterations(capsys: pytest.CaptureFixture[str]) -> None:
-    from vsstylize.cli.main import build_graph
+    from vsstylize.cli.run import build_graph
 
     args = _args(str(BIKES), "--style", "starry_night", "-o", "unused.mp4", "--method", "optim", "--frames", "10:250",
                  "--width", "64", "--init", "image,prevWarped")

@@ -10,7 +10,8 @@ import pytest
 import vapoursynth as vs
 
 import vsstylize
-from vsstylize.cli.main import _run_parser, main
+from vsstylize.cli.main import main
+from vsstylize.cli.run import _run_parser
 from vsstylize.errors import OptionError
 from vsstylize.methods.registry import find, resolve, specs
 from vsstylize.options import StylizeOptions, option_names

@@ -85,7 +85,7 @@ def test_network_on_ray_equals_single_process(video: Path, single, tmp_path: Pat
     assert (tmp_path / "ray.yuv").read_bytes() == single(*NETWORK)
     # The RGB frames too: the same graph in this process with one thread finds every frame in the workers' cache
     # (same keys: settings, cuts, environment) and equals an uncached render.
-    from vsstylize.cli.main import _run_parser, build_graph
+    from vsstylize.cli.run import _run_parser, build_graph
 
     parser = argparse.ArgumentParser()
     _run_parser(parser.add_subparsers(dest="command"))
@@ -230,11 +230,11 @@ def test_the_registry_declares_each_methods_chain_kind() -> None:
     """The Ray planner splits units by the chain kind the methods registry declares, not by method names."""
     import inspect
 
-    from vsstylize.cli import main as cli_main
+    from vsstylize.cli import run as cli_run
     from vsstylize.methods.registry import specs
 
     assert {s.label: s.chain for s in specs()} == {
         "optim": "recursive", "optim (equirect)": "recursive", "network": "recursive", "network (equirect)": "recursive",
         "flowfree": "independent", "hybrid": "recursive", "multipass": "shot"}
-    planner = inspect.getsource(cli_main._run_ray)
+    planner = inspect.getsource(cli_run._run_ray)
     assert "spec.chain" in planner and "spec.method" not in planner

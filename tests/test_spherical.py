@@ -319,7 +319,7 @@ def test_bad_input_errors() -> None:
 def test_run_projection_equirect_builds_a_spherical_graph(tmp_path) -> None:
     import argparse
 
-    from vsstylize.cli.main import RunError, _run_parser, build_graph
+    from vsstylize.cli.run import RunError, _run_parser, build_graph
 
     parser = argparse.ArgumentParser()
     _run_parser(parser.add_subparsers(dest="command"))

@@ -55,7 +55,7 @@ def _pan_clip(path: Path) -> Path:
 def quick_bench() -> list[QuickRow]:
     """Measure the methods on this machine (see the module); rows fastest first."""
     from vsstylize.cli.estimate import format_duration, probe
-    from vsstylize.cli.main import _run_parser, build_graph, run_options
+    from vsstylize.cli.run import _run_parser, build_graph, run_options
     from vsstylize.methods.hybrid import HYBRID_ITERATIONS
     from vsstylize.options import StylizeOptions
 

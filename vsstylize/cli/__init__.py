@@ -1,6 +1,7 @@
 """The command line, the last stage of the pipeline: ``vsstylize run|demo|script|download|train|bench``.
 
-* :mod:`.main` — the ``vsstylize`` command: its parsers and ``run`` (a clip rendered to a video file);
+* :mod:`.main` — the ``vsstylize`` command, dispatching to its sub-commands (training and benchmark ones lazily);
+* :mod:`.run` — ``vsstylize run`` and ``demo``: their parsers, the graph of a run, the render;
 * :mod:`.checks` — the inputs of a run checked before anything is loaded;
 * :mod:`.default_method` — the method and shipped network picked when ``--method`` is left out;
 * :mod:`.estimate` — the first frames probed for the expected time per frame;
