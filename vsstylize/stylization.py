@@ -12,9 +12,9 @@ from typing import Any
 
 import vapoursynth as vs
 
-from .errors import PYTHON_NAMING, OptionError, StylizeError, error
+from .errors import PYTHON_NAMING, OptionError, error
 from .media.frames import from_rgbs
-from .methods.registry import Request, find, resolve, specs
+from .methods.registry import MethodSpec, Request, find, resolve, specs
 from .methods.style import StyleSource
 from .opticalflow.estimators import DisPreset, FlowMethod
 from .opticalflow.warping import StylizedWarp
@@ -23,7 +23,7 @@ from .optim.optimizer import InitKind, OptimizerName, Precision
 from .optim.vgg import Arch, Pooling
 from .options import FirstInit, LossWeightsPreset, Method, Projection, StylizeOptions, option_names
 
-__all__ = ["multipass", "run_method", "stylize"]
+__all__ = ["build_method", "multipass", "run_method", "stylize"]
 
 type Clips = vs.VideoNode | Sequence[vs.VideoNode]
 type Iterations = int | tuple[int, int] | str
@@ -89,6 +89,20 @@ def run_method(func: str, clip: vs.VideoNode, style: StyleSource | Sequence[Styl
     try:
         spec = find(method, projection)
         options = resolve(spec, given)
+    except OptionError as exc:
+        raise error(func, exc.render(PYTHON_NAMING)) from exc
+    return build_method(func, clip, style, spec, options)
+
+
+def build_method(func: str, clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource] | None, spec: MethodSpec,
+                 options: StylizeOptions) -> vs.VideoNode:
+    """Build the graph of ``spec``'s method with options resolved once (:func:`~vsstylize.methods.registry.resolve`,
+    e.g. by the command line): :meth:`~vsstylize.methods.registry.MethodSpec.validate`, then its ``build``, then the
+    output format.
+
+    :raises vs.Error: ``vsstylize.<func>: ...`` naming the option or clip.
+    """
+    try:
         items = list(style) if isinstance(style, (list, tuple)) else style
         request = Request(func, clip, items, options)
         spec.validate(request)  # everything the user gave, before a network or a loss network is loaded
@@ -96,8 +110,6 @@ def run_method(func: str, clip: vs.VideoNode, style: StyleSource | Sequence[Styl
         return from_rgbs(out, clip, func, options.matrix, options.output_format)
     except OptionError as exc:
         raise error(func, exc.render(PYTHON_NAMING)) from exc
-    except StylizeError:
-        raise
 
 
 def _docstring() -> str:

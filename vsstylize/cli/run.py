@@ -137,25 +137,28 @@ def run_options(args: argparse.Namespace) -> tuple[MethodSpec, StylizeOptions, d
         raise RunError(exc.render(_naming())) from None
 
 
-def build_graph(args: argparse.Namespace, cuts: Sequence[int] | None = None) -> tuple[vs.VideoNode, vs.VideoNode]:
+def build_graph(args: argparse.Namespace, cuts: Sequence[int] | None = None,
+                resolved: tuple[MethodSpec, StylizeOptions, dict[str, object]] | None = None,
+                ) -> tuple[vs.VideoNode, vs.VideoNode]:
     """Source and stylized clips for the ``run`` options: the source resized to ``--width`` as RGBS
     (:func:`build_source`), and the stylized clip in the encoder's format (YUV420P8) with the source's colour
     properties (``vsstylize.stylize``'s format rule: the result is converted back with the source's matrix), its
     shots marked with the ``--scenes`` cuts or ``cuts``.
 
+    :param resolved: :func:`run_options` of ``args`` when the caller has it (the options are resolved once a run).
     :raises RunError: bad input, worded with the command-line options.
     """
     from ..media.shots import scenes
-    from ..stylization import run_method
+    from ..stylization import build_method
 
     source = build_source(args)
-    _, _, given = run_options(args)
+    spec, options, _ = run_options(args) if resolved is None else resolved
     clip = source
     if args.scenes != "none" or cuts is not None:
         clip = scenes(source, scene_cuts(args, source) if cuts is None else list(cuts))
     styles = (args.style if len(args.style) > 1 else args.style[0]) if args.style else None
     try:
-        out = run_method("stylize", clip, styles, args.method, args.projection, given)
+        out = build_method("stylize", clip, styles, spec, options)
     except StylizeError as exc:  # bad input found while building the graph (a missing network file ...)
         if isinstance(exc.__cause__, OptionError):
             raise RunError(exc.__cause__.render(_naming())) from None
@@ -305,12 +308,12 @@ def choose_method(args: argparse.Namespace) -> str | None:
     return f"no --method given: using {choice.reason}"
 
 
-def _print_estimate(args: argparse.Namespace) -> None:
+def _print_estimate(args: argparse.Namespace, resolved: tuple[MethodSpec, StylizeOptions, dict[str, object]]) -> None:
     """Probe the first frames (:mod:`vsstylize.cli.estimate`) and print the expected s/frame and ETA; for the slow
     optimization methods also how to get a quick preview."""
     from .estimate import format_duration, probe
 
-    spec, options, _ = run_options(args)
+    spec, options, _ = resolved
     if spec.method not in ("optim", "network", "flowfree", "hybrid") or spec.projection != "planar":
         return
     frames = build_source(args).num_frames
@@ -355,23 +358,23 @@ def _run(args: argparse.Namespace) -> int:
         raise RunError(f"--threads must be >= 1, got {args.threads}")
     check_inputs(args)
     chosen = choose_method(args)
-    run_options(args)  # a bad option is the only line
+    resolved = run_options(args)  # once a run; a bad option is the only line
     if chosen is not None:
         print(f"vsstylize run: {chosen}", file=sys.stderr)
     try:
         check_encoder(args.encoder, args.output, args.crf)
         if args.ray is not None:
-            return _run_ray(args)
+            return _run_ray(args, resolved)
         if args.prune_finished or args.workers is not None:
             raise RunError("--workers and --prune-finished belong to --ray")
         if args.threads is not None:
             import torch
 
             torch.set_num_threads(args.threads)
-        source, stylized = build_graph(args)
+        source, stylized = build_graph(args, resolved=resolved)
         check_frame_size(args.encoder, stylized.width, stylized.height)  # before the probe renders frames
         if not args.no_estimate:
-            _print_estimate(args)
+            _print_estimate(args, resolved)
         sheet = ContactSheet(source) if args.sheet else None
         try:
             spf = render(stylized, args.output, encoder=args.encoder, crf=args.crf, sheet=sheet, finish=_audio(args))
@@ -391,7 +394,7 @@ def _ray_build(args: argparse.Namespace, cuts: list[int]) -> vs.VideoNode:
     return build_graph(args, cuts)[1]
 
 
-def _run_ray(args: argparse.Namespace) -> int:
+def _run_ray(args: argparse.Namespace, resolved: tuple[MethodSpec, StylizeOptions, dict[str, object]]) -> int:
     """``run --ray``: units of the clip rendered by Ray workers into the shared cache, encoded here in order."""
     import functools
     import importlib.util
@@ -408,7 +411,7 @@ def _run_ray(args: argparse.Namespace) -> int:
         raise RunError(f"--workers must be >= 1, got {args.workers}")
     args.cache = str(Path(args.cache).resolve())
     args.input = str(Path(args.input).resolve())
-    spec, options, _ = run_options(args)
+    spec, options, _ = resolved  # the plan reads no folder: the workers build their graphs with the absolute ones
     source = build_source(args)
     check_frame_size(args.encoder, source.width, source.height)  # before the cluster starts
     cuts = scene_cuts(args, source)
