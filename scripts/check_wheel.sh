@@ -50,6 +50,11 @@ for name in PRETRAINED:
     assert path is not None and str(path).startswith(sys.argv[1]), f"{name}: {path} is not the wheel's copy"
 print(f"installed: {vsstylize.__file__}; models: {', '.join(resources.shipped_models())}; pretrained: {', '.join(PRETRAINED)}")
 PY
+# the one weights table finds the wheel's shipped networks (and the converted pretrained ones) in the installed package
+"$vpy" -m vsstylize download --list > registry.txt
+grep -qE "^starry_night-prior +shipped +$site/vsstylize/models/starry_night-prior.safetensors" registry.txt \
+  && grep -qE "^arbitrary +converted +$site/vsstylize/models/pretrained/" registry.txt \
+  || { echo "vsstylize download --list does not find the wheel's networks:"; cat registry.txt; exit 1; }
 # any painting, none of the shipped styles, under a name of its own; the peer's package is hidden (not needed), and
 # the network runs on the CPU engine (onnxruntime), not the torch fallback
 cp "$(dirname "$CLIP")/../styles/shipwreck.jpg" any_painting.jpg
