@@ -40,6 +40,7 @@ Search order of :func:`resolve_weights`: explicit path, :func:`vsstylize.resourc
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
@@ -275,8 +276,6 @@ def _shipped_entry(path: Path) -> RegistryEntry:
     card_file = path.with_suffix(".json")
     what = "stylization network"
     if card_file.is_file():
-        import json
-
         card = json.loads(card_file.read_text())
         arch = card.get("architecture", {}).get("arch", "?")
         what = f"{arch} ({card.get('kind', '?')} network), style {', '.join(card.get('style_images', [])) or '?'}"
