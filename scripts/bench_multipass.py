@@ -43,7 +43,7 @@ from vsstylize_bench.sources import default_photos, stationary_texture
 
 def _net(args: argparse.Namespace) -> dict[str, object]:
     """Loss-network options shared by every run."""
-    return {"model": args.model, "model_weights": args.model_weights, "precision": args.precision}
+    return {"model": args.model, "model_file": args.model_weights, "precision": args.precision}
 
 
 def _render(clip: vs.VideoNode) -> tuple[np.ndarray, float]:
@@ -82,9 +82,9 @@ def _stylize_border(args: argparse.Namespace, style: str, seq: Sequence) -> dict
     first, later = args.iterations
     # --true-flow: the methods get the exact flow and disocclusion mask instead of DIS flow and its consistency
     # check (DIS can fail on the fine random-phase textures of --stationary)
-    single_flow = ({"flows": clips.flow_backward, "weights": clips.reliability_backward} if args.true_flow else {})
+    single_flow = ({"flows": clips.flow_backward, "reliability": clips.reliability_backward} if args.true_flow else {})
     multi_flow = ({"flows": (clips.flow_backward, clips.flow_forward),
-                   "weights": (clips.reliability_backward, clips.reliability_forward)} if args.true_flow else {})
+                   "reliability": (clips.reliability_backward, clips.reliability_forward)} if args.true_flow else {})
     runs = {
         "per-frame": vsstylize.stylize(clip, style, num_iterations=args.reference_iterations, init=("image", "image"),
                                        temporal_weight=0.0, tol_loss_relative=0, seed=args.seed, **_net(args)),

@@ -188,7 +188,7 @@ def part_boundaries(video: Path, work: Path) -> None:
     for label, extra in settings.items():
         extra = dict(extra)
         style = extra.pop("style", None)
-        flows = {"flows": [clips.flow_backward], "weights": [clips.reliability_backward]}
+        flows = {"flows": [clips.flow_backward], "reliability": [clips.reliability_backward]}
         for bounds in ((None, 0), (k, 0), (k, 2), (k, 4)):
             t0 = time.perf_counter()
             out = vsstylize.stylize(clips.frames, style, max_chain_length=bounds[0],  # type: ignore[arg-type]

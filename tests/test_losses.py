@@ -100,7 +100,7 @@ def test_style_target_blend_and_scale(net: LossNetwork) -> None:
     half = L.StyleTarget(net, [s1], (32, 32), style_scale=0.5, layers=layers)
     assert half.style_size(s1, (32, 32)) == (11, 16)
     assert not torch.allclose(half.grams["relu2_1"], t1.grams["relu2_1"])
-    with pytest.raises(ValueError, match="style_blend_weights has 1 entries for 2 style images"):
+    with pytest.raises(ValueError, match="style_blend has 1 entries for 2 style images"):
         L.StyleTarget(net, [s1, s2], (32, 32), blend_weights=[1.0])
     with pytest.raises(ValueError, match="style_scale"):
         L.StyleTarget(net, [s1], (32, 32), style_scale=0)

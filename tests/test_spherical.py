@@ -260,7 +260,7 @@ def test_spherical_video_uses_per_face_flow() -> None:
     seq = yaw_sequence(_tiny_equirect(), 3, 2, g)
     flows, weights = seq.flow_clips()
     kw = dict(face_size=24, overlap=4, cube_output=True, **FAST)
-    chained = vsstylize.stylize(seq.clip(), str(STYLE), projection="equirect", flows=flows, weights=weights, **kw)
+    chained = vsstylize.stylize(seq.clip(), str(STYLE), projection="equirect", flows=flows, reliability=weights, **kw)
     apart = vsstylize.stylize(seq.clip(), str(STYLE), projection="equirect", temporal_consistency=False, **kw)
 
     def temporal_error(clip: vs.VideoNode) -> float:

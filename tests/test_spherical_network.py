@@ -102,7 +102,7 @@ def test_video_combines_border_prior_and_warped_previous_face(net_file: Path) ->
     seq = yaw_sequence(_equirect(), 2, 2, GEOM)
     flows, weights = seq.flow_clips()
     cube = vsstylize.stylize(seq.clip(), projection="equirect", method="network", network=str(net_file), border_blend=False,
-                                       flows=flows, weights=weights, **KW)
+                                       flows=flows, reliability=weights, **KW)
     first, second = _faces(cube, 0), _faces(cube, 1)
     content = _content(seq.clip(), 1)
     warped = warp(first.contiguous(), seq.face_flow)

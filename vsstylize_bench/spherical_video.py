@@ -59,7 +59,7 @@ class YawSequence:
         return array_clip(list(self.frames))
 
     def flow_clips(self) -> tuple[vs.VideoNode, vs.VideoNode]:
-        """``(flow strip, reliability strip)`` clips for ``stylize(projection="equirect", flows=..., weights=...)``:
+        """``(flow strip, reliability strip)`` clips for ``stylize(projection="equirect", flows=..., reliability=...)``:
         the per-face backward flows (RGBS u, v, 0) and validity (GRAYS) side by side as a cube strip;
         frame 0 has no partner (zero flow, ``FlowValid=0``)."""
         t_count = self.frames.shape[0]

@@ -236,11 +236,13 @@ def _run_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         if flag is None or f.name in _RUN_SET:
             continue
         flag = flag or "--" + f.name.replace("_", "-")
+        # a renamed option's old flag (vsstylize.options.RENAMED) is still accepted, for one release
+        flags = [flag, *([f.metadata["old_cli"]] if f.metadata["old_cli"] else [])]
         if f.type in ("bool", "bool | None"):
-            options.add_argument(flag, dest=f.name, default=None, action=argparse.BooleanOptionalAction,
+            options.add_argument(*flags, dest=f.name, default=None, action=argparse.BooleanOptionalAction,
                                  help=_option_help(f))
         else:
-            options.add_argument(flag, dest=f.name, default=None, help=_option_help(f))
+            options.add_argument(*flags, dest=f.name, default=None, help=_option_help(f))
     return p
 
 

@@ -109,16 +109,16 @@ def _flow_clips(func: str, rgb: vs.VideoNode, options: StylizeOptions) -> tuple[
         bw = estimated_flow(rgb, "backward", 1, options)
         fw = estimated_flow(rgb, "forward", 1, options)
         return bw, reliability_filter(bw, fw), fw, reliability_filter(fw, bw)
-    if len(options.flows) != 2 or options.weights is None or len(options.weights) != 2:
-        raise OptionError("flows", "{name} and {opt[weights]} must each be given as a (backward, forward) pair of clips")
+    if len(options.flows) != 2 or options.reliability is None or len(options.reliability) != 2:
+        raise OptionError("flows", "{name} and {opt[reliability]} must each be given as a (backward, forward) pair of clips")
     bw = check_flow_input(func, rgb, options.flows[0], "backward", 1)
     fw = check_flow_input(func, rgb, options.flows[1], "forward", 1)
-    c_bw, c_fw = (check_weights_input(func, rgb, clip) for clip in options.weights)
+    c_bw, c_fw = (check_weights_input(func, rgb, clip) for clip in options.reliability)
     return bw, c_bw, fw, c_fw
 
 
 def _check_given(req: Request) -> None:
-    """The user's ``(backward, forward)`` flows and weights checked against the clip, before anything is loaded."""
+    """The user's ``(backward, forward)`` flows and reliability clips checked against the clip, before anything is loaded."""
     if req.options.flows is not None:
         _flow_clips(req.func, req.clip, req.options)
 
@@ -282,7 +282,7 @@ class _MultipassFilter:
 SPECS = (
     MethodSpec("multipass", "planar", "the multi-pass algorithm (Ruder et al. 2018 sec. 4.4): alternating passes over "
                "shots of max_shot_length frames", uses("loss", "optimizer", "multipass", only=(
-                   "flows", "weights", "flow_method", "flow_preset", "raft_weights", "flow_cache",
+                   "flows", "reliability", "flow_method", "flow_preset", "raft_weights", "flow_cache",
                    *INIT_NETWORK_OPTIONS)), _build, chain="shot",
                defaults={"num_iterations": (PASS_ITERATIONS, PASS_ITERATIONS)}, check=_check,
                inputs=_check_given),

@@ -39,11 +39,11 @@ __all__ = ["INIT_NETWORK_OPTIONS", "PRETRAINED_OPTIONS", "SPECS", "load_model", 
            "require_init_network", "require_network"]
 
 #: The options of the pretrained style-conditioned networks (``network="arbitrary"`` / ``"multistyle26"``).
-PRETRAINED_OPTIONS = ("style_strength", "style_index", "style_blend_weights")
+PRETRAINED_OPTIONS = ("style_strength", "style_index", "style_blend")
 #: The options of ``init="network"`` (optim, multipass).
 INIT_NETWORK_OPTIONS = ("network", "stroke_scale", "border_margin", *PRETRAINED_OPTIONS)
 #: The network options (``network`` and the flow of the previous output, J = {1}).
-NETWORK_OPTIONS = ("network", "flows", "weights", "flow_method", "flow_preset", "raft_weights", "flow_cache")
+NETWORK_OPTIONS = ("network", "flows", "reliability", "flow_method", "flow_preset", "raft_weights", "flow_cache")
 
 
 def require_network(options: StylizeOptions, given: Mapping[str, object], method: str,
@@ -63,8 +63,8 @@ def require_network(options: StylizeOptions, given: Mapping[str, object], method
 
 def load_styled(req: Request, device: torch.device) -> StyledNetwork:
     """The pretrained network of ``network="arbitrary"`` (the request's style images, blended by
-    ``style_blend_weights``, at ``style_strength``) or ``"multistyle26"`` (``style_index``, blended by
-    ``style_blend_weights``), bound to its style.
+    ``style_blend``, at ``style_strength``) or ``"multistyle26"`` (``style_index``, blended by
+    ``style_blend``), bound to its style.
 
     :raises OptionError: ``arbitrary`` without a style. :raises vs.Error: not installed, bad style settings.
     """
@@ -75,7 +75,7 @@ def load_styled(req: Request, device: torch.device) -> StyledNetwork:
                           "name, a clip, or a list of them)")
     styles = load_styles(req.func, req.style) if o.network == "arbitrary" and req.style is not None else []
     try:
-        return StyledNetwork(o.network, styles, o.style_blend_weights, o.style_strength, o.style_index, device)
+        return StyledNetwork(o.network, styles, o.style_blend, o.style_strength, o.style_index, device)
     except (PretrainedNetworkError, ValueError) as exc:
         raise error(req.func, f"network: {exc}" if isinstance(exc, PretrainedNetworkError) else str(exc)) from exc
 

@@ -63,11 +63,11 @@ class FrameOptimizer:
         self.styles = load_styles(func, style)
         self.device = compute_device(options.device)
         try:
-            self.net = load_loss_network(options.model, weights=options.model_weights, pooling=options.pooling,
+            self.net = load_loss_network(options.model, weights=options.model_file, pooling=options.pooling,
                                          device=self.device)
             layers = tuple(dict.fromkeys(options.style_layers))
             self.target = StyleTarget(self.net, [s.to(self.device) for s in self.styles], (size[1], size[0]),
-                                      blend_weights=options.style_blend_weights, style_scale=options.style_scale,
+                                      blend_weights=options.style_blend, style_scale=options.style_scale,
                                       layers=layers)
             self.net.check_layers(options.content_layers)
         except (ValueError, RuntimeError) as exc:

@@ -62,8 +62,8 @@ def _face_flows(cube: vs.VideoNode, indices: tuple[int, ...], options: StylizeOp
 
 
 def _temporal_flows(func: str, cube: vs.VideoNode, indices: tuple[int, ...], options: StylizeOptions) -> ClipInputs:
-    """Per-face flows (computed), or the user's flow strips (``flows`` / ``weights``, six faces side by side)."""
-    if options.flows is None and options.weights is None:
+    """Per-face flows (computed), or the user's flow strips (``flows`` / ``reliability``, six faces side by side)."""
+    if options.flows is None and options.reliability is None:
         return _face_flows(cube, indices, options)
     return given_inputs(func, cube, indices, options)
 

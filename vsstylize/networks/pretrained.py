@@ -245,11 +245,11 @@ class StyledNetwork:
             if not styles:
                 raise ValueError("style: network='arbitrary' needs a style image (any painting)")
             if blend_weights is not None and len(blend_weights) != len(styles):
-                raise ValueError(f"style_blend_weights: need one weight per style image ({len(styles)}), got "
+                raise ValueError(f"style_blend: need one weight per style image ({len(styles)}), got "
                                  f"{list(blend_weights)}")
             w = torch.tensor(list(blend_weights) if blend_weights is not None else [1.0] * len(styles))
             if bool((w < 0).any()) or float(w.sum()) <= 0:
-                raise ValueError(f"style_blend_weights: must be non-negative, not all 0, got {list(w.tolist())}")
+                raise ValueError(f"style_blend: must be non-negative, not all 0, got {list(w.tolist())}")
             vectors = torch.cat([_style_vector(self.predictor, file_digest, s) for s in styles])
             self.code = (w.to(dev)[:, None] / w.sum() * vectors).sum(0, keepdim=True)
             images = [hashlib.sha256(s.numpy().tobytes()).hexdigest() for s in styles]

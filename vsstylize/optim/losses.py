@@ -331,10 +331,10 @@ class StyleTarget:
             blend_weights = [1.0] * len(styles)
         blend = [float(b) for b in blend_weights]
         if len(blend) != len(styles):
-            raise OptionError("style_blend_weights", "{name} has {count} entries for {images} style images",
+            raise OptionError("style_blend", "{name} has {count} entries for {images} style images",
                               count=len(blend), images=len(styles))
         if any(not math.isfinite(b) or b < 0 for b in blend) or sum(blend) <= 0:
-            raise OptionError("style_blend_weights", "{name} must be >= 0 with a positive sum, got {value}", value=blend)
+            raise OptionError("style_blend", "{name} must be >= 0 with a positive sum, got {value}", value=blend)
         if not (math.isfinite(style_scale) and style_scale > 0):
             raise OptionError("style_scale", "{name} must be > 0, got {value}", value=style_scale)
         if len(content_size) != 2 or min(content_size) <= 0:
