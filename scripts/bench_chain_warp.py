@@ -31,10 +31,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vsstylize.losses import StyleTarget
 from vsstylize.methods.style import load_styles
-from vsstylize.sequences import make_sequence
-from vsstylize.vgg import load_loss_network
+from vsstylize.optim.losses import StyleTarget
+from vsstylize.optim.vgg import load_loss_network
+from vsstylize.train.sequences import make_sequence
 from vsstylize_bench import metrics
 from vsstylize_bench.config import DEFAULT_STYLE, SETTINGS, BenchInputError, parse_iterations
 from vsstylize_bench.machine import machine

@@ -19,10 +19,10 @@ import warnings
 
 import numpy as np
 
-from vsstylize.losses import ARTISTIC_VIDEOS_WEIGHTS, StyleTarget
 from vsstylize.methods.style import load_styles
-from vsstylize.sequences import make_sequence
-from vsstylize.vgg import load_loss_network
+from vsstylize.optim.losses import ARTISTIC_VIDEOS_WEIGHTS, StyleTarget
+from vsstylize.optim.vgg import load_loss_network
+from vsstylize.train.sequences import make_sequence
 from vsstylize_bench.config import DEFAULT_STYLE, SETTINGS, BenchInputError, parse_iterations
 from vsstylize_bench.metrics import relative_losses
 from vsstylize_bench.runner import stylize_sequence

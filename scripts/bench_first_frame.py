@@ -3,7 +3,7 @@
 For the first frames of the bench's generated sequences (``make_sequence(preset, num_frames=5, size,
 seed)``, as ``vsstylize bench`` makes them) or for cube faces of an equirectangular photo, the frame is
 stylized from noise (``init random``, with ``--noise-std`` in grey levels; default the current
-:data:`vsstylize.optimizer.RANDOM_INIT_STD`) and from the content image, with the default relative tolerance.
+:data:`vsstylize.optim.optimizer.RANDOM_INIT_STD`) and from the content image, with the default relative tolerance.
 Printed per frame and init: the loss at a few iterations, the end/start loss ratio, and the style and
 content loss of the result (:func:`vsstylize_bench.metrics.relative_losses`' measure); then the style loss of
 the noise start relative to the image start (the issue's criterion: at most 1.5).
@@ -29,11 +29,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vsstylize.losses import StyleTarget
 from vsstylize.methods.style import load_styles
-from vsstylize.optimizer import RANDOM_INIT_STD, OptimizerSettings, make_init, stylize_image
-from vsstylize.sequences import make_sequence
-from vsstylize.vgg import LossNetwork, load_loss_network
+from vsstylize.optim.losses import StyleTarget
+from vsstylize.optim.optimizer import RANDOM_INIT_STD, OptimizerSettings, make_init, stylize_image
+from vsstylize.optim.vgg import LossNetwork, load_loss_network
+from vsstylize.train.sequences import make_sequence
 from vsstylize_bench.config import DEFAULT_STYLE
 from vsstylize_bench.metrics import relative_losses
 from vsstylize_bench.sources import default_photos, shared_file

@@ -40,14 +40,14 @@ import torch
 import vapoursynth as vs
 
 import vsstylize
-from vsstylize.frames import compute_device
+from vsstylize.media.frames import compute_device
 from vsstylize.networks.io import load_network
 from vsstylize.networks.models import StylizationNetwork, network_input
 from vsstylize.opticalflow.consistency import consistency_check_torch
 from vsstylize.opticalflow.estimators import FlowSettings, make_estimator
 from vsstylize.opticalflow.raft import RaftEstimator
-from vsstylize.sequences import Sequence, make_sequence
-from vsstylize.warping import warp
+from vsstylize.opticalflow.warping import warp
+from vsstylize.train.sequences import Sequence, make_sequence
 from vsstylize_bench.machine import machine
 from vsstylize_bench.runner import evaluate
 from vsstylize_bench.sources import default_photos
@@ -190,7 +190,7 @@ def part_e2e(args: argparse.Namespace, device: torch.device, photos: list[Path])
             print(f"[e2e] {size[0]}x{size[1]} {name:28s} {1 / spf:8.2f} fps  {spf * 1e3:8.1f} ms/frame", flush=True)
         hybrid_clip = clip[: args.hybrid_frames]
         out = vsstylize.stylize(hybrid_clip, args.style, "hybrid", network=MODELS["network"], num_iterations=(30, 8),
-                                device=str(device), model="vgg16", model_weights=args.loss_weights)
+                                device=str(device), model="vgg16", model_file=args.loss_weights)
         spf = _pull(vs.core.resize.Bicubic(out, format=vs.YUV420P10, matrix_s="709"), 1)
         rows.append({"size": "{}x{}".format(*size), "method": "hybrid 30,8", "s_per_frame": spf, "fps": 1 / spf})
         print(f"[e2e] {size[0]}x{size[1]} hybrid 30,8 {spf:8.2f} s/frame after the first", flush=True)

@@ -1,7 +1,7 @@
 """GPU speed, memory and quality of the optimization method, float32 against mixed precision.
 
 For issue "GPU performance" (Ruder et al. 2018 sec. 4 on a GPU). On a ground-truth sequence made
-from a real photo (:func:`vsstylize.sequences.make_sequence`, exact flow and disocclusion mask), at
+from a real photo (:func:`vsstylize.train.sequences.make_sequence`, exact flow and disocclusion mask), at
 ``--size`` (default 1024x436, the papers' size):
 
 1. frame 0 is stylized once (float32, init image, ``--first-iters`` iterations);
@@ -30,12 +30,12 @@ import numpy as np
 import torch
 from bench_optim_speed import bare_forward_backward  # scripts/ is on sys.path when run as a script
 
-from vsstylize.losses import LossWeights, StyleTarget, VideoObjective
 from vsstylize.methods.style import load_styles
-from vsstylize.optimizer import PRECISIONS, OptimizerSettings, prepare_device, stylize_image
-from vsstylize.sequences import make_sequence
-from vsstylize.vgg import load_loss_network
-from vsstylize.warping import warp
+from vsstylize.opticalflow.warping import warp
+from vsstylize.optim.losses import LossWeights, StyleTarget, VideoObjective
+from vsstylize.optim.optimizer import PRECISIONS, OptimizerSettings, prepare_device, stylize_image
+from vsstylize.optim.vgg import load_loss_network
+from vsstylize.train.sequences import make_sequence
 from vsstylize_bench import metrics
 from vsstylize_bench.sources import default_photos
 
@@ -171,7 +171,7 @@ def main() -> None:
             out = vsstylize.stylize(clip, args.style, num_iterations=(args.first_iters, args.max_iters),
                                     init=("image", "prevWarped"), tol_loss_relative=args.tol,
                                     tol_loss_relative_interval=args.interval, precision=prec,
-                                    model_weights=args.weights, model=args.model)
+                                    model_file=args.weights, model=args.model)
             times = []
             t0 = time.perf_counter()
             for n in range(out.num_frames):

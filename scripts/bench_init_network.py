@@ -26,10 +26,10 @@ import torch
 import vapoursynth as vs
 
 import vsstylize
-from vsstylize.losses import ARTISTIC_VIDEOS_WEIGHTS, StyleTarget
 from vsstylize.methods.style import load_styles
-from vsstylize.optimizer import OptimizerSettings, stylize_image
-from vsstylize.vgg import load_loss_network
+from vsstylize.optim.losses import ARTISTIC_VIDEOS_WEIGHTS, StyleTarget
+from vsstylize.optim.optimizer import OptimizerSettings, stylize_image
+from vsstylize.optim.vgg import load_loss_network
 from vsstylize_bench.machine import machine
 from vsstylize_bench.runner import clip_array
 from vsstylize_bench.sources import shared_file

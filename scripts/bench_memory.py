@@ -24,7 +24,7 @@ def _child(kind: str, frames: int, size: str) -> None:
     import vapoursynth as vs
 
     import vsstylize
-    from vsstylize.sequences import make_sequence
+    from vsstylize.train.sequences import make_sequence
     from vsstylize_bench.sources import default_photos
 
     warnings.filterwarnings("ignore", category=UserWarning)

@@ -39,14 +39,14 @@ import numpy as np
 import torch
 
 from vsstylize import resources
-from vsstylize.cache import atomic_write
-from vsstylize.losses import LossWeights, StyleTarget
+from vsstylize.media.cache import atomic_write
+from vsstylize.networks.inference import apply_network
 from vsstylize.networks.io import load_network
-from vsstylize.networks.models import apply_network
-from vsstylize.optimizer import OptimizerSettings, stylize_image
+from vsstylize.opticalflow.warping import warp
+from vsstylize.optim.losses import LossWeights, StyleTarget
+from vsstylize.optim.optimizer import OptimizerSettings, stylize_image
+from vsstylize.optim.vgg import load_loss_network
 from vsstylize.train.data_cache import IMAGE_SUFFIXES, clip_flows
-from vsstylize.vgg import load_loss_network
-from vsstylize.warping import warp
 from vsstylize_bench.metrics import relative_losses, warping_error
 
 REPO = Path(__file__).resolve().parents[1]

@@ -16,7 +16,7 @@
    method and ``--load FILE.npz`` measures saved frames again (same sequence options) without stylizing.
 2. Long-term consistency (Fig. 9): an ``occluder_pass`` sequence (an object covers part of the background
    and leaves) stylized with J = {1} and J = {1, 10, 20, 40}; the long-term error between frames t and t-k
-   over the formerly occluded background only (:meth:`vsstylize.sequences.Sequence.occluded_between`).
+   over the formerly occluded background only (:meth:`vsstylize.train.sequences.Sequence.occluded_between`).
 
 Usage: ``python scripts/bench_multipass.py [--size 128x96] [--frames 16] [--stationary 12] [--lt-frames 30]``
 """
@@ -32,8 +32,8 @@ import numpy as np
 import vapoursynth as vs
 
 import vsstylize
-from vsstylize.cache import atomic_write
-from vsstylize.sequences import MAX_SOURCE_SCALE, Sequence, make_sequence
+from vsstylize.media.cache import atomic_write
+from vsstylize.train.sequences import MAX_SOURCE_SCALE, Sequence, make_sequence
 from vsstylize_bench import metrics
 from vsstylize_bench.config import DEFAULT_STYLE
 from vsstylize_bench.measure import border_band, relative_border_contrast
@@ -43,7 +43,7 @@ from vsstylize_bench.sources import default_photos, stationary_texture
 
 def _net(args: argparse.Namespace) -> dict[str, object]:
     """Loss-network options shared by every run."""
-    return {"model": args.model, "model_weights": args.model_weights, "precision": args.precision}
+    return {"model": args.model, "model_file": args.model_weights, "precision": args.precision}
 
 
 def _render(clip: vs.VideoNode) -> tuple[np.ndarray, float]:
@@ -82,9 +82,9 @@ def _stylize_border(args: argparse.Namespace, style: str, seq: Sequence) -> dict
     first, later = args.iterations
     # --true-flow: the methods get the exact flow and disocclusion mask instead of DIS flow and its consistency
     # check (DIS can fail on the fine random-phase textures of --stationary)
-    single_flow = ({"flows": clips.flow_backward, "weights": clips.reliability_backward} if args.true_flow else {})
+    single_flow = ({"flows": clips.flow_backward, "reliability": clips.reliability_backward} if args.true_flow else {})
     multi_flow = ({"flows": (clips.flow_backward, clips.flow_forward),
-                   "weights": (clips.reliability_backward, clips.reliability_forward)} if args.true_flow else {})
+                   "reliability": (clips.reliability_backward, clips.reliability_forward)} if args.true_flow else {})
     runs = {
         "per-frame": vsstylize.stylize(clip, style, num_iterations=args.reference_iterations, init=("image", "image"),
                                        temporal_weight=0.0, tol_loss_relative=0, seed=args.seed, **_net(args)),

@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 
 from vsstylize.resources import shipped_styles
-from vsstylize.sequences import make_sequence
+from vsstylize.train.sequences import make_sequence
 from vsstylize_bench.runner import add_relative_losses, evaluate
 from vsstylize_bench.sources import default_photos
 

@@ -32,9 +32,9 @@ import torch
 import vapoursynth as vs
 
 from vsstylize import resources
-from vsstylize.cache import atomic_write
+from vsstylize.media.cache import atomic_write
 from vsstylize.networks.io import read_model_card, resolve_model
-from vsstylize.sequences import make_sequence
+from vsstylize.train.sequences import make_sequence
 from vsstylize_bench.config import BenchInputError, parse_iterations
 from vsstylize_bench.runner import add_relative_losses, estimate_truth, evaluate, evaluate_clip, format_table
 from vsstylize_bench.sources import default_photos, shared_file

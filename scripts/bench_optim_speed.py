@@ -4,7 +4,7 @@ Prints, for a frame of ``--width`` x ``--height`` (default 450x350, the papers' 
 
 * ``bare``: one forward pass of the loss network to the deepest loss layer plus one backward pass to
   the input (no losses);
-* ``lbfgs`` / ``adam``: seconds per iteration of :func:`vsstylize.optimizer.stylize_image` (content + style
+* ``lbfgs`` / ``adam``: seconds per iteration of :func:`vsstylize.optim.optimizer.stylize_image` (content + style
   + temporal + TV losses, L-BFGS history 100 / Adam), and their ratio to ``bare`` (target <= 1.3);
 * seconds per frame: measured for ``--iters`` iterations including the per-frame setup, and
   extrapolated to artistic-videos' default 1000 iterations for a subsequent frame.
@@ -24,9 +24,9 @@ from collections.abc import Callable
 
 import torch
 
-from vsstylize.losses import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, StyleTarget
-from vsstylize.optimizer import OptimizerSettings, make_init, stylize_image
-from vsstylize.vgg import LossNetwork, load_loss_network
+from vsstylize.optim.losses import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, StyleTarget
+from vsstylize.optim.optimizer import OptimizerSettings, make_init, stylize_image
+from vsstylize.optim.vgg import LossNetwork, load_loss_network
 
 
 def _sync(device: torch.device) -> None:
@@ -40,7 +40,7 @@ def bare_forward_backward(net: LossNetwork, x0: torch.Tensor, layers: tuple[str,
     """Seconds per forward (to the deepest of ``layers``) + backward (to the input) pass.
 
     :param features: how to run the network (default ``net(x, layers)``; e.g. a mixed-precision
-        objective's :meth:`~vsstylize.losses.VideoObjective.features`).
+        objective's :meth:`~vsstylize.optim.losses.VideoObjective.features`).
     :param warmup: untimed passes first (cuDNN autotuning needs a few on a GPU).
     """
     x = x0.detach().clone().requires_grad_(True)

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vsstylize.cache import atomic_write
+from vsstylize.media.cache import atomic_write
 from vsstylize.networks.inference import run_with_margin
 from vsstylize.networks.io import load_network
 from vsstylize.networks.measures import texture_period, texture_residual
@@ -40,8 +40,8 @@ from vsstylize.networks.scale import (
     stylize_at_scale,
     upsample_stylized,
 )
-from vsstylize.sequences import make_sequence
-from vsstylize.warping import inside_mask, warp
+from vsstylize.opticalflow.warping import inside_mask, warp
+from vsstylize.train.sequences import make_sequence
 from vsstylize_bench.metrics import temporal_error
 
 REPO = Path(__file__).resolve().parents[1]

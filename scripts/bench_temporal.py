@@ -3,7 +3,7 @@
 
 Reproduces the comparison of Ruder et al. (2018, Tables 2/4): per-frame random init, prev init,
 prevWarped init without the temporal loss, and prevWarped + temporal loss. Sequences come from
-``vsstylize.sequences`` (real photo, translating/zooming crop window, moving occluder; exact
+``vsstylize.train.sequences`` (real photo, translating/zooming crop window, moving occluder; exact
 ground-truth flow and disocclusion masks); the method uses DIS flow estimated from the frames, the error
 is measured with the ground truth. Prints a Markdown table of the mean short-term temporal error per
 sequence (ratio to per-frame random init in brackets) and seconds per frame.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from vsstylize.sequences import make_sequence
+from vsstylize.train.sequences import make_sequence
 from vsstylize_bench.runner import BASELINES, evaluate, format_table
 from vsstylize_bench.sources import default_photos, shared_data
 

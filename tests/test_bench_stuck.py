@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from vsstylize.sequences import make_sequence
+from vsstylize.train.sequences import make_sequence
 from vsstylize_bench.markdown import _stuck, _stuck_warnings
 from vsstylize_bench.runner import MethodResult, add_stuck_counts, evaluate, recording_loss_ratios
 

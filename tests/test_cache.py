@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from vsstylize.cache import atomic_write
+from vsstylize.media.cache import atomic_write
 
 from .conftest import REPO
 
@@ -18,7 +18,7 @@ from .conftest import REPO
 _WRITER = """
 import sys, time
 from pathlib import Path
-from vsstylize.cache import atomic_write
+from vsstylize.media.cache import atomic_write
 
 def write(tmp):
     tmp.write_bytes(b"half")
@@ -58,3 +58,12 @@ def test_a_killed_writers_temporary_file_goes_with_the_next_write(tmp_path: Path
         for proc in (killed, alive):
             proc.kill()
             proc.wait()
+
+
+def test_open_cache_is_the_one_way_to_open_a_cache(tmp_path) -> None:
+    from vsstylize.media.cache import DiskCache, open_cache
+
+    assert open_cache(None, "stylize", "stylize") is None
+    cache = open_cache(tmp_path, "stylize", "flow")
+    assert isinstance(cache, DiskCache) and cache.root == tmp_path / "flow" and cache.suffix == ".png"
+    assert cache.path("abcdef") == tmp_path / "flow" / "ab" / "abcdef.png"

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import vapoursynth as vs
 
-from vsstylize.cli import main
-from vsstylize.encode import EncoderError, check_frame_size
+from vsstylize.cli.main import main
+from vsstylize.media.encode import EncoderError, check_frame_size
 
 from .conftest import DATA
 
@@ -201,3 +201,30 @@ def test_bad_input_gives_one_line_naming_the_option_and_writes_nothing(tmp_path:
         assert lines == [lines[-1]] and lines[0].startswith(f"vsstylize run: {message}"), (argv, err)
         assert "Traceback" not in err
         assert sorted(p.name for p in tmp_path.rglob("*")) == before, argv
+
+
+_IMPORTED = """
+import sys
+from vsstylize.cli.main import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+print(sorted({m.split(".")[0] if m.startswith("vsstylize_bench") else ".".join(m.split(".")[:2])
+              for m in sys.modules if m.startswith(("vsstylize_bench", "vsstylize.train"))}))
+"""
+
+
+def test_run_help_imports_neither_training_nor_benchmark_code() -> None:
+    """The sub-commands are built lazily: ``vsstylize run --help`` loads no training or benchmark module;
+    ``vsstylize --help`` still lists bench and train."""
+    from .conftest import REPO
+
+    def imported(*words: str) -> tuple[str, str]:
+        out = subprocess.run([sys.executable, "-c", _IMPORTED, *words], capture_output=True, text=True, cwd=REPO,
+                             check=True).stdout
+        return out.splitlines()[-1], out
+
+    assert imported("run", "--help")[0] == "[]"
+    last, text = imported("--help")
+    assert last == "['vsstylize.train', 'vsstylize_bench']" and "bench" in text and "train" in text

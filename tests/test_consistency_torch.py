@@ -16,7 +16,7 @@ from vsstylize.opticalflow.consistency import (
     gaussian_smooth_torch,
 )
 from vsstylize.opticalflow.files import read_flo
-from vsstylize.sequences import make_sequence
+from vsstylize.train.sequences import make_sequence
 from vsstylize_bench.sources import default_photos
 
 from .conftest import DATA, GOLDEN

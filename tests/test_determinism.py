@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from vsstylize.frames import ComputeEnvironment
+from vsstylize.media.frames import ComputeEnvironment
 
 from .conftest import REPO
 

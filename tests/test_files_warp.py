@@ -15,7 +15,7 @@ import vapoursynth as vs
 import vsstylize
 from vsstylize.opticalflow.files import read_flo, read_pgm, write_flo, write_pgm
 from vsstylize.opticalflow.visualize import flow_to_color
-from vsstylize.warping import warp as warp_tensor
+from vsstylize.opticalflow.warping import warp as warp_tensor
 
 from .conftest import DATA, GOLDEN, clip_from_arrays
 

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from vsstylize.cli import _print_estimate, _run_parser, main
-from vsstylize.default_method import default_method
-from vsstylize.estimate import PROBE_ITERATIONS, probe
-from vsstylize.helptext import METHOD_SPEED, plain
+from vsstylize.cli.default_method import default_method
+from vsstylize.cli.estimate import PROBE_ITERATIONS, probe
+from vsstylize.cli.helptext import METHOD_SPEED, plain
+from vsstylize.cli.main import main
+from vsstylize.cli.run import _print_estimate, _run_parser, run_options
 from vsstylize.options import StylizeOptions
 
 from .conftest import DATA
@@ -57,7 +58,7 @@ def test_run_without_method_uses_the_network_and_prints_method_and_eta(tmp_path:
 
 @pytest.mark.data
 def test_optim_estimate_scales_the_probe_to_the_iterations(capsys: pytest.CaptureFixture[str]) -> None:
-    from vsstylize.cli import build_graph
+    from vsstylize.cli.run import build_graph
 
     args = _args(str(BIKES), "--style", "starry_night", "-o", "unused.mp4", "--method", "optim", "--frames", "10:250",
                  "--width", "64", "--init", "image,prevWarped")
@@ -66,7 +67,7 @@ def test_optim_estimate_scales_the_probe_to_the_iterations(capsys: pytest.Captur
     assert est.per_frame >= 1000 * est.per_iteration  # the later frames' iterations, plus flow and setup
     assert est.first_frame >= (2000 - PROBE_ITERATIONS) * est.per_iteration
     assert est.total == pytest.approx(est.first_frame + 239 * est.per_frame)
-    _print_estimate(args)
+    _print_estimate(args, run_options(args))
     err = capsys.readouterr().err
     assert re.search(r"optim at 64x28 on this machine: about .* per frame \(2000 iterations on the first frame, 1000 "
                      r"later\), .* for 240 frames", err), err
@@ -94,3 +95,17 @@ def test_run_help_is_plain_text_without_broken_words(capsys: pytest.CaptureFixtu
     style_help = text[text.index("--style STYLE"):text.index("-o OUTPUT")]
     assert "clip" not in style_help
     assert "the_scream-prior" in text  # --network lists the shipped networks
+
+
+@pytest.mark.data
+def test_the_options_are_resolved_once_a_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``vsstylize run`` resolves its options once (the estimate's probe builds trial runs of its own)."""
+    from vsstylize.methods import registry
+
+    calls: list[str] = []
+    real = registry.resolve
+    monkeypatch.setattr(registry, "resolve", lambda spec, given: calls.append(spec.method) or real(spec, given))
+    out = tmp_path / "net.mp4"
+    assert main(["run", str(BIKES), "--method", "network", "--network", "starry_night-prior", "--frames", "0:2",
+                 "--width", "64", "--no-estimate", "-o", str(out)]) == 0
+    assert calls == ["network"] and out.is_file()

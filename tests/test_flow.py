@@ -9,7 +9,7 @@ import torch
 import vapoursynth as vs
 
 import vsstylize
-from vsstylize.compact import read_flow_png, write_flow_png
+from vsstylize.media.compact import read_flow_png, write_flow_png
 
 from .conftest import clip_from_arrays
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from vsstylize.interrupt import Interrupted, check_interrupt, exit_status, handle_signals, interrupted
+from vsstylize.media.interrupt import Interrupted, check_interrupt, exit_status, handle_signals, interrupted
 
 
 @pytest.mark.parametrize("sig, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

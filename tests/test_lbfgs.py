@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vsstylize.lbfgs import DeviceLBFGS
+from vsstylize.optim.lbfgs import DeviceLBFGS
 
 
 def _problem(n: int = 40, seed: int = 0):

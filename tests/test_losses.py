@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vsstylize import losses as L
-from vsstylize.vgg import LossNetwork
+from vsstylize.optim import losses as L
+from vsstylize.optim.vgg import LossNetwork
 
 
 def test_gram_matrix_matches_hand_computation() -> None:
@@ -100,7 +100,7 @@ def test_style_target_blend_and_scale(net: LossNetwork) -> None:
     half = L.StyleTarget(net, [s1], (32, 32), style_scale=0.5, layers=layers)
     assert half.style_size(s1, (32, 32)) == (11, 16)
     assert not torch.allclose(half.grams["relu2_1"], t1.grams["relu2_1"])
-    with pytest.raises(ValueError, match="style_blend_weights has 1 entries for 2 style images"):
+    with pytest.raises(ValueError, match="style_blend has 1 entries for 2 style images"):
         L.StyleTarget(net, [s1, s2], (32, 32), blend_weights=[1.0])
     with pytest.raises(ValueError, match="style_scale"):
         L.StyleTarget(net, [s1], (32, 32), style_scale=0)
@@ -168,7 +168,7 @@ def test_original_colors_keeps_content_chroma() -> None:
 
 def test_split_k_gram_matches_plain_product() -> None:
     """The GPU's split-K Gram (chunked batched matmul, zero-padded tail) equals f f^T, gradients too."""
-    from vsstylize.losses import split_k_gram
+    from vsstylize.optim.losses import split_k_gram
 
     f = torch.randn(2, 5, 1000, dtype=torch.float64, requires_grad=True)
     ref = torch.bmm(f, f.transpose(1, 2))
@@ -182,8 +182,8 @@ def test_split_k_gram_matches_plain_product() -> None:
 def test_mixed_precision_objective_close_to_float32() -> None:
     """bf16 autocast of the loss network (Grams and losses in float32) changes the loss by < 3 % and
     keeps the gradient's direction (cosine > 0.98)."""
-    from vsstylize.losses import LossWeights, StyleTarget, VideoObjective
-    from vsstylize.vgg import LossNetwork
+    from vsstylize.optim.losses import LossWeights, StyleTarget, VideoObjective
+    from vsstylize.optim.vgg import LossNetwork
 
     torch.manual_seed(0)
     net = LossNetwork("vgg16", weights_name="random", last_layer="relu4_2")

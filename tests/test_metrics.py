@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from vsstylize.sequences import make_sequence
+from vsstylize.train.sequences import make_sequence
 from vsstylize_bench import monitor
 from vsstylize_bench.metrics import (
     border_contrast,
@@ -220,8 +220,8 @@ def test_timing_reads_the_clock_at_both_ends(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_relative_losses() -> None:
-    from vsstylize.losses import StyleTarget
-    from vsstylize.vgg import LossNetwork
+    from vsstylize.optim.losses import StyleTarget
+    from vsstylize.optim.vgg import LossNetwork
 
     torch.manual_seed(0)
     net = LossNetwork("vgg16", last_layer="relu2_1")  # random weights: the API, not the numbers

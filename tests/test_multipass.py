@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vsstylize.multipass import MultipassSettings, blend_init, multipass_shot
+from vsstylize.optim.passes import MultipassSettings, blend_init, multipass_shot
 
 
 def test_blend_init_is_eq_13() -> None:
@@ -182,7 +182,7 @@ def test_filter_chunk_overlap_seam_and_request_order() -> None:
     import vapoursynth as vs
 
     import vsstylize
-    from vsstylize.sequences import make_sequence
+    from vsstylize.train.sequences import make_sequence
     from vsstylize_bench import metrics
     from vsstylize_bench.sources import default_photos
 
@@ -240,7 +240,7 @@ def test_filter_bad_input(kwargs: dict, message: str) -> None:
 
 @pytest.mark.data
 def test_bench_runs_multipass_as_one_shot() -> None:
-    """The bench's ``multipass`` setting goes through vsstylize.multipass with the later-frame iterations."""
+    """The bench's ``multipass`` setting goes through vsstylize.optim.passes with the later-frame iterations."""
     import numpy as np
 
     from vsstylize_bench.config import SETTINGS
@@ -315,7 +315,7 @@ def test_stationary_texture_has_the_same_contrast_everywhere() -> None:
     import cv2
     import numpy as np
 
-    from vsstylize.sequences import load_image
+    from vsstylize.train.sequences import load_image
     from vsstylize_bench.sources import stationary_texture
 
     from .conftest import DATA
@@ -375,3 +375,37 @@ def test_bench_script_saves_and_remeasures_frames(tmp_path) -> None:
     assert strip(again) == strip(first) and len(first) == 6
     inset = border_lines([*common, "--load", str(saved), "--band-inset", "3"])
     assert [line for line in inset if "t=" in line] != [line for line in first if "t=" in line]
+
+
+@pytest.mark.data
+def test_multipass_filter_is_the_multipass_method() -> None:
+    import numpy as np
+
+    import vsstylize
+
+    from .conftest import DATA
+
+    style = str(DATA / "styles" / "starry_night.jpg")
+    clip = _clip(2)
+    own = _frames(vsstylize.multipass(clip, style, max_shot_length=2, **FAST_MP), range(2))
+    method = _frames(vsstylize.stylize(clip, style, "multipass", max_shot_length=2, **FAST_MP), range(2))
+    assert all(np.array_equal(own[n], method[n]) for n in range(2))
+    assert "num_passes" in (vsstylize.multipass.__doc__ or "") and "face_size" not in (vsstylize.multipass.__doc__ or "")
+
+
+@pytest.mark.data
+def test_multipass_filter_bad_input() -> None:
+    import vapoursynth as vs
+
+    import vsstylize
+
+    from .conftest import DATA
+
+    style = str(DATA / "styles" / "starry_night.jpg")
+    with pytest.raises(vs.Error) as exc:
+        vsstylize.multipass(_clip(2), style, num_passes=0)
+    assert str(exc.value).startswith("vsstylize.multipass: num_passes must be") and "\n" not in str(exc.value)
+    with pytest.raises(vs.Error, match="does not use face_size"):
+        vsstylize.multipass(_clip(2), style, face_size=64)
+    with pytest.raises(TypeError, match="colour"):
+        vsstylize.multipass(_clip(2), style, colour=3)

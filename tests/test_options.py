@@ -3,6 +3,7 @@ the method (Python and command line alike), dependent defaults follow the user's
 
 from __future__ import annotations
 
+import argparse
 import inspect
 from dataclasses import fields
 
@@ -10,7 +11,8 @@ import pytest
 import vapoursynth as vs
 
 import vsstylize
-from vsstylize.cli import _run_parser, main
+from vsstylize.cli.main import main
+from vsstylize.cli.run import _run_parser
 from vsstylize.errors import OptionError
 from vsstylize.methods.registry import find, resolve, specs
 from vsstylize.options import StylizeOptions, option_names
@@ -131,3 +133,11 @@ def test_stroke_scale_must_be_positive(value: object) -> None:
                                        r"stroke_scale$"):
         vsstylize.stylize(_clip(64, 32), None, "network", projection="equirect", network="starry_night-prior",
                           stroke_scale=2.0)
+
+
+def test_old_flags_of_renamed_options_are_still_accepted() -> None:
+    parser = argparse.ArgumentParser()
+    run = _run_parser(parser.add_subparsers())
+    old = run.parse_args(["in.mp4", "-o", "out.mp4", "--style-weights", "3,7", "--model-weights", "vgg16"])
+    new = run.parse_args(["in.mp4", "-o", "out.mp4", "--style-blend", "3,7", "--model-file", "vgg16"])
+    assert (old.style_blend, old.model_file) == (new.style_blend, new.model_file) == ("3,7", "vgg16")

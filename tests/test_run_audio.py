@@ -11,8 +11,8 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 
-from vsstylize.audio import has_audio
-from vsstylize.cli import main
+from vsstylize.cli.main import main
+from vsstylize.media.audio import has_audio
 
 from .conftest import DATA
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from vsstylize.distributed import plan_units
+from vsstylize.cli.distributed import plan_units
 from vsstylize.methods.chain import read_entry
 
 from .conftest import REPO, three_shots, write_lossless
@@ -85,7 +85,7 @@ def test_network_on_ray_equals_single_process(video: Path, single, tmp_path: Pat
     assert (tmp_path / "ray.yuv").read_bytes() == single(*NETWORK)
     # The RGB frames too: the same graph in this process with one thread finds every frame in the workers' cache
     # (same keys: settings, cuts, environment) and equals an uncached render.
-    from vsstylize.cli import _run_parser, build_graph
+    from vsstylize.cli.run import _run_parser, build_graph
 
     parser = argparse.ArgumentParser()
     _run_parser(parser.add_subparsers(dest="command"))
@@ -224,3 +224,17 @@ def test_cache_not_shared_with_the_workers(video: Path, tmp_path: Path) -> None:
     assert result.returncode == 2, result.stderr[-3000:]
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("vsstylize run: frames 0-5 failed: ") and f"the cache folder {str(cache)!r} is not shared" in last
+
+
+def test_the_registry_declares_each_methods_chain_kind() -> None:
+    """The Ray planner splits units by the chain kind the methods registry declares, not by method names."""
+    import inspect
+
+    from vsstylize.cli import run as cli_run
+    from vsstylize.methods.registry import specs
+
+    assert {s.label: s.chain for s in specs()} == {
+        "optim": "recursive", "optim (equirect)": "recursive", "network": "recursive", "network (equirect)": "recursive",
+        "flowfree": "independent", "hybrid": "recursive", "multipass": "shot"}
+    planner = inspect.getsource(cli_run._run_ray)
+    assert "spec.chain" in planner and "spec.method" not in planner

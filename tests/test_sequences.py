@@ -10,8 +10,8 @@ import pytest
 import torch
 import vapoursynth as vs
 
-from vsstylize.sequences import PRESETS, Sequence, load_sequence, make_sequence
-from vsstylize.warping import warp
+from vsstylize.opticalflow.warping import warp
+from vsstylize.train.sequences import PRESETS, Sequence, load_sequence, make_sequence
 
 from .conftest import DATA
 

@@ -10,7 +10,7 @@ import pytest
 import vapoursynth as vs
 
 import vsstylize
-from vsstylize.shots import detect_cuts, read_cuts
+from vsstylize.media.shots import detect_cuts, read_cuts
 
 from .conftest import DATA, three_shots
 

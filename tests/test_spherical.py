@@ -12,7 +12,8 @@ import vapoursynth as vs
 from PIL import Image
 
 import vsstylize
-from vsstylize.frames import frame_to_tensor
+from vsstylize.media.frames import frame_to_tensor
+from vsstylize.opticalflow.warping import warp
 from vsstylize.spherical.borders import DEFAULT_ORDER, border_prior, combine_priors
 from vsstylize.spherical.optim import CubeStylizer, SphericalSettings
 from vsstylize.spherical.projection import (
@@ -24,7 +25,6 @@ from vsstylize.spherical.projection import (
     faces_to_equirect,
     strip_to_faces,
 )
-from vsstylize.warping import warp
 from vsstylize_bench.metrics import e_gradient
 from vsstylize_bench.seams import (
     crossing_regions,
@@ -260,7 +260,7 @@ def test_spherical_video_uses_per_face_flow() -> None:
     seq = yaw_sequence(_tiny_equirect(), 3, 2, g)
     flows, weights = seq.flow_clips()
     kw = dict(face_size=24, overlap=4, cube_output=True, **FAST)
-    chained = vsstylize.stylize(seq.clip(), str(STYLE), projection="equirect", flows=flows, weights=weights, **kw)
+    chained = vsstylize.stylize(seq.clip(), str(STYLE), projection="equirect", flows=flows, reliability=weights, **kw)
     apart = vsstylize.stylize(seq.clip(), str(STYLE), projection="equirect", temporal_consistency=False, **kw)
 
     def temporal_error(clip: vs.VideoNode) -> float:
@@ -319,7 +319,7 @@ def test_bad_input_errors() -> None:
 def test_run_projection_equirect_builds_a_spherical_graph(tmp_path) -> None:
     import argparse
 
-    from vsstylize.cli import RunError, _run_parser, build_graph
+    from vsstylize.cli.run import RunError, _run_parser, build_graph
 
     parser = argparse.ArgumentParser()
     _run_parser(parser.add_subparsers(dest="command"))

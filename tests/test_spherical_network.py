@@ -1,4 +1,4 @@
-"""stylize_spherical(method="network"): the prior-image network stylizes the cube faces in order, each with the
+"""stylize(method="network", projection="equirect"): the prior-image network stylizes the cube faces in order, each with the
 border prior of the faces before it (Ruder et al. 2018 sec. 6.1), for video combined with the warped previous
 face (sec. 6.3); feathered blend; errors. A tiny random network (the machinery, not quality)."""
 
@@ -12,17 +12,18 @@ import torch
 import vapoursynth as vs
 
 import vsstylize
-from vsstylize.compact import round_frame
-from vsstylize.frames import frame_to_tensor
+from vsstylize.media.compact import round_frame
+from vsstylize.media.frames import frame_to_tensor
+from vsstylize.networks.inference import apply_network
 from vsstylize.networks.io import save_network
-from vsstylize.networks.models import ARCHITECTURES, StylizationNetwork, apply_network
+from vsstylize.networks.models import ARCHITECTURES, StylizationNetwork
+from vsstylize.opticalflow.warping import warp
 from vsstylize.spherical.borders import DEFAULT_ORDER, border_prior, combine_priors
 from vsstylize.spherical.projection import (
     CubeGeometry,
     equirect_directions,
     strip_to_faces,
 )
-from vsstylize.warping import warp
 from vsstylize_bench.spherical_video import array_clip, yaw_sequence
 
 from .conftest import DATA
@@ -101,7 +102,7 @@ def test_video_combines_border_prior_and_warped_previous_face(net_file: Path) ->
     seq = yaw_sequence(_equirect(), 2, 2, GEOM)
     flows, weights = seq.flow_clips()
     cube = vsstylize.stylize(seq.clip(), projection="equirect", method="network", network=str(net_file), border_blend=False,
-                                       flows=flows, weights=weights, **KW)
+                                       flows=flows, reliability=weights, **KW)
     first, second = _faces(cube, 0), _faces(cube, 1)
     content = _content(seq.clip(), 1)
     warped = warp(first.contiguous(), seq.face_flow)

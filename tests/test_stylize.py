@@ -136,13 +136,13 @@ class TestBadInput:
         bw_small = vsstylize.flow(other, "backward")
         with pytest.raises(vs.Error, match="flows is 32x40 but clip is 64x40"):
             vsstylize.stylize(clip, str(STYLE), flows=bw_small,
-                              weights=vsstylize.reliability(bw_small, vsstylize.flow(other, "forward")))
+                              reliability=vsstylize.reliability(bw_small, vsstylize.flow(other, "forward")))
         bw2 = vsstylize.flow(clip, "backward", step=2)
         with pytest.raises(vs.Error, match="must be a backward flow with step 1"):
-            vsstylize.stylize(clip, str(STYLE), flows=bw2, weights=vs.core.std.BlankClip(clip, format=vs.GRAYS))
+            vsstylize.stylize(clip, str(STYLE), flows=bw2, reliability=vs.core.std.BlankClip(clip, format=vs.GRAYS))
         bw = vsstylize.flow(clip, "backward")
         with pytest.raises(vs.Error, match=r"flows has 2 frames but clip has 3|clip has 3 frames but flows has 2"):
-            vsstylize.stylize(clip, str(STYLE), flows=bw[:2], weights=vs.core.std.BlankClip(clip, format=vs.GRAYS))
+            vsstylize.stylize(clip, str(STYLE), flows=bw[:2], reliability=vs.core.std.BlankClip(clip, format=vs.GRAYS))
 
     def test_weights_that_do_not_fit(self, tmp_path: Path) -> None:
         bad = tmp_path / "vgg.safetensors"
@@ -151,7 +151,7 @@ class TestBadInput:
 
         save_file({"features.0.weight": torch.zeros(8, 3, 3, 3), "features.0.bias": torch.zeros(8)}, str(bad))
         with pytest.raises(vs.Error, match=r"vsstylize\.stylize: .*vgg\.safetensors"):
-            vsstylize.stylize(small_clip(2), str(STYLE), model_weights=str(bad))
+            vsstylize.stylize(small_clip(2), str(STYLE), model_file=str(bad))
 
     def test_unwritable_cache_folder(self, tmp_path: Path) -> None:
         blocker = tmp_path / "file"
@@ -177,3 +177,62 @@ class TestBadInput:
     def test_options(self, kwargs: dict, message: str) -> None:
         with pytest.raises(vs.Error, match=message):
             vsstylize.stylize(small_clip(2), str(STYLE), **kwargs)
+
+
+@pytest.mark.data
+def test_given_clips_are_checked_before_anything_is_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MethodSpec.validate runs before build: a flows clip of the wrong size is named before the loss network or
+    a network would be loaded."""
+    from vsstylize.methods import hybrid, multipass, network, optim
+
+    def loaded(*args: object, **kwargs: object) -> None:
+        raise AssertionError("loaded before the user's clips were checked")
+
+    for module in (optim, hybrid, multipass):
+        monkeypatch.setattr(module, "FrameOptimizer", loaded)
+    for module in (network, hybrid):
+        monkeypatch.setattr(module, "load_model", loaded)
+    clip = small_clip(4)
+    flows = [vs.core.std.BlankClip(format=vs.RGBS, width=32, height=32, length=4)]
+    weights = [vs.core.std.BlankClip(format=vs.GRAYS, width=32, height=32, length=4)]
+    for method, style, extra in (("optim", str(STYLE), FAST), ("network", None, {"network": "starry_night-prior"}),
+                                 ("hybrid", str(STYLE), {"network": "starry_night-prior"}),
+                                 ("multipass", str(STYLE), {})):
+        pairs = 2 if method == "multipass" else 1
+        given = {"flows": flows * pairs, "reliability": weights * pairs}
+        with pytest.raises(vs.Error, match=r"^vsstylize\.stylize: flows"):
+            vsstylize.stylize(clip, style, method, **given, **extra)
+    with pytest.raises(vs.Error, match="needs style"):  # the style check is part of validate
+        vsstylize.stylize(clip, None, "optim", **FAST)
+
+
+@pytest.mark.data
+def test_renamed_options_keep_their_old_names_for_one_release() -> None:
+    """``weights`` is ``reliability``, ``model_weights`` is ``model_file``, ``style_blend_weights`` is ``style_blend``:
+    the old keywords still work, with a DeprecationWarning pointing at the caller; the cache keys keep the old names."""
+    import warnings
+
+    from vsstylize.options import RENAMED, StylizeOptions
+
+    clip = small_clip(3)
+    bw2 = vsstylize.flow(clip, "backward", step=2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(vs.Error, match="must be a backward flow with step 1"):  # the old name reached reliability
+            vsstylize.stylize(clip, str(STYLE), flows=bw2, weights=vs.core.std.BlankClip(clip, format=vs.GRAYS))
+    deprecations = [w for w in caught if issubclass(w.category, DeprecationWarning)]
+    assert [str(w.message) for w in deprecations] == [
+        "vsstylize.stylize: weights= is renamed reliability= (the old name is accepted until the next release)"]
+    assert deprecations[0].filename == __file__
+    with pytest.warns(DeprecationWarning, match="model_weights= is renamed model_file="), \
+            pytest.raises(vs.Error, match=r"^vsstylize\.stylize: model_file and its old name model_weights are both given"):
+        vsstylize.stylize(clip, str(STYLE), model_file="a", model_weights="b")
+    with pytest.warns(DeprecationWarning, match=r"^vsstylize\.multipass: style_blend_weights= is renamed style_blend="), \
+            pytest.raises(vs.Error, match="num_passes must be"):
+        vsstylize.multipass(clip, str(STYLE), num_passes=0, style_blend_weights=(1.0,))
+    with pytest.raises(TypeError, match="'colour'"):
+        vsstylize.stylize(clip, str(STYLE), colour=3)
+    assert set(RENAMED.values()) <= set(vsstylize.stylize.__code__.co_varnames)
+    key = StylizeOptions.from_values({"model_file": "x.safetensors", "style_blend": (1, 2)}).key("loss")
+    assert "('model_weights', 'x.safetensors')" in key and "('style_blend_weights', (1.0, 2.0))" in key
+    assert "model_file" not in key

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from vsstylize.sequences import make_sequence
+from vsstylize.train.sequences import make_sequence
 from vsstylize_bench.runner import BASELINES, evaluate
 from vsstylize_bench.sources import default_photos
 

@@ -16,14 +16,15 @@ import pytest
 import torch
 
 from vsstylize.networks.io import load_network
+from vsstylize.opticalflow.warping import warp
 from vsstylize.train.data import DatasetError, TrainingData
 from vsstylize.train.trainer import (
     TrainError,
     TrainSettings,
     frames_for_iteration,
+    portable_command,
     train,
 )
-from vsstylize.warping import warp
 
 from .conftest import DATA, REPO
 
@@ -70,6 +71,12 @@ def test_train_writes_model_card_and_curve(tmp_path: Path, arch: str) -> None:
     assert net.spec.arch == arch
     assert card["training"]["iterations"] == 3 and card["style_images"] == ["the_scream.jpg"]
     assert card["training"]["wall_seconds"] > 0 and card["training"]["data"]["stills"] == 3
+    data = card["training"]["data"]  # relative to the data set's folder, never a machine's path
+    assert data["images"] and not any(Path(f).is_absolute() or ".." in Path(f).parts for f in data["images"])
+    assert data["root"] == "content" and (DATA / "content" / data["images"][0]).is_file()
+    sources = {"images": [str(DATA / "content" / "tubingen.jpg")], "videos": [str(DATA / "videos" / "bikes.mp4")]}
+    assert portable_command(f"vsstylize train --style {DATA / 'styles' / 'x.jpg'} --data {DATA / 'videos'} -o /tmp/a/net "
+                            "--size 32", sources) == "vsstylize train --style styles/x.jpg --data videos -o net --size 32"
     assert path.with_suffix(".losses.png").stat().st_size > 1000
     assert all(np.isfinite(v) for v in card["training"]["final_loss"].values())
     if arch == "ruder-prior-48":

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from vsstylize.networks.io import load_network
-from vsstylize.sequences import load_image
 from vsstylize.train.border_data import NEIGHBOURS, BorderSamples, border_geometry
+from vsstylize.train.sequences import load_image
 from vsstylize.train.trainer import TrainError, TrainSettings, train
 
 from .conftest import DATA
@@ -131,7 +131,7 @@ def test_identity_without_fine_tuning_options_is_unchanged(tmp_path: Path, base_
     # the digest formula before the change (independent of where the checkout and the data live)
     from dataclasses import asdict
 
-    from vsstylize.cache import digest
+    from vsstylize.media.cache import digest
 
     d = asdict(s)
     for k in ("iterations", "checkpoint_every", "out", "device", "extra", "init_from", "border_fraction",
@@ -227,7 +227,7 @@ def test_fine_tuning_resumes_equal_to_uninterrupted(tmp_path: Path, base_model: 
 
 @pytest.mark.data
 def test_cli_fine_tune_takes_the_architecture_from_the_model(tmp_path: Path, base_model: Path) -> None:
-    from vsstylize.cli import main
+    from vsstylize.cli.main import main
 
     out = tmp_path / "cube"
     rc = main(["train", "--init-from", str(base_model), "--border-fraction", "1", "--style", STYLE, "--data", PHOTOS,
@@ -240,7 +240,7 @@ def test_cli_fine_tune_takes_the_architecture_from_the_model(tmp_path: Path, bas
 
 @pytest.mark.data
 def test_bad_fine_tuning_input(tmp_path: Path, base_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from vsstylize.cli import main
+    from vsstylize.cli.main import main
 
     with pytest.raises(TrainError, match="border_fraction must be in"):
         train(_settings(tmp_path, border_fraction=1.5), progress=False)

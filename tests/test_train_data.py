@@ -16,13 +16,12 @@ import numpy as np
 import pytest
 import torch
 
-from vsstylize import sequences
-from vsstylize.train import data_cache
+from vsstylize.opticalflow.warping import warp
+from vsstylize.train import data_cache, sequences
 from vsstylize.train.data import BatchPlan, TrainingData
 from vsstylize.train.data_cache import DatasetError, TupleSettings, open_data_cache
 from vsstylize.train.prefetch import Prefetcher
 from vsstylize.train.synthetic import pack_scenes, render_scenes
-from vsstylize.warping import warp
 
 from .conftest import DATA, REPO
 

@@ -16,7 +16,7 @@ import pytest
 import vapoursynth as vs
 
 import vsstylize
-from vsstylize.sequences import make_sequence
+from vsstylize.train.sequences import make_sequence
 
 from .conftest import DATA, REPO
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from vsstylize import resources, vgg, weights
-from vsstylize.vgg import LossNetwork, NoWeightsError, WeightsMismatchError, layer_names, load_loss_network
+from vsstylize import resources, weights
+from vsstylize.optim import vgg
+from vsstylize.optim.vgg import LossNetwork, NoWeightsError, WeightsMismatchError, layer_names, load_loss_network
 
 
 @pytest.fixture(autouse=True)

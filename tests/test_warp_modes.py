@@ -9,9 +9,9 @@ import torch
 from vsstylize.errors import OptionError
 from vsstylize.methods.chain import FrameInputs
 from vsstylize.methods.optim import chain_start_key, temporal_terms
-from vsstylize.multipass import MultipassSettings, multipass_shot
+from vsstylize.opticalflow.warping import DEFAULT_STYLIZED_WARP, warp
+from vsstylize.optim.passes import MultipassSettings, multipass_shot
 from vsstylize.options import StylizeOptions
-from vsstylize.warping import DEFAULT_STYLIZED_WARP, warp
 
 
 def _texture(h: int = 32, w: int = 40) -> torch.Tensor:

@@ -9,6 +9,8 @@ Filters (all take and return ``vs.VideoNode``), in pipeline order:
   restart;
 * :func:`stylize` — video style transfer by any method (optimization, prior-image network, flow-free network,
   hybrid, multi-pass; planar or 360-degree), options in :class:`StylizeOptions`;
+* :func:`multipass` — the multi-pass method (Ruder et al. 2018 sec. 4.4) as a filter: ``num_passes`` and the other
+  multi-pass options, checked as ``stylize(method="multipass")``;
 * :func:`visualize` — Middlebury colour-wheel view of a flow clip;
 * :func:`equirect_to_cube` / :func:`cube_to_equirect` — 360-degree projection with overlapping cube faces;
 * :func:`read_flow` / :func:`read_reliability` and :func:`write_flow` / :func:`write_reliability` —
@@ -22,14 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .errors import StylizeError
+    from .media.shots import scenes
     from .opticalflow.filters import flow, reliability
     from .opticalflow.io import read_flow, read_reliability, write_flow, write_reliability
     from .opticalflow.visualize import visualize
     from .opticalflow.warp_filter import warp
     from .options import StylizeOptions
-    from .shots import scenes
     from .spherical.filters import cube_to_equirect, equirect_to_cube
-    from .stylization import stylize
+    from .stylization import multipass, stylize
 
 #: Public name -> the module defining it. The filters need VapourSynth; they are imported on first use, so the
 #: parts that do not (training, evaluation, ``python -m vsstylize download``) run where it is not installed.
@@ -39,10 +41,11 @@ _EXPORTS: dict[str, str] = {
     "cube_to_equirect": ".spherical.filters",
     "equirect_to_cube": ".spherical.filters",
     "flow": ".opticalflow.filters",
+    "multipass": ".stylization",
     "read_flow": ".opticalflow.io",
     "read_reliability": ".opticalflow.io",
     "reliability": ".opticalflow.filters",
-    "scenes": ".shots",
+    "scenes": ".media.shots",
     "stylize": ".stylization",
     "visualize": ".opticalflow.visualize",
     "warp": ".opticalflow.warp_filter",
@@ -56,6 +59,7 @@ __all__ = [
     "cube_to_equirect",
     "equirect_to_cube",
     "flow",
+    "multipass",
     "read_flow",
     "read_reliability",
     "reliability",

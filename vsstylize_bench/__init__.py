@@ -1,7 +1,7 @@
 """vsstylize's evaluation: the papers' measurements, benchmark runs, reports and plots.
 
 Not part of the runtime (``vsstylize`` never imports it; ``pip install 'vsstylize[bench]'`` adds what the plots
-need). Ground-truth sequences come from :mod:`vsstylize.sequences`; the photos they are drawn from from
+need). Ground-truth sequences come from :mod:`vsstylize.train.sequences`; the photos they are drawn from from
 :mod:`.sources`.
 
 * :mod:`.metrics` — temporal, warping and long-term error, border contrast, E_gradient, relative losses;

@@ -190,7 +190,7 @@ def config_from_args(args: argparse.Namespace, command: str = "") -> BenchConfig
 
     :raises BenchInputError: naming the offending option.
     """
-    from vsstylize.sequences import PRESETS
+    from vsstylize.train.sequences import PRESETS
 
     if args.frames < 2:
         raise BenchInputError("--frames", f"need at least 2 frames to measure temporal consistency, got {args.frames}")

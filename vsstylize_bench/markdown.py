@@ -10,7 +10,7 @@ from collections.abc import Sequence as Seq
 
 import numpy as np
 
-from vsstylize.optimizer import STUCK_LOSS_RATIO
+from vsstylize.optim.optimizer import STUCK_LOSS_RATIO
 
 from .config import BASELINE, LONG_TERM_K, BenchConfig
 from .measure import SequenceReport

@@ -35,7 +35,7 @@ def _truncate(seq: Any, frames: int) -> Any:
 
 
 def load_dir(cfg: BenchConfig, folder: Path) -> Any:
-    from vsstylize.sequences import load_sequence
+    from vsstylize.train.sequences import load_sequence
 
     try:
         seq = load_sequence(folder)

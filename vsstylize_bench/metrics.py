@@ -1,6 +1,6 @@
 """Evaluation metrics of video style transfer (the papers' protocol).
 
-Conventions (shared with :mod:`vsstylize.warping` and :mod:`vsstylize.sequences`):
+Conventions (shared with :mod:`vsstylize.opticalflow.warping` and :mod:`vsstylize.train.sequences`):
 
 * stylized videos are ``(T, C, H, W)`` float (numpy or torch), RGB pixel values in [0, 1];
 * a flow series is ``(L, 2, H, W)`` in pixels (u right, v down). The flow stored at frame ``t`` points
@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import torch
 
-from vsstylize.warping import warp
+from vsstylize.opticalflow.warping import warp
 
 if TYPE_CHECKING:
-    from vsstylize.losses import StyleTarget
-    from vsstylize.vgg import LossNetwork
+    from vsstylize.optim.losses import StyleTarget
+    from vsstylize.optim.vgg import LossNetwork
 
 __all__ = [
     "RelativeLosses",
@@ -109,7 +109,7 @@ def squared_warp_difference(stylized: Array, flows: Array, step: int = 1) -> tor
     ``d_t(x) = (1/C) sum_c (stylized[t, c, x] - warp(stylized[t - step], flow_t)[c, x])^2`` — the
     summand of Ruder et al. 2018 eq. 8 (short-term temporal loss) and Huang et al. 2017 eq. 7/8,
     averaged over the ``C`` colour channels. Warping is bilinear with border padding
-    (:func:`vsstylize.warp.warp`); pixels whose source is outside the image must be masked by the caller.
+    (:func:`vsstylize.opticalflow.warping.warp`); pixels whose source is outside the image must be masked by the caller.
 
     :param stylized: ``(T, C, H, W)`` in [0, 1].
     :param flows: backward flows ``t -> t - step``, ``(T, 2, H, W)`` or ``(T - step, 2, H, W)``.
@@ -388,7 +388,7 @@ class RelativeLosses:
 
 def _frame_losses(frames: torch.Tensor, content: torch.Tensor, loss_net: LossNetwork,
                   grams: Mapping[str, torch.Tensor], content_layers: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    from vsstylize.losses import content_loss, gram_matrix, style_loss
+    from vsstylize.optim.losses import content_loss, gram_matrix, style_loss
 
     device = next(loss_net.parameters()).device
     style_layers = list(grams)
@@ -415,21 +415,21 @@ def relative_losses(
     Ruder et al. 2018 sec. 7.6 / Table 5: "If the image starts to blur or degenerate over time, this should
     increase the style and content loss ... we rather averaged the loss as percentage of the loss of the
     baseline, which is the independent per-frame processing approach." Losses are
-    :func:`vsstylize.losses.content_loss` (eq. 1) against the content frame and
-    :func:`vsstylize.losses.style_loss` (eq. 2) against the style target's Gram matrices, evaluated by
+    :func:`vsstylize.optim.losses.content_loss` (eq. 1) against the content frame and
+    :func:`vsstylize.optim.losses.style_loss` (eq. 2) against the style target's Gram matrices, evaluated by
     ``loss_net`` per frame; the ratio is taken per frame and averaged over frames.
 
     :param stylized: ``(T, 3, H, W)`` RGB in [0, 1], the method under test.
     :param baseline: ``(T, 3, H, W)``, the per-frame stylization of the same frames.
     :param content: ``(T, 3, H, W)``, the content (input) frames.
-    :param loss_net: the loss network (:func:`vsstylize.vgg.load_loss_network`).
-    :param style_target: a :class:`vsstylize.losses.StyleTarget` (its Grams at ``(H, W)`` are used) or
+    :param loss_net: the loss network (:func:`vsstylize.optim.vgg.load_loss_network`).
+    :param style_target: a :class:`vsstylize.optim.losses.StyleTarget` (its Grams at ``(H, W)`` are used) or
         ``{layer: (1, C, C)}`` Gram targets.
-    :param content_layers: content layers (default :data:`vsstylize.losses.DEFAULT_CONTENT_LAYERS`).
+    :param content_layers: content layers (default :data:`vsstylize.optim.losses.DEFAULT_CONTENT_LAYERS`).
     :returns: :class:`RelativeLosses`.
     :raises ValueError: mismatched shapes, naming the parameter.
     """
-    from vsstylize.losses import DEFAULT_CONTENT_LAYERS
+    from vsstylize.optim.losses import DEFAULT_CONTENT_LAYERS
 
     s = _video(stylized, "stylized", min_frames=1)
     b = _video(baseline, "baseline", min_frames=1)

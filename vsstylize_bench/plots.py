@@ -18,7 +18,7 @@ MAX_STRIP_FRAMES = 5
 def _save_fig(fig: Any, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
-    from vsstylize.cache import atomic_write
+    from vsstylize.media.cache import atomic_write
 
     try:
         return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))

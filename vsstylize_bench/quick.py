@@ -1,7 +1,7 @@
 """``vsstylize bench --quick``: this machine's seconds per frame of each method at 640x360, in under a minute.
 
 Each measured method is timed by the probe ``vsstylize run`` prints its estimate from
-(:func:`vsstylize.estimate.probe`: the first two frames, the optimization with a few iterations, scaled to the
+(:func:`vsstylize.cli.estimate.probe`: the first two frames, the optimization with a few iterations, scaled to the
 method's default iterations) on a 640x360 clip made here: the shipped ``the_scream`` style image panned across the
 frame (content does not change the speed). ``hybrid`` and ``multipass`` are derived from those measurements (the
 network's frame plus the hybrid's 30 iterations; passes times iterations per pass) and marked so.
@@ -54,8 +54,8 @@ def _pan_clip(path: Path) -> Path:
 
 def quick_bench() -> list[QuickRow]:
     """Measure the methods on this machine (see the module); rows fastest first."""
-    from vsstylize.cli import _run_parser, build_graph, run_options
-    from vsstylize.estimate import format_duration, probe
+    from vsstylize.cli.estimate import format_duration, probe
+    from vsstylize.cli.run import _run_parser, build_graph, run_options
     from vsstylize.methods.hybrid import HYBRID_ITERATIONS
     from vsstylize.options import StylizeOptions
 
@@ -91,7 +91,7 @@ def quick_bench() -> list[QuickRow]:
 
 def quick_main() -> int:
     """Print the machine and the rows; returns 0."""
-    from vsstylize.estimate import format_duration
+    from vsstylize.cli.estimate import format_duration
 
     t0 = time.perf_counter()
     info = machine()

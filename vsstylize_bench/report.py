@@ -2,8 +2,8 @@
 
 The report follows the papers' evaluation protocol (``docs/DESIGN.md``, "Evaluation protocol"):
 
-* generated sequences (:func:`vsstylize.sequences.make_sequence`) and user sequence folders
-  (:func:`vsstylize.sequences.load_sequence`) have exact ground truth: short-term temporal error and its ratio
+* generated sequences (:func:`vsstylize.train.sequences.make_sequence`) and user sequence folders
+  (:func:`vsstylize.train.sequences.load_sequence`) have exact ground truth: short-term temporal error and its ratio
   to per-frame random init (Ruder et al. 2018 Tables 2/4), Huang's ``E_temporal``, long-term error for
   ``k`` in {5, 10} where the sequence is long enough;
 * real clips have none: the warping error with DIS flow (``vsstylize.flow``) weighted by its
@@ -39,7 +39,7 @@ __all__ = ["BenchConfig", "run_bench"]
 
 
 def _write_text(path: Path, text: str) -> Path:
-    from vsstylize.cache import atomic_write
+    from vsstylize.media.cache import atomic_write
 
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
@@ -52,8 +52,8 @@ def run_bench(cfg: BenchConfig) -> Path:
     :returns: the path of ``report.md``.
     :raises BenchInputError: bad input, naming the option.
     """
-    from vsstylize.sequences import make_sequence
-    from vsstylize.vgg import load_loss_network
+    from vsstylize.optim.vgg import load_loss_network
+    from vsstylize.train.sequences import make_sequence
 
     if cfg.cache_dir is None:  # a cache shared by the methods of this run: identical first frames run once
         with tempfile.TemporaryDirectory(prefix="vsstylize-bench-") as tmp:

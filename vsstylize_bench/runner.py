@@ -29,7 +29,7 @@ import vapoursynth as vs
 
 from vsstylize.methods.registry import find
 from vsstylize.opticalflow.estimators import DisPreset, FlowMethod
-from vsstylize.sequences import Sequence
+from vsstylize.train.sequences import Sequence
 
 from . import metrics, monitor
 
@@ -210,9 +210,9 @@ def recording_loss_ratios() -> Iterator[list[float]]:
 
 def add_stuck_counts(result: MethodResult, ratios: Iterable[float]) -> None:
     """Store in ``result.extra`` how many optimisations did not leave their initialisation: ``optimisations``
-    (counted), ``stuck_optimisations`` (end/start loss ratio >= :data:`vsstylize.optimizer.STUCK_LOSS_RATIO`)
+    (counted), ``stuck_optimisations`` (end/start loss ratio >= :data:`vsstylize.optim.optimizer.STUCK_LOSS_RATIO`)
     and ``max_loss_ratio``; nothing when none was counted."""
-    from vsstylize.optimizer import STUCK_LOSS_RATIO
+    from vsstylize.optim.optimizer import STUCK_LOSS_RATIO
 
     values = np.asarray(list(ratios), dtype=np.float64)
     if values.size == 0:
@@ -320,15 +320,15 @@ def add_relative_losses(results: Mapping[str, MethodResult], content: np.ndarray
     mean over frames) and ``extra["content_relative_last"]`` / ``extra["style_relative_last"]`` (the last
     frame alone, where a method that degenerates over time is worst).
 
-    The loss network is the one ``stylize`` uses by default (:func:`vsstylize.vgg.load_loss_network`).
+    The loss network is the one ``stylize`` uses by default (:func:`vsstylize.optim.vgg.load_loss_network`).
 
     :param content: ``(T, 3, H, W)`` the content frames that were stylized.
     :returns: ``{method: RelativeLosses}`` with the per-frame losses behind the stored ratios.
     :raises KeyError: ``baseline`` is not among ``results``.
     """
-    from vsstylize.losses import StyleTarget
     from vsstylize.methods.style import load_styles
-    from vsstylize.vgg import load_loss_network
+    from vsstylize.optim.losses import StyleTarget
+    from vsstylize.optim.vgg import load_loss_network
 
     if baseline not in results:
         raise KeyError(f"baseline {baseline!r} is not among the results {list(results)}")

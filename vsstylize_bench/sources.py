@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vsstylize.sequences import ImageSource, check_size, load_image
+from vsstylize.train.sequences import ImageSource, check_size, load_image
 
 __all__ = ["SHARED_ENV", "default_photos", "shared_data", "shared_file", "stationary_texture"]
 

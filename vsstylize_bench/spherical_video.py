@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import vapoursynth as vs
 
-from vsstylize.frames import numpy_to_frame
+from vsstylize.media.frames import numpy_to_frame
 from vsstylize.opticalflow.clips import set_flow_props
 from vsstylize.spherical.projection import CubeGeometry, faces_to_strip, rotation_flow, yaw_matrix
 
@@ -59,7 +59,7 @@ class YawSequence:
         return array_clip(list(self.frames))
 
     def flow_clips(self) -> tuple[vs.VideoNode, vs.VideoNode]:
-        """``(flow strip, reliability strip)`` clips for ``stylize_spherical(flows=..., weights=...)``:
+        """``(flow strip, reliability strip)`` clips for ``stylize(projection="equirect", flows=..., reliability=...)``:
         the per-face backward flows (RGBS u, v, 0) and validity (GRAYS) side by side as a cube strip;
         frame 0 has no partner (zero flow, ``FlowValid=0``)."""
         t_count = self.frames.shape[0]

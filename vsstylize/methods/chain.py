@@ -11,7 +11,7 @@ of ``K`` that is not a scene cut. Its first frame is not stylized from scratch: 
 ``b - W`` (or at a scene cut inside the warm-up) and runs up to ``b - 1``; frame ``b`` continues it, and the
 warm-up outputs are discarded (they live in a second lane of the graph, :data:`WARM`, beside the output
 lane :data:`MAIN`). Frame ``n`` then depends on at most ``K + W`` frames, so a previewer reaches any frame in
-bounded time and the units ``[b, b + K)`` can be rendered independently (:mod:`vsstylize.distributed`). The
+bounded time and the units ``[b, b + K)`` can be rendered independently (:mod:`vsstylize.cli.distributed`). The
 boundaries are multiples of ``K`` counted from frame 0, so the result is a pure function of the settings and
 the cuts. ``W = 0`` restarts the chain at ``b`` like a scene cut.
 
@@ -22,7 +22,7 @@ the cuts. ``W = 0`` restarts the chain at ``b`` like a scene cut.
   never waits on itself. The predecessor ``n - 1`` is requested first (nested ``FrameEval``, with the flow pair
   of ``n`` so that it is computed meanwhile): its ``StylizeChainStart`` tells which ``n - j`` belong to the
   chain, so no frame of an earlier shot or unit is ever requested;
-* results are rounded to what the cache stores (:func:`vsstylize.compact.round_frame`, 8 bits) — always, so a
+* results are rounded to what the cache stores (:func:`vsstylize.media.compact.round_frame`, 8 bits) — always, so a
   chain resumed from the cache equals an uninterrupted one — and kept in a bounded in-memory cache of tensors on
   the compute device, backed by an optional on-disk cache (8-bit PNG per frame), so each frame is computed once
   and a seek re-walks the chain only down to the nearest cached frame.
@@ -34,8 +34,8 @@ loaded; warm-up frames of bounded chains count too). Rendering in order (vspipe)
 predecessor and shows none.
 
 Each output frame carries ``StylizeChainStart`` (the index of its chain's first frame) and, with a disk cache,
-``StylizeCacheEntry`` (the entry's path below the cache folder, :data:`vsstylize.cache.PROP_CACHE_ENTRY`).
-Cache keys include the compute environment (:class:`vsstylize.frames.ComputeEnvironment`: device, CPU threads,
+``StylizeCacheEntry`` (the entry's path below the cache folder, :data:`vsstylize.media.cache.PROP_CACHE_ENTRY`).
+Cache keys include the compute environment (:class:`vsstylize.media.frames.ComputeEnvironment`: device, CPU threads,
 torch version), since the optimization's float results depend on it; each frame is computed with the thread
 count of its key, whichever thread VapourSynth runs it on.
 """
@@ -56,10 +56,10 @@ import torch
 import vapoursynth as vs
 from tqdm import tqdm
 
-from ..cache import PROP_CACHE_ENTRY, DiskCache, digest
-from ..compact import read_frame_png, round_frame, write_frame_png
-from ..frames import ComputeEnvironment, DeviceFrames, frame_to_tensor, tensor_to_frame
-from ..interrupt import check_interrupt
+from ..media.cache import PROP_CACHE_ENTRY, DiskCache, digest
+from ..media.compact import read_frame_png, round_frame, write_frame_png
+from ..media.frames import ComputeEnvironment, DeviceFrames, frame_to_tensor, tensor_to_frame
+from ..media.interrupt import check_interrupt
 from ..opticalflow.clips import frame_flow_tensor
 from ..opticalflow.pairs import FlowPair, FlowPairs
 from ..options import StylizeOptions

@@ -13,15 +13,15 @@ from __future__ import annotations
 import torch
 import vapoursynth as vs
 
-from ..cache import DiskCache, digest
-from ..frames import DeviceFrames, to_rgbs
-from ..networks.inference import inference_tag
-from ..networks.models import StylizationNetwork, apply_network
+from ..media.cache import digest, open_cache
+from ..media.frames import DeviceFrames, to_rgbs
+from ..networks.inference import apply_network, inference_tag
+from ..networks.models import StylizationNetwork
 from ..networks.pretrained import StyledNetwork, is_pretrained
 from ..networks.scale import scale_tag
-from ..warping import warp
+from ..opticalflow.warping import warp
 from .chain import ChainBounds, FrameInputs, RecursiveFilter
-from .flows import temporal_inputs
+from .flows import check_given, temporal_inputs
 from .network import PRETRAINED_OPTIONS, load_model, load_styled, require_network
 from .optim import FrameOptimizer, temporal_terms
 from .registry import MethodSpec, Request, uses
@@ -65,7 +65,7 @@ def _build(req: Request) -> vs.VideoNode:
     params = digest("hybrid", inference_tag(o.border_margin), scale_tag(o.stroke_scale), net_digest,
                     o.key("loss", "optimizer", "flow"),
                     frame_opt.key, f"{rgb.width}x{rgb.height}", str(o.flows is not None))
-    cache = DiskCache(o.cache_dir, func, "stylize", ".png") if o.cache_dir is not None else None
+    cache = open_cache(o.cache_dir, func, "stylize")
     return RecursiveFilter(func, rgb, indices, temporal, compute, frame_opt.device, cache, params,
                            bounds=ChainBounds.of(o), frames=frames).out
 
@@ -74,7 +74,8 @@ SPECS = (
     MethodSpec("hybrid", "planar", "network output refined by a few optimization iterations with the temporal loss "
                "(fast-artistic-videos)",
                uses("loss", "optimizer", "flow", "chain", only=("network", "stroke_scale", "border_margin", *PRETRAINED_OPTIONS)),
-               _build,
+               _build, chain="recursive",
                defaults={"num_iterations": (HYBRID_ITERATIONS, HYBRID_ITERATIONS)},
-               check=lambda o, g: require_network(o, g, "hybrid")),
+               check=lambda o, g: require_network(o, g, "hybrid"),
+               inputs=lambda req: check_given(req, req.options.flow_relative_indices)),
 )

@@ -2,13 +2,13 @@
 
 A clip is cut into *chunks* of at most ``max_shot_length`` frames (and, inside a chunk, into shots at frames
 with ``_SceneChangePrev``). The first time any frame of a chunk is requested, the whole chunk is processed
-with :func:`vsstylize.multipass.multipass_shot` (every source frame, both flows and both reliabilities are
+with :func:`vsstylize.optim.passes.multipass_shot` (every source frame, both flows and both reliabilities are
 requested through one ``std.ModifyFrame``, so VapourSynth schedules them; no frame request blocks inside a
 callback); its frames are then served from memory (the last two chunks only, so memory is bounded by
 ``2 max_shot_length`` stylized frames) or from the on-disk cache. With ``cache_dir`` every finished pass of a
 chunk is stored atomically, so an interrupted render resumes after the last finished pass (and a finished
 render can be extended with more passes). Each pass of a shot is one 8-bit PNG of its frames stacked vertically
-(:mod:`vsstylize.compact`); the entry of the pass before is removed once the next one is stored, and every
+(:mod:`vsstylize.media.compact`); the entry of the pass before is removed once the next one is stored, and every
 per-frame result is rounded to those 8 bits with or without a cache, so a resumed render equals an uninterrupted
 one. Output frames carry ``StylizeCacheEntry`` / ``StylizeCacheIndex`` (the final pass's entry and the frame's
 row in it).
@@ -20,7 +20,7 @@ result (it is served from chunk ``c - 1`` and never re-optimised), and it is the
 every pass of chunk ``c`` (eq. 13 blend in forward passes, the temporal loss against it in every pass from
 ``use_temporal_loss_after`` on), exactly as the multi-pass algorithm treats a neighbour that is already
 processed; the passes of chunk ``c`` are ordered so that the last one is forward
-(:func:`vsstylize.multipass.pass_is_forward`), so the final sweep starts at the prior. One frame is the whole
+(:func:`vsstylize.optim.passes.pass_is_forward`), so the final sweep starts at the prior. One frame is the whole
 boundary condition: in the multi-pass algorithm a frame is coupled to its
 direct neighbours only. The prior is requested through the filter's own output (``out[c L - 1]``), so chunk
 ``c`` is defined by the chunks before it and the result does not depend on the order frames are requested in;
@@ -41,13 +41,13 @@ import numpy as np
 import torch
 import vapoursynth as vs
 
-from ..cache import PROP_CACHE_ENTRY, PROP_CACHE_INDEX, DiskCache, digest
-from ..compact import read_frame_png, round_frame, write_frame_png
 from ..errors import OptionError
-from ..frames import ComputeEnvironment, frame_to_numpy, frame_to_tensor, tensor_to_frame, to_rgbs
-from ..multipass import MultipassSettings, PassProgress, multipass_shot
+from ..media.cache import PROP_CACHE_ENTRY, PROP_CACHE_INDEX, DiskCache, digest, open_cache
+from ..media.compact import read_frame_png, round_frame, write_frame_png
+from ..media.frames import ComputeEnvironment, frame_to_numpy, frame_to_tensor, tensor_to_frame, to_rgbs
 from ..opticalflow.clips import frame_flow_tensor
 from ..opticalflow.filters import reliability as reliability_filter
+from ..optim.passes import MultipassSettings, PassProgress, multipass_shot
 from ..options import StylizeOptions
 from .chain import PROP_SCENE_CHANGE
 from .flows import check_flow_input, check_weights_input, estimated_flow
@@ -89,7 +89,7 @@ def _build(req: Request) -> vs.VideoNode:
     rgb = to_rgbs(req.clip, func, matrix=o.matrix)
     frame_opt = FrameOptimizer(func, (rgb.width, rgb.height), req.style, o)
     flow_clips = _flow_clips(func, rgb, o)
-    cache = DiskCache(o.cache_dir, func, "multipass", ".png") if o.cache_dir is not None else None
+    cache = open_cache(o.cache_dir, func, "multipass")
     # The result of pass j does not depend on how many passes follow: num_passes stays out of the key, so a
     # render can be resumed, or extended with more passes, from the last stored pass.
     per_pass = o.replace(num_passes=1, use_temporal_loss_after=settings.use_temporal_loss_after,
@@ -109,12 +109,18 @@ def _flow_clips(func: str, rgb: vs.VideoNode, options: StylizeOptions) -> tuple[
         bw = estimated_flow(rgb, "backward", 1, options)
         fw = estimated_flow(rgb, "forward", 1, options)
         return bw, reliability_filter(bw, fw), fw, reliability_filter(fw, bw)
-    if len(options.flows) != 2 or options.weights is None or len(options.weights) != 2:
-        raise OptionError("flows", "{name} and {opt[weights]} must each be given as a (backward, forward) pair of clips")
+    if len(options.flows) != 2 or options.reliability is None or len(options.reliability) != 2:
+        raise OptionError("flows", "{name} and {opt[reliability]} must each be given as a (backward, forward) pair of clips")
     bw = check_flow_input(func, rgb, options.flows[0], "backward", 1)
     fw = check_flow_input(func, rgb, options.flows[1], "forward", 1)
-    c_bw, c_fw = (check_weights_input(func, rgb, clip) for clip in options.weights)
+    c_bw, c_fw = (check_weights_input(func, rgb, clip) for clip in options.reliability)
     return bw, c_bw, fw, c_fw
+
+
+def _check_given(req: Request) -> None:
+    """The user's ``(backward, forward)`` flows and reliability clips checked against the clip, before anything is loaded."""
+    if req.options.flows is not None:
+        _flow_clips(req.func, req.clip, req.options)
 
 
 class _MultipassFilter:
@@ -276,7 +282,8 @@ class _MultipassFilter:
 SPECS = (
     MethodSpec("multipass", "planar", "the multi-pass algorithm (Ruder et al. 2018 sec. 4.4): alternating passes over "
                "shots of max_shot_length frames", uses("loss", "optimizer", "multipass", only=(
-                   "flows", "weights", "flow_method", "flow_preset", "raft_weights", "flow_cache",
-                   *INIT_NETWORK_OPTIONS)), _build,
-               defaults={"num_iterations": (PASS_ITERATIONS, PASS_ITERATIONS)}, check=_check),
+                   "flows", "reliability", "flow_method", "flow_preset", "raft_weights", "flow_cache",
+                   *INIT_NETWORK_OPTIONS)), _build, chain="shot",
+               defaults={"num_iterations": (PASS_ITERATIONS, PASS_ITERATIONS)}, check=_check,
+               inputs=_check_given),
 )

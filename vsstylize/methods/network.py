@@ -19,19 +19,19 @@ from collections.abc import Callable, Mapping
 import torch
 import vapoursynth as vs
 
-from ..cache import DiskCache, digest
 from ..errors import OptionError, error
-from ..frames import DeviceFrames, compute_device, to_rgbs
-from ..networks.inference import inference_tag
+from ..media.cache import digest, open_cache
+from ..media.frames import DeviceFrames, compute_device, to_rgbs
+from ..networks.inference import apply_network, inference_tag
 from ..networks.io import NetworkFileError, load_network, read_spec, resolve_model
-from ..networks.models import Kind, StylizationNetwork, apply_network
+from ..networks.models import Kind, StylizationNetwork
 from ..networks.pretrained import PretrainedNetworkError, StyledNetwork, is_pretrained
 from ..networks.scale import scale_tag
+from ..opticalflow.warping import warp
 from ..options import StylizeOptions
 from ..resources import shipped_models
-from ..warping import warp
 from .chain import ChainBounds, FrameInputs, RecursiveFilter
-from .flows import temporal_inputs
+from .flows import check_given, temporal_inputs
 from .registry import MethodSpec, Request, uses
 from .style import load_styles
 
@@ -39,11 +39,11 @@ __all__ = ["INIT_NETWORK_OPTIONS", "PRETRAINED_OPTIONS", "SPECS", "load_model", 
            "require_init_network", "require_network"]
 
 #: The options of the pretrained style-conditioned networks (``network="arbitrary"`` / ``"multistyle26"``).
-PRETRAINED_OPTIONS = ("style_strength", "style_index", "style_blend_weights")
+PRETRAINED_OPTIONS = ("style_strength", "style_index", "style_blend")
 #: The options of ``init="network"`` (optim, multipass).
 INIT_NETWORK_OPTIONS = ("network", "stroke_scale", "border_margin", *PRETRAINED_OPTIONS)
 #: The network options (``network`` and the flow of the previous output, J = {1}).
-NETWORK_OPTIONS = ("network", "flows", "weights", "flow_method", "flow_preset", "raft_weights", "flow_cache")
+NETWORK_OPTIONS = ("network", "flows", "reliability", "flow_method", "flow_preset", "raft_weights", "flow_cache")
 
 
 def require_network(options: StylizeOptions, given: Mapping[str, object], method: str,
@@ -63,8 +63,8 @@ def require_network(options: StylizeOptions, given: Mapping[str, object], method
 
 def load_styled(req: Request, device: torch.device) -> StyledNetwork:
     """The pretrained network of ``network="arbitrary"`` (the request's style images, blended by
-    ``style_blend_weights``, at ``style_strength``) or ``"multistyle26"`` (``style_index``, blended by
-    ``style_blend_weights``), bound to its style.
+    ``style_blend``, at ``style_strength``) or ``"multistyle26"`` (``style_index``, blended by
+    ``style_blend``), bound to its style.
 
     :raises OptionError: ``arbitrary`` without a style. :raises vs.Error: not installed, bad style settings.
     """
@@ -75,7 +75,7 @@ def load_styled(req: Request, device: torch.device) -> StyledNetwork:
                           "name, a clip, or a list of them)")
     styles = load_styles(req.func, req.style) if o.network == "arbitrary" and req.style is not None else []
     try:
-        return StyledNetwork(o.network, styles, o.style_blend_weights, o.style_strength, o.style_index, device)
+        return StyledNetwork(o.network, styles, o.style_blend, o.style_strength, o.style_index, device)
     except (PretrainedNetworkError, ValueError) as exc:
         raise error(req.func, f"network: {exc}" if isinstance(exc, PretrainedNetworkError) else str(exc)) from exc
 
@@ -138,7 +138,7 @@ def _build_network(req: Request) -> vs.VideoNode:
 
     size = f"{rgb.width}x{rgb.height}"
     scale = scale_tag(o.stroke_scale)
-    cache = DiskCache(o.cache_dir, func, "stylize", ".png") if o.cache_dir is not None else None
+    cache = open_cache(o.cache_dir, func, "stylize")
     params = digest("network", inference_tag(o.border_margin), scale, net_digest, size, o.key("flow"), str(o.flows is not None))
     start = digest("network-start", inference_tag(o.border_margin), scale, net_digest, size)
     return RecursiveFilter(func, rgb, (1,), temporal, compute, dev, cache, params, start, ChainBounds.of(o), frames).out
@@ -165,7 +165,7 @@ def _build_flowfree(req: Request) -> vs.VideoNode:
         def compute(inp: FrameInputs) -> torch.Tensor:
             return apply_network(net, inp.content, stroke_scale=o.stroke_scale, margin=o.border_margin)
 
-    cache = DiskCache(o.cache_dir, func, "stylize", ".png") if o.cache_dir is not None else None
+    cache = open_cache(o.cache_dir, func, "stylize")
     params = digest("network-start", inference_tag(o.border_margin), scale_tag(o.stroke_scale), net_digest,
                     f"{rgb.width}x{rgb.height}")
     return RecursiveFilter(func, rgb, (), None, compute, dev, cache, params).out
@@ -173,10 +173,11 @@ def _build_flowfree(req: Request) -> vs.VideoNode:
 
 SPECS = (
     MethodSpec("network", "planar", "prior-image network (Ruder et al. 2018): frame + warped previous output",
-               uses("chain", only=(*NETWORK_OPTIONS, "stroke_scale", "border_margin")), _build_network, style="unused",
-               check=lambda o, g: require_network(o, g, "network", ("prior",))),
+               uses("chain", only=(*NETWORK_OPTIONS, "stroke_scale", "border_margin")), _build_network, chain="recursive",
+               style="unused", check=lambda o, g: require_network(o, g, "network", ("prior",)),
+               inputs=lambda req: check_given(req, (1,))),
     MethodSpec("flowfree", "planar", "network applied to each frame on its own (Huang et al. 2017; no flow)",
                uses(only=("network", "stroke_scale", "border_margin", *PRETRAINED_OPTIONS)), _build_flowfree,
-               style="optional",
+               chain="independent", style="optional",
                check=lambda o, g: require_network(o, g, "flowfree")),
 )

@@ -1,7 +1,7 @@
 """``stylize(method="optim")``: per-frame optimization with the temporal loss (Ruder et al. 2016, 2018 sec. 4).
 
 Each frame minimises ``alpha L_content + beta L_style + gamma sum_j L_temporal(x, omega(x^(n-j)), c_long)
-+ tv L_tv`` (eq. 9/11) with L-BFGS or Adam (:func:`vsstylize.optimizer.stylize_image`), initialised with the
++ tv L_tv`` (eq. 9/11) with L-BFGS or Adam (:func:`vsstylize.optim.optimizer.stylize_image`), initialised with the
 previous stylized frame warped along the flow (``init`` of later frames). :class:`FrameOptimizer` is the
 per-frame optimisation shared by the optimization-based methods (``hybrid``, ``multipass``, the cube faces of
 ``projection="equirect"``).
@@ -15,16 +15,16 @@ from collections.abc import Sequence
 import torch
 import vapoursynth as vs
 
-from ..cache import DiskCache, digest
 from ..errors import error
-from ..frames import DeviceFrames, compute_device, to_rgbs
-from ..losses import StyleTarget, long_term_weights
-from ..optimizer import make_init, stylize_image
+from ..media.cache import digest, open_cache
+from ..media.frames import DeviceFrames, compute_device, to_rgbs
+from ..opticalflow.warping import DEFAULT_STYLIZED_WARP, StylizedWarp, warp
+from ..optim.losses import StyleTarget, long_term_weights
+from ..optim.optimizer import make_init, stylize_image
+from ..optim.vgg import load_loss_network
 from ..options import StylizeOptions
-from ..vgg import load_loss_network
-from ..warping import DEFAULT_STYLIZED_WARP, StylizedWarp, warp
 from .chain import ChainBounds, FrameInputs, RecursiveFilter
-from .flows import temporal_inputs
+from .flows import check_given, temporal_inputs
 from .network import INIT_NETWORK_OPTIONS, network_init, require_init_network
 from .registry import MethodSpec, Request, uses
 from .style import StyleSource, load_styles, style_digest
@@ -46,7 +46,7 @@ def needs_flow(options: StylizeOptions) -> bool:
 
 class FrameOptimizer:
     """The per-frame optimisation of a filter instance: the loss network and the style target on the compute
-    device, and :meth:`__call__` running :func:`vsstylize.optimizer.stylize_image`.
+    device, and :meth:`__call__` running :func:`vsstylize.optim.optimizer.stylize_image`.
 
     :param func: public filter name (errors, log).
     :param size: ``(width, height)`` of the frames it optimises (style target size, loss weights of
@@ -63,11 +63,11 @@ class FrameOptimizer:
         self.styles = load_styles(func, style)
         self.device = compute_device(options.device)
         try:
-            self.net = load_loss_network(options.model, weights=options.model_weights, pooling=options.pooling,
+            self.net = load_loss_network(options.model, weights=options.model_file, pooling=options.pooling,
                                          device=self.device)
             layers = tuple(dict.fromkeys(options.style_layers))
             self.target = StyleTarget(self.net, [s.to(self.device) for s in self.styles], (size[1], size[0]),
-                                      blend_weights=options.style_blend_weights, style_scale=options.style_scale,
+                                      blend_weights=options.style_blend, style_scale=options.style_scale,
                                       layers=layers)
             self.net.check_layers(options.content_layers)
         except (ValueError, RuntimeError) as exc:
@@ -87,7 +87,7 @@ class FrameOptimizer:
         ``"image"``, seeded with ``seed + n``) with the temporal terms ``(warped, c)``.
 
         ``fresh_start``: ``init`` is noise or the content image (a chain start), see
-        :func:`~vsstylize.optimizer.stylize_image`. The per-frame log record (logger ``vsstylize``, INFO)
+        :func:`~vsstylize.optim.optimizer.stylize_image`. The per-frame log record (logger ``vsstylize``, INFO)
         carries the optimisation's end/start loss ratio as ``record.loss_ratio``, the frame number as
         ``record.frame`` (the bench counts frames that did not leave their initialisation with it), and its
         ``record.iterations`` and ``record.seconds`` (the time estimate of ``vsstylize run``)."""
@@ -129,16 +129,20 @@ def chain_start_key(options: StylizeOptions) -> str:
     return start.key("loss", "optimizer")
 
 
+def flow_indices(options: StylizeOptions) -> tuple[int, ...]:
+    """The frame distances J the chain looks back (``flow_relative_indices``; none without a chain)."""
+    return tuple(options.flow_relative_indices) if needs_chain(options) else ()
+
+
 def _build(req: Request) -> vs.VideoNode:
     func, o = req.func, req.options
     assert req.style is not None and o.num_iterations is not None
     rgb = to_rgbs(req.clip, func, matrix=o.matrix)
-    chained = needs_chain(o)
-    indices = o.flow_relative_indices if chained else ()
+    indices = flow_indices(o)
     frame_opt = FrameOptimizer(func, (rgb.width, rgb.height), req.style, o)
     frames = DeviceFrames(frame_opt.device, capacity=2 * len(indices) + 4)
     temporal = temporal_inputs(func, rgb, indices, o, frames) if needs_flow(o) else None
-    cache = DiskCache(o.cache_dir, func, "stylize", ".png") if o.cache_dir is not None else None
+    cache = open_cache(o.cache_dir, func, "stylize")
     temporal_weight = frame_opt.loss_weights.temporal
     iterations = o.num_iterations
     start_network, network_key = network_init(req, frame_opt.device) if o.init[0] == "network" else (None, "")
@@ -163,5 +167,7 @@ def _build(req: Request) -> vs.VideoNode:
 SPECS = (
     MethodSpec("optim", "planar", "optimization with the temporal loss (Ruder et al.): the best quality, seconds "
                "to minutes per frame", uses("loss", "optimizer", "flow", "chain", only=INIT_NETWORK_OPTIONS), _build,
-               defaults={"num_iterations": (2000, 1000)}, check=lambda o, g: require_init_network(o, g, "optim")),
+               chain="recursive", defaults={"num_iterations": (2000, 1000)},
+               check=lambda o, g: require_init_network(o, g, "optim"),
+               inputs=lambda req: check_given(req, flow_indices(req.options)) if needs_flow(req.options) else None),
 )

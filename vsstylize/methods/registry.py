@@ -13,7 +13,7 @@ import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from typing import get_args
+from typing import Literal, get_args
 
 import vapoursynth as vs
 
@@ -21,7 +21,14 @@ from ..errors import OptionError
 from ..options import Method, Projection, StylizeOptions, option_names
 from .style import StyleSource
 
-__all__ = ["Build", "MethodSpec", "Request", "find", "specs", "uses"]
+__all__ = ["Build", "ChainKind", "MethodSpec", "Request", "find", "specs", "uses"]
+
+#: How a method's frames depend on each other, which is what splits a render into independent units
+#: (:func:`vsstylize.cli.distributed.plan_units`): ``recursive``, frame ``n`` needs the stylized frames before it
+#: back to the chain start (units at shots and multiples of ``max_chain_length``); ``shot``, the frames of a shot
+#: (or of a chunk of ``max_shot_length`` without ``overlap_chunks``) are computed together; ``independent``,
+#: every frame on its own.
+ChainKind = Literal["recursive", "shot", "independent"]
 
 
 @dataclass(frozen=True)
@@ -31,7 +38,7 @@ class Request:
     :ivar func: public name of the calling filter (error messages).
     :ivar clip: the user's clip (any constant format; the method converts it, e.g. with ``matrix``).
     :ivar style: style image(s) (``None`` for the network methods, which use the model's style).
-    :ivar options: the options, with the method's defaults (:meth:`StylizeOptions.for_method`).
+    :ivar options: the options, with the method's defaults (:func:`resolve`).
     """
 
     func: str
@@ -58,9 +65,12 @@ class MethodSpec:
     :ivar summary: one line for the docs and the CLI help.
     :ivar uses: the options it uses; any other option given is an error naming the method.
     :ivar build: builds the output clip.
+    :ivar chain: how its frames depend on each other (:data:`ChainKind`); the Ray planner reads it.
     :ivar style: ``"required"``, ``"optional"`` or ``"unused"``.
     :ivar defaults: the method's own defaults of options whose model default is ``None``.
     :ivar check: further checks of the options (raises :class:`~vsstylize.errors.OptionError`).
+    :ivar inputs: checks of the request's clips (the user's ``flows`` / ``weights``) that :meth:`validate` runs
+        before anything is loaded (raises ``vs.Error`` naming the parameter).
     """
 
     method: Method
@@ -68,9 +78,27 @@ class MethodSpec:
     summary: str
     uses: frozenset[str]
     build: Build
+    chain: ChainKind
     style: str = "required"
     defaults: Mapping[str, object] = field(default_factory=dict)
     check: Callable[[StylizeOptions, Mapping[str, object]], None] | None = None
+    inputs: Callable[[Request], None] | None = None
+
+    def validate(self, request: Request) -> None:
+        """Check ``request`` before anything is loaded (loss network, networks, flow estimators): the style the
+        method needs or does not use, then the user's clips (:attr:`inputs`). :meth:`build` follows.
+
+        :raises OptionError: a style missing or not used, naming ``style``.
+        :raises vs.Error: a given clip of the wrong number, size, length, direction or step, naming it.
+        """
+        if self.style == "required" and request.style is None:
+            raise OptionError("style", "{set[method]} needs {name}: an image file, a shipped style name, a clip, or a "
+                              "list of them", method=self.method)
+        if self.style == "unused" and request.style is not None:
+            raise OptionError("style", "{set[method]} does not use {name}: the network's model was trained on its "
+                              "own style", method=self.method)
+        if self.inputs is not None:
+            self.inputs(request)
 
     @property
     def label(self) -> str:

@@ -21,18 +21,18 @@ from collections.abc import Mapping
 import torch
 import vapoursynth as vs
 
-from ..cache import DiskCache, digest
 from ..errors import OptionError, error
-from ..frames import compute_device
-from ..losses import long_term_weights
+from ..media.cache import digest, open_cache
+from ..media.frames import compute_device
 from ..networks.inference import inference_tag
 from ..opticalflow.filters import reliability as reliability_filter
+from ..opticalflow.warping import warp
+from ..optim.losses import long_term_weights
 from ..options import StylizeOptions
 from ..spherical.filters import check_equirect_clip, cube_geometry_for, cube_to_equirect, equirect_to_cube
 from ..spherical.network import NetworkCubeStylizer
 from ..spherical.optim import CubeStylizer, SphericalSettings
 from ..spherical.projection import CubeGeometry, faces_to_strip, strip_to_faces
-from ..warping import warp
 from .chain import ClipInputs, FrameInputs, RecursiveFilter
 from .flows import estimated_flow, given_inputs
 from .network import NETWORK_OPTIONS, load_model, require_network
@@ -62,8 +62,8 @@ def _face_flows(cube: vs.VideoNode, indices: tuple[int, ...], options: StylizeOp
 
 
 def _temporal_flows(func: str, cube: vs.VideoNode, indices: tuple[int, ...], options: StylizeOptions) -> ClipInputs:
-    """Per-face flows (computed), or the user's flow strips (``flows`` / ``weights``, six faces side by side)."""
-    if options.flows is None and options.weights is None:
+    """Per-face flows (computed), or the user's flow strips (``flows`` / ``reliability``, six faces side by side)."""
+    if options.flows is None and options.reliability is None:
         return _face_flows(cube, indices, options)
     return given_inputs(func, cube, indices, options)
 
@@ -118,7 +118,7 @@ def _build_optim(req: Request) -> vs.VideoNode:
 
     params = digest("spherical", o.key("loss", "optimizer", "flow", "spherical"), repr(settings), str(chained),
                     frame_opt.key, str(o.flows is not None))
-    cache = DiskCache(o.cache_dir, func, "spherical", ".png") if o.cache_dir is not None else None
+    cache = open_cache(o.cache_dir, func, "spherical")
     chain = RecursiveFilter(func, cube, indices, temporal, compute, frame_opt.device, cache, params)
     return _output(req, geom, chain.out)
 
@@ -148,15 +148,15 @@ def _build_network(req: Request) -> vs.VideoNode:
     start = digest("spherical-network-start", inference_tag(), net_digest, sph)
     params = digest("spherical-network", inference_tag(), net_digest, sph, str(o.temporal_consistency), o.key("flow"),
                     str(o.flows is not None))
-    cache = DiskCache(o.cache_dir, func, "spherical", ".png") if o.cache_dir is not None else None
+    cache = open_cache(o.cache_dir, func, "spherical")
     return _output(req, geom, RecursiveFilter(func, cube, indices, temporal, compute, dev, cache, params, start).out)
 
 
 SPECS = (
     MethodSpec("optim", "equirect", "optimization per cube face with the neighbours' borders as prior (Ruder et al. "
-               "2018 sec. 6)", uses("loss", "optimizer", "flow", "spherical"), _build_optim,
+               "2018 sec. 6)", uses("loss", "optimizer", "flow", "spherical"), _build_optim, chain="recursive",
                defaults={"num_iterations": (2000, 1000)}, check=_check_optim),
     MethodSpec("network", "equirect", "prior-image network per cube face with the border prior (sec. 6.2-6.3)",
-               uses("spherical", only=NETWORK_OPTIONS), _build_network, style="unused",
+               uses("spherical", only=NETWORK_OPTIONS), _build_network, chain="recursive", style="unused",
                check=lambda o, g: require_network(o, g, "network")),
 )

@@ -9,7 +9,7 @@ import torch
 import vapoursynth as vs
 
 from ..errors import error
-from ..frames import frame_to_tensor, to_rgbs
+from ..media.frames import frame_to_tensor, to_rgbs
 from ..resources import read_style_image
 
 __all__ = ["StyleSource", "load_styles", "style_digest"]
@@ -48,6 +48,6 @@ def load_styles(func: str, style: StyleSource | Sequence[StyleSource]) -> list[t
 
 def style_digest(images: Sequence[torch.Tensor]) -> str:
     """Content digest of the style images (part of the stylized-frame cache key)."""
-    from ..cache import digest
+    from ..media.cache import digest
 
     return digest(*[img.numpy().tobytes() for img in images])

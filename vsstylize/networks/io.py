@@ -22,7 +22,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from .. import resources
-from ..cache import atomic_write
+from ..media.cache import atomic_write
 from .models import ARCHITECTURES, Kind, NetworkSpec, StylizationNetwork
 
 __all__ = [

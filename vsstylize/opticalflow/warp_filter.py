@@ -5,9 +5,9 @@ from __future__ import annotations
 import vapoursynth as vs
 
 from ..errors import error
-from ..frames import check_float_clip, check_same_geometry, frame_to_tensor, tensor_to_frame
-from ..warping import warp as warp_tensor
+from ..media.frames import check_float_clip, check_same_geometry, frame_to_tensor, tensor_to_frame
 from .clips import check_flow_clip, flow_meta, frame_flow_tensor, frame_valid, partner_clip
+from .warping import warp as warp_tensor
 
 __all__ = ["warp"]
 

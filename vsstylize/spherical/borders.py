@@ -24,7 +24,7 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
-from ..losses import long_term_weights
+from ..optim.losses import long_term_weights
 from .projection import CubeGeometry, face_directions, plane_coordinates
 
 __all__ = ["DEFAULT_ORDER", "BorderMap", "border_map", "border_prior", "combine_priors"]
@@ -116,7 +116,7 @@ def combine_priors(terms: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> tuple[
     """Blend several (prior image, mask) pairs into one, nearest constraint first (sec. 6.3: the border
     of the neighbouring faces and the warped previous frame).
 
-    The masks are made disjoint as the long-term weights of eq. 12 (:func:`~vsstylize.losses.long_term_weights`):
+    The masks are made disjoint as the long-term weights of eq. 12 (:func:`~vsstylize.optim.losses.long_term_weights`):
     each pixel keeps the weight of the first pair that covers it, the next pairs only what is left. This is
     the single prior image + mask a prior-image network takes; the optimization method passes the
     disjoint pairs to the objective as separate temporal-loss terms.

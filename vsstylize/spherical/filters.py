@@ -13,7 +13,7 @@ import torch
 import vapoursynth as vs
 
 from ..errors import error
-from ..frames import check_constant, frame_to_tensor, tensor_to_frame, to_rgbs
+from ..media.frames import check_constant, frame_to_tensor, tensor_to_frame, to_rgbs
 from .projection import (
     CubeGeometry,
     check_cube_geometry,

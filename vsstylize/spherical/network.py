@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import torch
 
-from ..networks.models import StylizationNetwork, apply_network
+from ..networks.inference import apply_network
+from ..networks.models import StylizationNetwork
 from .borders import border_prior, combine_priors
 from .optim import SphericalSettings
 

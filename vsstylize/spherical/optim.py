@@ -6,13 +6,13 @@ stylized one after another (:data:`~.borders.DEFAULT_ORDER`); face ``k`` gets th
 overlapping borders of its neighbours, reprojected into its plane, as prior image and mask
 (:func:`~.borders.border_prior`), and the optimization method treats that pair exactly like the warped
 previous frame of a video: a temporal-loss term ``gamma (1/D) sum mask (x - prior)^2`` (eq. 8) in the
-per-face objective (:class:`~vsstylize.losses.VideoObjective` through
+per-face objective (:class:`~vsstylize.optim.losses.VideoObjective` through
 :class:`~vsstylize.methods.optim.FrameOptimizer`), and the prior pasted into the initial image.
 
 For spherical video, optical flow is computed per cube face and every face's previous stylized result is
 warped along it as for planar video (temporal loss with reliability weights, long-term indices J); the
 border prior and the warped frames become disjoint temporal-loss terms, the border first
-(:func:`~vsstylize.losses.long_term_weights`, as :func:`~.borders.combine_priors` blends them for a
+(:func:`~vsstylize.optim.losses.long_term_weights`, as :func:`~.borders.combine_priors` blends them for a
 prior-image network). The recursive graph, the caches and the per-face optimisation are those of
 ``stylize`` (:class:`~vsstylize.methods.chain.RecursiveFilter`), run on the cube strip.
 """
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..losses import long_term_weights
-from ..optimizer import make_init
+from ..optim.losses import long_term_weights
+from ..optim.optimizer import make_init
 from .borders import DEFAULT_ORDER, border_prior
 from .projection import CubeGeometry
 

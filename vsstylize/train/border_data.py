@@ -81,7 +81,7 @@ class BorderSamples:
     :param size: ``S``: side of the samples (the extended face) in pixels.
     :param overlap: margin of the extended face in pixels (default: :func:`border_geometry`).
     :param feather: mask ramp in pixels at the inner edge of the prior (default ``overlap / 2``, the default
-        of :func:`vsstylize.stylize_spherical`).
+        of :func:`vsstylize.stylize` with ``projection="equirect"``).
     :param view: half side in plane units of the photo window on ``F``'s plane (> the extent
         ``1 + 2 overlap / face_size``); the neighbouring views are the bands of their faces that see plane
         coordinates up to ``view``: at 2.5 about ``0.4 S`` pixels wide.

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from ..networks.io import NetworkFileError, read_spec
 from ..networks.models import ARCHITECTURES
 from .data import DatasetError
-from .trainer import PRECISIONS, TrainError, TrainSettings, train
+from .trainer import TRAIN_PRECISIONS, TrainError, TrainSettings, train
 
 __all__ = ["add_train_parser", "train_command", "train_main"]
 
@@ -38,7 +38,7 @@ def add_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
                                        "starry_night-prior); its architecture is the default --arch")
     p.add_argument("--border-fraction", type=float, default=d.border_fraction,
                    help="prior networks: share of the iterations on border samples of cube faces from the still "
-                        "images (Ruder et al. 2018 sec. 6.2), for stylize_spherical(method='network')")
+                        "images (Ruder et al. 2018 sec. 6.2), for stylize(method='network', projection='equirect')")
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--loss-model", default=d.loss_model, choices=["vgg16", "vgg19"])
@@ -46,7 +46,7 @@ def add_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     p.add_argument("--device", help="torch device (default: cuda when available)")
     p.add_argument("--data-cache", help="folder of the training-data cache: real tuples with flow, stills (default: "
                                         "the per-user cache folder); built once per dataset, resumable")
-    p.add_argument("--precision", choices=sorted(PRECISIONS), default=d.precision,
+    p.add_argument("--precision", choices=sorted(TRAIN_PRECISIONS), default=d.precision,
                    help="bf16: the networks under autocast (GPUs); losses and Adam stay float32")
     p.add_argument("--channels-last", action="store_true", help="NHWC activations (tensor-core layout on GPUs)")
     p.add_argument("--prefetch", type=int, default=d.prefetch, help="batches made ahead by a background thread (0: off)")

@@ -31,7 +31,6 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
-from ..sequences import build_scene
 from .data_cache import (
     IMAGE_SUFFIXES,
     VIDEO_SUFFIXES,
@@ -39,6 +38,7 @@ from .data_cache import (
     TupleSettings,
     open_data_cache,
 )
+from .sequences import build_scene
 from .synthetic import SceneBatch, pack_scenes, render_scenes
 
 __all__ = ["IMAGE_SUFFIXES", "SYNTHETIC_PRESETS", "VIDEO_SUFFIXES", "Batch", "BatchPlan", "DatasetError",

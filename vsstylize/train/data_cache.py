@@ -45,7 +45,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
-from ..cache import atomic_write, digest
+from ..media.cache import atomic_write, digest
 from ..opticalflow.consistency import consistency_check_torch
 from ..opticalflow.estimators import DisPreset, FlowSettings, make_estimator
 

@@ -1,7 +1,7 @@
 """The training objective of the stylization networks: perceptual loss (Johnson et al. 2016) plus the
 temporal loss (Ruder et al. 2018 sec. 5.2 / Huang et al. 2017 eq. 7), on a batch.
 
-It uses the loss network and the elementary losses of the optimization method (:mod:`vsstylize.losses`,
+It uses the loss network and the elementary losses of the optimization method (:mod:`vsstylize.optim.losses`,
 neural-style normalisation), so a network is trained on the same objective the optimization method
 minimises:
 
@@ -13,11 +13,10 @@ averaged over the batch. Images are ``(N, 3, H, W)`` RGB in [0, 1].
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 
-from ..losses import (
+from ..optim.losses import (
     LossWeights,
     StyleTarget,
     content_loss,
@@ -26,7 +25,7 @@ from ..losses import (
     temporal_loss,
     tv_loss,
 )
-from ..vgg import LossNetwork
+from ..optim.vgg import LossNetwork
 
 __all__ = ["HUANG_LAYERS", "RUDER_LAYERS", "TrainingObjective"]
 
@@ -34,14 +33,6 @@ __all__ = ["HUANG_LAYERS", "RUDER_LAYERS", "TrainingObjective"]
 RUDER_LAYERS: tuple[tuple[str, ...], tuple[str, ...]] = (("relu3_3",), ("relu1_2", "relu2_2", "relu3_3", "relu4_3"))
 #: Huang et al. 2017 sec. 3.2.1: content relu4_2; style relu1_2, relu2_2, relu3_2, relu4_2.
 HUANG_LAYERS: tuple[tuple[str, ...], tuple[str, ...]] = (("relu4_2",), ("relu1_2", "relu2_2", "relu3_2", "relu4_2"))
-
-
-@dataclass
-class LossParts:
-    """Weighted components of one batch loss (scalars)."""
-
-    total: torch.Tensor
-    parts: dict[str, torch.Tensor]
 
 
 class TrainingObjective:
@@ -56,7 +47,7 @@ class TrainingObjective:
     :param style_scale: style size relative to the crop size.
     :param autocast: ``None`` (float32) or ``torch.bfloat16`` / ``torch.float16``: the loss network runs under
         :func:`torch.autocast` in that precision; its feature maps are cast to float32 before the losses, so the
-        Gram matrices and every loss accumulate in float32 (as :class:`vsstylize.losses.VideoObjective` does).
+        Gram matrices and every loss accumulate in float32 (as :class:`vsstylize.optim.losses.VideoObjective` does).
     :raises ValueError: bad layers or images.
     """
 

@@ -3,7 +3,7 @@
 A sequence is a moving, zooming, rotating camera over a still photo plus an independently moving textured
 object cut from another photo, with exact optical flow and occlusion masks. The *scene* — the camera path, the
 object's shape, texture and path, the photo resized to the camera's footprint — is drawn on the host by
-:func:`vsstylize.sequences.build_scene`, the generator of the bench sequences, which costs well under a
+:func:`vsstylize.train.sequences.build_scene`, the generator of the bench sequences, which costs well under a
 millisecond; the frames and the ground truth are rendered here, batched, with ``grid_sample`` on the device
 the network trains on:
 
@@ -14,7 +14,7 @@ the network trains on:
 * mask: 1 where ``x + flow`` lies inside frame ``t-1`` and shows the same layer (alpha of ``t-1`` sampled
   there), 0 at disocclusions and on the object's antialiased outline.
 
-These are the formulas of :func:`vsstylize.sequences.make_sequence` (which renders with OpenCV ``remap`` on the
+These are the formulas of :func:`vsstylize.train.sequences.make_sequence` (which renders with OpenCV ``remap`` on the
 host); tests check that both renderers give the same frames, flows and masks for the same scene. Variety is
 unlimited (a new scene every sample) and memory stays small (the stills, once, on the device).
 
@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..sequences import ALPHA_EPS, Scene
+from .sequences import ALPHA_EPS, Scene
 
 __all__ = ["SceneBatch", "pack_scenes", "render_scenes"]
 
@@ -75,7 +75,7 @@ def _flow_affine(m: np.ndarray) -> np.ndarray:
 
 def pack_scenes(scenes: Sequence[Scene]) -> SceneBatch:
     """Host tensors of ``scenes`` (all with the same frame count; backgrounds uint8, as
-    :func:`~vsstylize.sequences.build_scene` makes them from uint8 photos).
+    :func:`~vsstylize.train.sequences.build_scene` makes them from uint8 photos).
 
     :raises ValueError: no scenes, different frame counts, or a float background.
     """

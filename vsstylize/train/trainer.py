@@ -51,13 +51,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 
-from ..cache import atomic_write, digest
-from ..losses import LossWeights
+from ..media.cache import atomic_write, digest
 from ..networks.io import NetworkFileError, load_network, read_spec, resolve_model, save_network, weights_path
 from ..networks.models import (
     ARCHITECTURES,
@@ -66,15 +65,18 @@ from ..networks.models import (
     load_fine_tune,
     network_input,
 )
+from ..opticalflow.warping import warp
+from ..optim.losses import LossWeights
+from ..optim.optimizer import PRECISIONS, Precision
+from ..optim.vgg import load_loss_network
 from ..resources import read_style_image
-from ..vgg import load_loss_network
-from ..warping import warp
 from .border_data import BorderSamples
 from .data import Batch, DatasetError, TrainingData
 from .loss import HUANG_LAYERS, RUDER_LAYERS, TrainingObjective
 from .prefetch import Prefetcher
 
-__all__ = ["PRECISIONS", "Precision", "TrainError", "TrainSettings", "frames_for_iteration", "train"]
+__all__ = ["TRAIN_PRECISIONS", "TrainError", "TrainSettings", "card_sources", "frames_for_iteration",
+           "portable_command", "train"]
 
 log = logging.getLogger("vsstylize")
 
@@ -83,9 +85,9 @@ MULTI_FRAME_SCHEDULE: tuple[tuple[float, int], ...] = ((0.0, 2), (5 / 12, 3), (0
 #: Frames of the cached real tuples (the schedule's longest; shorter steps and the two-frame procedures use
 #: sub-windows), the same for every architecture so their trainings share one data cache.
 TUPLE_LENGTH = max(n for _, n in MULTI_FRAME_SCHEDULE)
-Precision = Literal["fp32", "bf16"]
-#: Training precisions and their autocast dtypes.
-PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
+#: The precisions training runs in (:data:`~vsstylize.optim.optimizer.Precision` but ``fp16``, which needs loss
+#: scaling the trainer does not do).
+TRAIN_PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16")
 
 
 class TrainError(ValueError):
@@ -96,7 +98,7 @@ class TrainError(ValueError):
 class TrainSettings:
     """Options of :func:`train` (``vsstylize train``).
 
-    :ivar arch: network architecture, a key of :data:`vsstylize.networks.ARCHITECTURES`.
+    :ivar arch: network architecture, a key of :data:`vsstylize.networks.models.ARCHITECTURES`.
     :ivar styles: style image files (blended with equal weights).
     :ivar data: dataset files/folders of images and videos (:class:`TrainingData`).
     :ivar out: output model path (``.safetensors``; the model card goes beside it as ``.json``).
@@ -112,7 +114,7 @@ class TrainSettings:
     :ivar checkpoint_every: iterations between checkpoints.
     :ivar seed: seed of the data order and the initial weights.
     :ivar loss_model: / :ivar loss_model_weights: loss network (``vgg16`` as in both papers' training
-        setups here; weights as :func:`vsstylize.vgg.load_loss_network`).
+        setups here; weights as :func:`vsstylize.optim.vgg.load_loss_network`).
     :ivar device: torch device (default CUDA when available).
     :ivar init_from: start from this model's weights (file or shipped name; same architecture, or for a
         prior-image arch the image network of the same layout:
@@ -179,8 +181,8 @@ class TrainSettings:
             if not np.isfinite(v) or v < 0 or (name in ("learning_rate", "style_scale") and v == 0):
                 bound = "> 0" if name in ("learning_rate", "style_scale") else ">= 0"
                 raise TrainError(f"{name} must be a finite number {bound}, got {v}")
-        if self.precision not in PRECISIONS:
-            raise TrainError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.precision not in TRAIN_PRECISIONS:
+            raise TrainError(f"precision must be one of {', '.join(TRAIN_PRECISIONS)}, got {self.precision!r}")
         if int(self.prefetch) < 0:
             raise TrainError(f"prefetch must be >= 0, got {self.prefetch}")
         if not 0.0 <= float(self.border_fraction) <= 1.0:
@@ -454,6 +456,40 @@ def _plot_losses(history: Sequence[dict[str, float]], path: Path, title: str) ->
     return path
 
 
+
+def card_sources(sources: dict[str, Any]) -> dict[str, Any]:
+    """The training data of a model card without a machine's paths: the ``images`` and ``videos`` files relative to
+    their common folder, whose name is ``root`` (the data set's folder, e.g. ``data`` of the shared test data).
+
+    :param sources: :attr:`TrainingData.sources` (absolute or relative paths as strings, counts).
+    :returns: a copy with the paths relative (POSIX separators); unchanged where it lists no file.
+    """
+    files = {k: [Path(p) for p in sources.get(k, ())] for k in ("images", "videos") if sources.get(k)}
+    if not files:
+        return dict(sources)
+    root = _data_root(sources)
+    return {**sources, **{k: [p.resolve().relative_to(root).as_posix() for p in ps] for k, ps in files.items()},
+            "root": root.name}
+
+
+def _data_root(sources: dict[str, Any]) -> Path:
+    return Path(os.path.commonpath([Path(p).resolve().parent for k in ("images", "videos") for p in sources.get(k, ())]))
+
+
+def portable_command(command: str, sources: dict[str, Any]) -> str:
+    """``command`` (the ``vsstylize train ...`` line of a model card) with every absolute path written relative
+    to the data set's folder (:func:`card_sources`' ``root``) where it lies below it, else as its last part."""
+    root = _data_root(sources) if any(sources.get(k) for k in ("images", "videos")) else None
+
+    def portable(token: str) -> str:
+        path = Path(token)
+        if not path.is_absolute():
+            return token
+        if root is not None and path.resolve().is_relative_to(root):
+            return path.resolve().relative_to(root).as_posix()
+        return path.name
+
+    return " ".join(portable(token) for token in command.split(" "))
 def train(settings: TrainSettings, progress: bool = True,
           on_checkpoint: Callable[[int], None] | None = None) -> Path:
     """Train (or resume training) a stylization network; see the module docstring for the procedures.
@@ -538,7 +574,7 @@ def train(settings: TrainSettings, progress: bool = True,
                          "border_geometry": {"face_size": run.border.geom.face_size, "overlap": run.border.geom.overlap,
                                              "feather": run.border.feather, "view": run.border.view}}
                         if run.border is not None else {}),
-                     "data": run.data.sources, "iterations": settings.iterations, "batch_size": settings.batch_size,
+                     "data": card_sources(run.data.sources), "iterations": settings.iterations, "batch_size": settings.batch_size,
                      "crop_size": settings.size, "learning_rate": settings.learning_rate,
                      "mixed_fraction": settings.mixed_fraction if settings.kind == "prior" else None,
                      "multi_frame_schedule": ([list(p) for p in MULTI_FRAME_SCHEDULE]
@@ -549,7 +585,8 @@ def train(settings: TrainSettings, progress: bool = True,
                      "precision": settings.precision,
                      "final_loss": {k: float(np.mean([h[k] for h in history_values[-50:] if k in h]))
                                     for k in ("total", "content", "style", "temporal", "tv") if k in history_values[-1]}},
-        **settings.extra,
+        **{k: portable_command(v, run.data.sources) if k == "command" and isinstance(v, str) else v
+           for k, v in settings.extra.items()},
     }
     run.net.eval()
     path = save_network(out, run.net, card)

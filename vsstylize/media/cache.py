@@ -1,7 +1,7 @@
 """A content-addressed on-disk cache with atomic writes.
 
-Used for flows and stylized frames (compact PNG entries, :mod:`vsstylize.compact`). An entry is written to a temporary file in
-the same folder and renamed into place, so an interrupted render (SIGINT, SIGKILL, power loss) never
+Used for flows and stylized frames (compact PNG entries, :mod:`vsstylize.media.compact`). An entry is written to
+a temporary file in the same folder and renamed into place, so an interrupted render (SIGINT, SIGKILL, power loss) never
 leaves a half-written entry under a valid name; a later run recomputes what is missing. The temporary file of a
 writer killed mid-write (SIGKILL, out of memory) stays behind, hidden (``.<entry>-<host>-<pid>-...``); the
 next write of the same file from the same machine (the rerun, a Ray retry) removes it once that process is gone.
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-__all__ = ["PROP_CACHE_ENTRY", "PROP_CACHE_INDEX", "DiskCache", "atomic_write", "digest"]
+__all__ = ["PROP_CACHE_ENTRY", "PROP_CACHE_INDEX", "DiskCache", "atomic_write", "digest", "open_cache"]
 
 T = TypeVar("T")
 
@@ -119,7 +119,7 @@ class DiskCache:
                 probe.write(b"x")
                 probe.flush()
         except OSError as exc:
-            from .errors import error  # VapourSynth's error type, imported only here: training needs no VapourSynth
+            from ..errors import error  # VapourSynth's error type, imported only here: training needs no VapourSynth
 
             raise error(func, f"cache folder {str(self.root)!r} is not writable: {exc.strerror or exc}") from exc
 
@@ -153,6 +153,15 @@ class DiskCache:
         try:
             return atomic_write(self.path(key), writer)
         except OSError as exc:
-            from .errors import error
+            from ..errors import error
 
             raise error(self.func, f"cannot write to cache folder {str(self.root)!r}: {exc.strerror or exc}") from exc
+
+
+def open_cache(root: str | os.PathLike[str] | None, func: str, namespace: str, suffix: str = ".png") -> DiskCache | None:
+    """The :class:`DiskCache` of ``namespace`` under ``root``, or ``None`` when no cache folder is given: the one way
+    the filters and methods open their caches.
+
+    :raises vs.Error: the folder cannot be created or written (see :class:`DiskCache`).
+    """
+    return DiskCache(root, func, namespace, suffix) if root is not None else None

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from .options import Method, Projection
-from .resources import package_models_dir, resolve_style, shipped_styles
+from ..options import Method, Projection
+from ..resources import package_models_dir, resolve_style, shipped_styles
 
 __all__ = ["MethodChoice", "default_method", "shipped_prior_network"]
 
@@ -71,7 +71,7 @@ def default_method(styles: Sequence[str] | None, given: Collection[str] = (),
     :param projection: ``"equirect"``: the cube-face network of the style (``-prior-cube``).
     :returns: the choice; with no style, ``optim`` (whose own check then asks for ``--style``).
     """
-    from .methods.registry import find
+    from ..methods.registry import find
 
     if styles and len(styles) == 1:
         network = shipped_prior_network(styles[0], projection)

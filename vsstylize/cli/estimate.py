@@ -87,7 +87,7 @@ def probe(args: argparse.Namespace, iterations: tuple[int, int] | None, frames: 
 
     :param iterations: the render's (first, later) iterations for the optimization methods, else ``None``.
     :param frames: frames the render has.
-    :param build: builds the stylized clip of a copy of ``args`` (``vsstylize.cli.build_graph``'s result).
+    :param build: builds the stylized clip of a copy of ``args`` (``vsstylize.cli.run.build_graph``'s result).
     :returns: the estimate; the probe's frames are not kept. For the optimization methods the last probe frame's
         time is split into its optimization (scaled to the render's iterations) and the rest (flow, network).
     """

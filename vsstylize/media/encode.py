@@ -253,10 +253,10 @@ def render(clip: vs.VideoNode, output: Path, *, encoder: str | None = None, crf:
     added to it as they pass.
 
     :param frames: the frames of ``clip`` to encode, in order, with ``None`` items while they are not ready
-        (:func:`vsstylize.distributed.render_on_ray`); default ``clip.frames()``.
+        (:func:`vsstylize.cli.distributed.render_on_ray`); default ``clip.frames()``.
     :param done: frames finished so far, for the progress bar (default: frames encoded), e.g. by every Ray worker.
     :param finish: called with the encoded temporary file before it is renamed to ``output`` (it may rewrite
-        the file in place, e.g. :func:`vsstylize.audio.mux_audio`); what it raises leaves nothing behind.
+        the file in place, e.g. :func:`vsstylize.media.audio.mux_audio`); what it raises leaves nothing behind.
 
     :raises EncoderError: the encoder is missing, stops early or fails (its last message in the text); the
         encoder does not take frames of the clip's size (:func:`check_frame_size`, before any frame is rendered).

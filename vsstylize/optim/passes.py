@@ -31,17 +31,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import get_args
 
 import torch
 
-from .errors import OptionError
-from .warping import DEFAULT_STYLIZED_WARP, StylizedWarp, warp
+from ..errors import OptionError
+from ..opticalflow.warping import DEFAULT_STYLIZED_WARP, StylizedWarp, warp
 
 __all__ = ["MultipassSettings", "PassProgress", "StylizeFrame", "blend_init", "multipass_shot", "pass_is_forward"]
 
 #: ``(frame index, content (1, 3, H, W), init (1, 3, H, W) or "random"/"image", temporal terms) -> result``;
 #: temporal terms are ``(warped neighbour (1, 3, H, W), c (1, 1, H, W))`` as in
-#: :func:`vsstylize.optimizer.stylize_image`.
+#: :func:`vsstylize.optim.optimizer.stylize_image`.
 StylizeFrame = Callable[[int, torch.Tensor, "torch.Tensor | str", list[tuple[torch.Tensor, torch.Tensor]]], torch.Tensor]
 
 
@@ -56,7 +57,7 @@ class MultipassSettings:
     :ivar first_init: ``"random"``, ``"image"`` or ``"network"`` (the caller's ``stylize_frame`` makes the network's
         output), the initialisation of pass 1.
     :ivar warp_interpolation: ``"bilinear"`` or ``"bicubic"``: how the neighbour's result (init blend and
-        temporal-loss target) and the prior are warped (:data:`~vsstylize.warping.DEFAULT_STYLIZED_WARP`).
+        temporal-loss target) and the prior are warped (:data:`~vsstylize.opticalflow.warping.DEFAULT_STYLIZED_WARP`).
     :raises vsstylize.errors.OptionError: out-of-range values, naming the option.
     """
 
@@ -77,7 +78,7 @@ class MultipassSettings:
         if self.first_init not in ("random", "image", "network"):
             raise OptionError("init", "{name} of pass 1 must be 'random', 'image' or 'network', got {value!r}",
                               value=self.first_init)
-        if self.warp_interpolation not in ("bilinear", "bicubic"):
+        if self.warp_interpolation not in get_args(StylizedWarp):
             raise OptionError("warp_interpolation", "{name} must be 'bilinear' or 'bicubic', got {value!r}",
                               value=self.warp_interpolation)
 

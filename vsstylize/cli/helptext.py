@@ -34,14 +34,14 @@ def plain(doc: str) -> str:
 
 
 def _known_weights() -> list[str]:
-    from .weights import KNOWN_WEIGHTS
+    from ..weights import KNOWN_WEIGHTS
 
     return [name for name, info in KNOWN_WEIGHTS.items() if info.arch.startswith("vgg")]
 
 
 def method_help() -> str:
     """The ``--method`` help: one line per planar method, fastest first (speed, then purpose)."""
-    from .methods.registry import specs
+    from ..methods.registry import specs
 
     summaries = {s.method: plain(s.summary) for s in specs() if s.projection == "planar"}
     lines = [f"{m}: {speed}; {summaries[m]}" for m, speed in METHOD_SPEED.items() if m in summaries]

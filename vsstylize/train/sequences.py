@@ -19,7 +19,7 @@ exact up to interpolation. For a pixel ``x`` of frame ``t`` and its partner fram
 * object (``alpha_t(x) >= 0.5``): ``x' = O_s O_t^-1 x`` (the object's own motion);
 * flow ``= x' - x`` in pixels, ``u`` right, ``v`` down, stored at frame ``t`` (the vsstylize convention:
   backward flow points ``t -> t-1``, forward flow ``t -> t+1``, long-term backward flow ``t -> t-k``),
-  so :func:`vsstylize.warp.warp` of frame ``s`` with it reproduces frame ``t``;
+  so :func:`vsstylize.opticalflow.warping.warp` of frame ``s`` with it reproduces frame ``t``;
 * mask (1 = visible in the partner with a valid correspondence): ``x'`` lies inside the image
   (``0 <= x' <= W-1``, ``0 <= y' <= H-1``), and the layer seen at ``x`` is the layer seen at ``x'``:
   a background pixel whose point is covered by the object in frame ``s`` is occluded (0), and pixels on
@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import cv2
 import numpy as np
 
-from .opticalflow.files import encode_flo, read_flo, read_pgm, write_pgm
+from ..opticalflow.files import encode_flo, read_flo, read_pgm, write_pgm
 
 if TYPE_CHECKING:
     import vapoursynth as vs
@@ -645,8 +645,8 @@ def _array_clip(core: vs.Core, arrays: np.ndarray, fps: tuple[int, int],
     """A clip whose frame ``n`` is ``arrays[n]`` ``(P, H, W)``; flow/mask clips get the flow properties."""
     import vapoursynth as vs
 
-    from .frames import numpy_to_frame
-    from .opticalflow.clips import partner_index, set_flow_props
+    from ..media.frames import numpy_to_frame
+    from ..opticalflow.clips import partner_index, set_flow_props
 
     t_count, planes, h, w = arrays.shape
     fmt = vs.RGBS if planes == 3 else vs.GRAYS

@@ -20,13 +20,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .option_errors import OptionError
+from ..option_errors import OptionError
 from .vgg import LossNetwork
 
 __all__ = [
@@ -331,10 +331,10 @@ class StyleTarget:
             blend_weights = [1.0] * len(styles)
         blend = [float(b) for b in blend_weights]
         if len(blend) != len(styles):
-            raise OptionError("style_blend_weights", "{name} has {count} entries for {images} style images",
+            raise OptionError("style_blend", "{name} has {count} entries for {images} style images",
                               count=len(blend), images=len(styles))
         if any(not math.isfinite(b) or b < 0 for b in blend) or sum(blend) <= 0:
-            raise OptionError("style_blend_weights", "{name} must be >= 0 with a positive sum, got {value}", value=blend)
+            raise OptionError("style_blend", "{name} must be >= 0 with a positive sum, got {value}", value=blend)
         if not (math.isfinite(style_scale) and style_scale > 0):
             raise OptionError("style_scale", "{name} must be > 0, got {value}", value=style_scale)
         if len(content_size) != 2 or min(content_size) <= 0:
@@ -425,7 +425,7 @@ class VideoObjective:
         if autocast not in (None, torch.bfloat16, torch.float16):
             raise ValueError(f"autocast must be None, torch.bfloat16 or torch.float16, got {autocast!r}")
         self.autocast = autocast
-        if criterion not in ("mse", "smoothl1"):
+        if criterion not in get_args(Criterion):
             raise ValueError(f"criterion must be 'mse' or 'smoothl1', got {criterion!r}")
         self.loss_net = loss_net
         self.weights = weights

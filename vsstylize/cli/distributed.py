@@ -6,17 +6,17 @@ shots (chains restart at scene cuts), the bounded chains of ``max_chain_length``
 warm-up), the chunks of ``multipass`` without ``overlap_chunks``, blocks of frames for the per-frame methods.
 Each unit runs as a Ray task — one GPU each when the cluster has GPUs, ``threads`` CPU cores otherwise — that
 builds the same graph and requests the unit's frames in order; the frames go into the content-addressed render
-cache (:mod:`vsstylize.cache`) on a folder every machine mounts. The driver encodes the frames in order as the
+cache (:mod:`vsstylize.media.cache`) on a folder every machine mounts. The driver encodes the frames in order as the
 units complete (reading the cache entries the workers name, ``StylizeCacheEntry``), with one progress bar over
 all workers.
 
 * **Same frames as one process**: a unit's frames depend only on the settings, the cuts and the compute
-  environment (device, CPU threads, torch version; :class:`vsstylize.frames.ComputeEnvironment`, part of every cache
+  environment (device, CPU threads, torch version; :class:`vsstylize.media.frames.ComputeEnvironment`, part of every cache
   key). A worker runs with ``threads`` torch threads, so a single-process render with as many threads
   (``torch.set_num_threads``) gives bit-identical frames.
 * **Retries**: a unit whose worker dies (killed, out of memory, machine lost) is retried by Ray (``max_retries``)
   and resumes from the frames already in the cache (atomic writes: no half-written entry; the temporary file of a
-  write the kill interrupted goes when the retry writes that entry, :func:`vsstylize.cache.atomic_write`).
+  write the kill interrupted goes when the retry writes that entry, :func:`vsstylize.media.cache.atomic_write`).
 * **Shared cache**: the driver writes a token file into the cache folder; a worker that cannot see it stops
   with an error saying the folder is not shared.
 """
@@ -36,10 +36,10 @@ from typing import Any
 import numpy as np
 import vapoursynth as vs
 
-from .cache import PROP_CACHE_ENTRY, PROP_CACHE_INDEX, atomic_write
-from .compact import read_frame_png
-from .encode import ENCODER_FORMAT
-from .frames import from_rgbs, to_rgbs
+from ..media.cache import PROP_CACHE_ENTRY, PROP_CACHE_INDEX, atomic_write
+from ..media.compact import read_frame_png
+from ..media.encode import ENCODER_FORMAT
+from ..media.frames import from_rgbs, to_rgbs
 
 __all__ = ["ClusterError", "Job", "UnitResult", "plan_units", "render_on_ray"]
 
@@ -229,7 +229,7 @@ Encode = Callable[[vs.VideoNode, Path, Iterator[vs.VideoFrame | None], Callable[
 
 def _default_encode(clip: vs.VideoNode, output: Path, frames: Iterator[vs.VideoFrame | None],
                     done: Callable[[], int]) -> float:
-    from .encode import render
+    from ..media.encode import render
 
     return render(clip, output, desc="stylize (ray)", frames=frames, done=done)
 
@@ -243,13 +243,13 @@ def render_on_ray(job: Job, units: Sequence[tuple[int, int]], template: vs.Video
     :param units: ``[(first, end), ...]`` (:func:`plan_units`), covering the clip in order.
     :param template: the clip the workers stylize (the source at the output's size): its size, length, frame
         rate, format and frame properties; the stylized frames are converted from it as ``vsstylize.stylize``
-        does with ``output_format=YUV420P8`` (:func:`vsstylize.frames.from_rgbs`), so the encoded frames and
+        does with ``output_format=YUV420P8`` (:func:`vsstylize.media.frames.from_rgbs`), so the encoded frames and
         colour tags equal a single-process render's.
     :param matrix: the ``matrix`` option the workers stylize with (``None``: the frames' ``_Matrix``).
     :param output: the video file.
     :param encode: ``encode(yuv_clip, output, frames, done) -> seconds per frame``: writes the frames of the
         iterator (``None`` while waiting: refresh the progress bar from ``done()``, frames finished by all workers);
-        default :func:`vsstylize.encode.render` (x264, CRF 18, a progress bar).
+        default :func:`vsstylize.media.encode.render` (x264, CRF 18, a progress bar).
 
     Example (every worker runs ``build``, so it must be importable there, e.g. a module-level function)::
 

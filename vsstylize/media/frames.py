@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import vapoursynth as vs
 
-from .errors import error
+from ..errors import error
 
 __all__ = [
     "ComputeEnvironment",
