@@ -52,7 +52,7 @@ demo: venv
 	$(PY) -m vsstylize demo --out out
 
 bench: venv
-	VSSTYLIZE_SHARED=$(SHARED) $(PY) scripts/bench_flow.py
+	VSSTYLIZE_SHARED=$(SHARED) $(PY) -m vsstylize_bench flow
 
 # regenerates the lock from pyproject.toml and requirements/*.in; versions already locked are kept where they
 # still satisfy them (LOCK_ARGS=--upgrade takes the newest releases, --upgrade-package NAME one package's)

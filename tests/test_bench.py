@@ -132,10 +132,9 @@ def test_per_frame_times_give_the_steady_state_speed() -> None:
 
 @pytest.mark.data
 def test_content_drift_script_prints_per_frame_ratios() -> None:
-    """``scripts/bench_content_drift.py``: per-frame content/style/objective ratios of the chain against the
+    """``python -m vsstylize_bench content_drift``: per-frame content/style/objective ratios of the chain against the
     matched per-frame reference; frame 0 is the same optimization in both (ratio exactly 1)."""
-    script = Path(__file__).resolve().parents[1] / "scripts" / "bench_content_drift.py"
-    cmd = [sys.executable, str(script), "--width", "48", "--frames", "3", "--budgets", "6,3", "4,2",
+    cmd = [sys.executable, "-m", "vsstylize_bench", "content_drift", "--width", "48", "--frames", "3", "--budgets", "6,3", "4,2",
            "--image", str(DATA / "content" / "tubingen.jpg"), "--style", str(STYLE)]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -145,3 +144,28 @@ def test_content_drift_script_prints_per_frame_ratios() -> None:
     assert len(rows) == 6 and all(len(r) == 3 for r in rows)
     assert all(r[0] == "1.000" for r in rows)  # frame 0: chain start == per-frame reference
     assert all(np.isfinite(float(v)) for r in rows for v in r)
+
+
+def test_benchmarks_are_suites_of_one_runner_and_scripts_keeps_what_users_and_ci_run() -> None:
+    """``python -m vsstylize_bench --list`` names every suite module with its summary; an unknown or missing
+    suite is one line and exit status 2; a suite's own options reach it; scripts/ holds at most 10 files."""
+    from vsstylize_bench.suites import suite_names
+
+    repo = Path(__file__).resolve().parents[1]
+    modules = sorted(p.stem for p in (repo / "vsstylize_bench" / "suites").glob("*.py") if p.stem != "__init__")
+    assert suite_names() == modules and {"flow", "arbitrary_speed", "interrupt", "multipass"} <= set(modules)
+    listed = subprocess.run([sys.executable, "-m", "vsstylize_bench", "--list"], capture_output=True, text=True,
+                            timeout=120)
+    assert listed.returncode == 0
+    rows = listed.stdout.splitlines()[1:]
+    assert [r.split()[0] for r in rows] == modules and all(len(r.split()) > 2 for r in rows)
+    for args, message in ((["no_such_suite"], "unknown suite 'no_such_suite'; one of: arbitrary_quality"),
+                          ([], "give a suite")):
+        bad = subprocess.run([sys.executable, "-m", "vsstylize_bench", *args], capture_output=True, text=True,
+                             timeout=120)
+        assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1 and message in bad.stderr, bad.stderr
+    helped = subprocess.run([sys.executable, "-m", "vsstylize_bench", "interrupt", "--help"], capture_output=True,
+                            text=True, timeout=120)
+    assert helped.returncode == 0 and helped.stdout.startswith("usage: python -m vsstylize_bench interrupt")
+    tracked = subprocess.run(["git", "ls-files", "scripts"], cwd=repo, capture_output=True, text=True).stdout.split()
+    assert 0 < len(tracked) <= 10, tracked

@@ -206,7 +206,9 @@ def test_the_wheel_lists_every_package_and_the_shipped_models() -> None:
     """``pyproject.toml`` names the packages one by one (the top-level ``models/`` is mapped to ``vsstylize.models``):
     a new stage package must be added there, or the wheel would lack it."""
     config = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["setuptools"]
-    tree = {_module_name(p) for p in PACKAGE.rglob("__init__.py")} | {"vsstylize_bench"}
+    bench = PACKAGE.parent / "vsstylize_bench"
+    tree = {_module_name(p) for p in PACKAGE.rglob("__init__.py")} | {
+        ".".join(p.parent.relative_to(bench.parent).parts) for p in bench.rglob("__init__.py")}
     assert set(config["packages"]) == tree | {"vsstylize.models", "vsstylize.models.pretrained"}
     assert config["package-dir"] == {"vsstylize.models": "models"}
     models = PACKAGE.parent / "models"

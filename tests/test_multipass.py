@@ -341,19 +341,18 @@ def test_stationary_texture_has_the_same_contrast_everywhere() -> None:
 @pytest.mark.data
 @pytest.mark.slow
 def test_bench_script_saves_and_remeasures_frames(tmp_path) -> None:
-    """``scripts/bench_multipass.py --save`` keeps every method's frames; ``--load`` measures the same frames
+    """``python -m vsstylize_bench multipass --save`` keeps every method's frames; ``--load`` measures the same frames
     again without stylizing (same numbers at the same band), and ``--band-inset`` moves the band."""
     import subprocess
     import sys
-    from pathlib import Path
 
     import numpy as np
 
     from .conftest import DATA
 
-    script = Path(__file__).resolve().parents[1] / "scripts" / "bench_multipass.py"
     saved = tmp_path / "frames.npz"
-    common = [sys.executable, str(script), "--model", "vgg16", "--parts", "border", "--size", "48x36", "--frames", "3",
+    common = [sys.executable, "-m", "vsstylize_bench", "multipass", "--model", "vgg16", "--parts", "border", "--size",
+              "48x36", "--frames", "3",
               "--image", str(DATA / "content" / "tubingen.jpg")]
     run = [*common, "--iterations", "3,2", "--passes", "2", "--temporal-after", "2", "--pass-iterations", "2",
            "--reference-iterations", "3", "--save", str(saved)]

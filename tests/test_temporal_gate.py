@@ -2,7 +2,7 @@
 
 Ruder et al. 2018 Table 4: temporal loss < prevWarped init < prev init < per-frame random init.
 A change that breaks temporal consistency fails here. Tiny size and few iterations keep it fast;
-``scripts/bench_temporal.py`` runs the full-size version.
+``vsstylize_bench/suites/temporal.py`` runs the full-size version.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ The rounding happens *always*, with or without a cache — the next frame of a c
 are stored — so a chain resumed from the cache equals an uninterrupted one bit for bit, and the frames do not
 depend on whether a cache is used. Measured on a 1920x1080 frame (the prior-image network's stylization of
 bikes.mp4 upscaled, DIS flow): 4.4 MB per frame and 1.7 MB per flow instead of 24.9 and 16.6 MB
-(``scripts/bench_scale_out.py``).
+(``vsstylize_bench/suites/scale_out.py``).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ a per-frame style vector reuses it) and runs it with onnxruntime's CPU provider 
 the 2-core box (quiet), for the arbitrary network at 704x424 (640x360 and the border margin), that is 0.17 s
 on one thread and 0.11 s on two, 1.6x torch eager on either, where channels_last gained 1.06x / 1.4x, a traced,
 frozen oneDNN module nothing, ``torch.compile`` 1.47x after minutes of compilation, and onnxruntime's static int8
-quantization was slower than this float export (``scripts/bench_arbitrary_speed.py``, ``bench/arbitrary/``).
+quantization was slower than this float export (``vsstylize_bench/suites/arbitrary_speed.py``, ``bench/arbitrary/``).
 Without onnxruntime or onnx, on a GPU, or with
 gradients it is the torch module itself (a failed export is logged once). Both give the same image within 1e-5.
 """

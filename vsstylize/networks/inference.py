@@ -2,7 +2,7 @@
 
 A shipped network run on a frame as is darkens or lightens the frame's outer rows and columns (at
 640x360 the outer 4 rows are 7-22 % darker than the next 4 beyond what the same network gives at those
-pixels when they are not at the border; measured by ``scripts/measure_network_output.py``, numbers in
+pixels when they are not at the border; measured by ``vsstylize_bench/suites/network_output.py``, numbers in
 ``bench/network-output/README.md``). Two causes, both at the network's own border:
 
 * the transposed convolutions of Huang's architecture (stride 2, padding 1, output padding 1) give the last

@@ -30,7 +30,7 @@ background thread (:class:`~vsstylize.train.prefetch.Prefetcher`) makes the next
 current one trains. The step reads nothing back to the host: the loss values stay on the device and are read
 once per ``log_every`` iterations and at each checkpoint (one synchronisation instead of one per iteration).
 Options for the device: ``precision="bf16"`` (autocast of the networks' convolutions; Gram matrices and losses
-in float32) and ``channels_last``; ``scripts/bench_train_speed.py`` measures what they give.
+in float32) and ``channels_last``; ``vsstylize_bench/suites/train_speed.py`` measures what they give.
 
 The batch of iteration ``i`` is a pure function of ``(seed, i)`` (:meth:`TrainingData.plan`), and a
 checkpoint holds the network, the Adam state, the loss history and the data cache's key, written atomically

@@ -44,7 +44,7 @@ from vsstylize.opticalflow.warping import inside_mask, warp
 from vsstylize.train.sequences import make_sequence
 from vsstylize_bench.metrics import temporal_error
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def run_variant(net: StylizationNetwork, variant: str, frames: np.ndarray, flows: np.ndarray, masks: np.ndarray,

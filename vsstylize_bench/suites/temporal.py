@@ -8,7 +8,7 @@ ground-truth flow and disocclusion masks); the method uses DIS flow estimated fr
 is measured with the ground truth. Prints a Markdown table of the mean short-term temporal error per
 sequence (ratio to per-frame random init in brackets) and seconds per frame.
 
-Usage: python scripts/bench_temporal.py [--size 160x112] [--frames 8] [--iterations 300,100]
+Usage: python -m vsstylize_bench temporal [--size 160x112] [--frames 8] [--iterations 300,100]
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ from vsstylize.optim.vgg import load_loss_network
 from vsstylize.train.data_cache import IMAGE_SUFFIXES, clip_flows
 from vsstylize_bench.metrics import relative_losses, warping_error
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 KINDS = ("image", "prior", "flowfree")
 
 
@@ -212,7 +212,7 @@ def main() -> int:
                                    if f.stem.rsplit("-", 1)[-1] in KINDS})
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.processor() or platform.machine()} CPU"
     machine = f"{name}, {torch.get_num_threads()} threads, torch {torch.__version__}"
-    command = "python scripts/bench_model_quality.py " + " ".join(sys.argv[1:])
+    command = "python -m vsstylize_bench model_quality " + " ".join(sys.argv[1:])
     args.out.mkdir(parents=True, exist_ok=True)
     for style in styles:
         models = find_models(args.models, style)

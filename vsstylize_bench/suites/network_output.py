@@ -282,7 +282,7 @@ def period_ratios(rows: list[dict[str, object]]) -> list[dict[str, object]]:
 
 def report(rows: list[dict[str, object]], args: argparse.Namespace) -> str:
     lines = ["# Network output: border artifacts and texture period", "",
-             f"Command: `python scripts/measure_network_output.py {' '.join(sys.argv[1:])}`  ",
+             f"Command: `python -m vsstylize_bench network_output {' '.join(sys.argv[1:])}`  ",
              f"Machine: {platform.machine()}, {args.threads} thread(s), torch {torch.__version__}", ""]
     border = [r for r in rows if "vs_interior" in r]
     if border:

@@ -5,7 +5,7 @@ chunk of ``max_shot_length`` frames. Each configuration renders in a fresh proce
 hide another) a generated ``fast_pan`` sequence (real photo, exact motion) at a small size with few
 iterations (memory, not quality, is measured) and prints the peak resident set size of that process.
 
-Usage: ``python scripts/bench_memory.py [--size 64x48] [--lengths 100,600]``
+Usage: ``python -m vsstylize_bench memory [--size 64x48] [--lengths 100,600]``
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@
    and leaves) stylized with J = {1} and J = {1, 10, 20, 40}; the long-term error between frames t and t-k
    over the formerly occluded background only (:meth:`vsstylize.train.sequences.Sequence.occluded_between`).
 
-Usage: ``python scripts/bench_multipass.py [--size 128x96] [--frames 16] [--stationary 12] [--lt-frames 30]``
+Usage: ``python -m vsstylize_bench multipass [--size 128x96] [--frames 16] [--stationary 12] [--lt-frames 30]``
 """
 
 from __future__ import annotations

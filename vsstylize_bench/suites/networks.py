@@ -39,7 +39,7 @@ from vsstylize_bench.config import BenchInputError, parse_iterations
 from vsstylize_bench.runner import add_relative_losses, estimate_truth, evaluate, evaluate_clip, format_table
 from vsstylize_bench.sources import default_photos, shared_file
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _methods(style: str, optim_its: tuple[int, int], hybrid_its: tuple[int, int]) -> dict[str, dict]:
@@ -183,7 +183,7 @@ def main() -> int:
                  for e in (tables[s][name].extra for s in tables)]
         rel_rows.append(f"| {name} | " + " | ".join(cells) + " |")
     machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
-    cmd = "python scripts/bench_networks.py " + " ".join(sys.argv[1:])
+    cmd = "python -m vsstylize_bench networks " + " ".join(sys.argv[1:])
     report = "\n".join([
         f"# Network methods — style {args.style}", "",
         f"Command: `{cmd}`  ", f"Machine: {machine}; wall time {wall / 60:.1f} min.  ",

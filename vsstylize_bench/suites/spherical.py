@@ -15,7 +15,7 @@ border priors as the network's prior input, and border priors + feathered blend;
 (``--face-size``/``--overlap``), written to ``network.md``.
 
 Numbers and PNGs go to ``--out`` (``README.md``, ``results.json``; written atomically).
-Run with ``nice -n 10``: ``python scripts/bench_spherical.py --part still`` then ``--part video``.
+Run with ``nice -n 10``: ``python -m vsstylize_bench spherical --part still`` then ``--part video``.
 """
 
 from __future__ import annotations
@@ -335,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-pngs", dest="pngs", action="store_false", help="network part: numbers only")
     p.add_argument("--out", type=Path, default=Path("bench/spherical"))
     args = p.parse_args(argv)
-    command = "python scripts/bench_spherical.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m vsstylize_bench spherical " + " ".join(argv if argv is not None else sys.argv[1:])
     geom = CubeGeometry(args.face_size, args.overlap)
     height = 2 * round(math.pi * args.face_size / 4)
     previous = args.out / "results.json"

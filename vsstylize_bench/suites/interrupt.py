@@ -5,7 +5,7 @@ number of stylized frames is in the cache (or, for ``optim``, a few seconds into
 running), and the wall time from the signal to the process's exit is measured, with the exit status and the last
 line it printed. Runs are repeated; medians and maxima are printed with the machine and the load average.
 
-    python scripts/bench_interrupt.py [--reps 3] [--json bench/interrupt/latency.json]
+    python -m vsstylize_bench interrupt [--reps 3] [--json bench/interrupt/latency.json]
 """
 
 from __future__ import annotations

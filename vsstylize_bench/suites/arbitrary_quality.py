@@ -145,7 +145,7 @@ def main() -> int:
 def write_table(rows: list[dict[str, object]], args: argparse.Namespace, info: dict[str, str]) -> None:
     (args.out / f"{args.name}.json").write_text(json.dumps({"machine": info, "rows": rows}, indent=2) + "\n")
     lines = ["# Quality: the arbitrary network, the peer, the shipped networks, the optimization", "",
-             f"`scripts/bench_arbitrary_quality.py` ({args.frames} frames per clip, width <= {args.width}; machine: "
+             f"`vsstylize_bench/suites/arbitrary_quality.py` ({args.frames} frames per clip, width <= {args.width}; machine: "
              f"{info['cpu']}, {info['cores']}). Content loss (relu4_2) and style loss (Gram, relu1_1-relu5_1) of the "
              "project (offline VGG-16), mean over the frames; temporal: reliability-weighted warping error (DIS "
              "flow), mean over frames 2..T. Lower is better.", ""]

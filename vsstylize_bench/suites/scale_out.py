@@ -15,7 +15,7 @@ Prints the machine and, in order:
    with 1 and then 2 workers (one torch thread each), fresh caches; the single-process per-frame time with one
    thread; and an estimate for N GPUs from the measured GPU time per frame.
 
-Usage: ``python scripts/bench_scale_out.py [--part bytes,resume,scaling,boundaries] [--shared ../shared]``.
+Usage: ``python -m vsstylize_bench scale_out [--part bytes,resume,scaling,boundaries] [--shared ../shared]``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 RENDER = """
 import sys, numpy as np, torch, vapoursynth as vs, vsstylize

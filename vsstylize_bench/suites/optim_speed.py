@@ -12,7 +12,7 @@ Prints, for a frame of ``--width`` x ``--height`` (default 450x350, the papers' 
 The three are measured in interleaved rounds and the fastest round is reported, so load from other
 processes on a shared machine skews them alike.
 
-Usage: ``python scripts/bench_optim_speed.py [--device cuda] [--iters 6] [--rounds 3] [--weights NAME]``
+Usage: ``python -m vsstylize_bench optim_speed [--device cuda] [--iters 6] [--rounds 3] [--weights NAME]``
 """
 
 from __future__ import annotations

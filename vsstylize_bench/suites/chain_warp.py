@@ -15,7 +15,7 @@ chain). Printed and written to ``--json``, per sequence and interpolation:
 
 Usage::
 
-    python scripts/bench_chain_warp.py --width 256 --frames 4 --iterations 100,100 --json out.json
+    python -m vsstylize_bench chain_warp --width 256 --frames 4 --iterations 100,100 --json out.json
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def main() -> None:
     net = load_loss_network(args.model)
     target = StyleTarget(net, load_styles("bench", args.style), (h, w))
     modes = args.modes.split(",")
-    out: dict = {"command": "python scripts/bench_chain_warp.py " + " ".join(
+    out: dict = {"command": "python -m vsstylize_bench chain_warp " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None and k != "json"),
         "machine": machine(), "torch_threads": torch.get_num_threads(), "loss_network": net.weights_name,
         "sequences": {}}

@@ -13,8 +13,8 @@ the noise start relative to the image start (the issue's criterion: at most 1.5)
 
 Usage::
 
-    python scripts/bench_first_frame.py --presets slow_pan,fast_pan_zoom,large_occluder --width 256
-    python scripts/bench_first_frame.py --faces 0,1,2,3,4,5 --face-size 100 --noise-std 0.001
+    python -m vsstylize_bench first_frame --presets slow_pan,fast_pan_zoom,large_occluder --width 256
+    python -m vsstylize_bench first_frame --faces 0,1,2,3,4,5 --face-size 100 --noise-std 0.001
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from vsstylize_bench.config import DEFAULT_STYLE
 from vsstylize_bench.metrics import relative_losses
 from vsstylize_bench.sources import default_photos, shared_file
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MARKS = (1, 2, 5, 10, 20, 30, 50, 75, 100)
 
 

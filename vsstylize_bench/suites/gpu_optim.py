@@ -16,7 +16,7 @@ from a real photo (:func:`vsstylize.train.sequences.make_sequence`, exact flow a
 5. with ``--vapoursynth N``: ``vsstylize.stylize`` end to end through VapourSynth on N frames of the
    sequence (DIS flow computed in the graph), seconds per frame after the first.
 
-Usage: ``python scripts/bench_gpu_optim.py --weights FILE --image PHOTO [--precisions fp32,bf16]``
+Usage: ``python -m vsstylize_bench gpu_optim --weights FILE --image PHOTO [--precisions fp32,bf16]``
 (random weights give timings only; quality numbers need real weights).
 """
 
@@ -28,7 +28,6 @@ import warnings
 
 import numpy as np
 import torch
-from bench_optim_speed import bare_forward_backward  # scripts/ is on sys.path when run as a script
 
 from vsstylize.methods.style import load_styles
 from vsstylize.opticalflow.warping import warp
@@ -38,6 +37,7 @@ from vsstylize.optim.vgg import load_loss_network
 from vsstylize.train.sequences import make_sequence
 from vsstylize_bench import metrics
 from vsstylize_bench.sources import default_photos
+from vsstylize_bench.suites.optim_speed import bare_forward_backward
 
 
 def _sync() -> None:

@@ -7,7 +7,7 @@ per frame pair at 1024x436 and 640x360 — OpenCV alone on the decoded luma and 
 ``vsstylize.flow`` on the same decoded YUV frames (one direction, frames requested one after another),
 with the wrapping overhead in percent (median over ``--reps`` pairs, fastest of ``--rounds`` rounds).
 
-Usage: python scripts/bench_flow.py [--shared ../shared/data] [--methods dis,dis_refined,farneback,deepflow]
+Usage: python -m vsstylize_bench flow [--shared ../shared/data] [--methods dis,dis_refined,farneback,deepflow]
 """
 
 from __future__ import annotations

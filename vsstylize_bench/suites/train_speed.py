@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 #: Ruder et al. 2018 Fig. A.6: share of the iterations at each tuple length.
 SCHEDULE_SHARE = {2: 5 / 12, 3: 1 / 12, 5: 1 / 2}
 

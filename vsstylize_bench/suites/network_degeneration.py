@@ -8,7 +8,7 @@ degenerates over time shows ratios that grow with the frame index.
 
 Example::
 
-    python scripts/bench_network_degeneration.py starry_night-prior
+    python -m vsstylize_bench network_degeneration starry_night-prior
 """
 
 from __future__ import annotations
