@@ -339,3 +339,41 @@ def test_download_converts(tmp_path: Path) -> None:
                             "print(resolve_pretrained('multistyle26'))"], capture_output=True, text=True,
                            env={**os.environ, "VSSTYLIZE_MODELS": str(tmp_path)})
     assert check.stdout.strip() == str(out)
+
+
+def test_concurrent_first_calls_export_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Frames computed together (flow-free frames run two at a time) share one export per key: torch.onnx.export
+    is not thread-safe, and sessions exported side by side gave 1/255 differences on a 720p frame."""
+    import threading
+
+    from vsstylize.networks import engine
+
+    transformer, _, _ = load_pretrained("multistyle26")
+    with torch.inference_mode():
+        params = transformer.style_parameters(style_weights_code([3]))
+    exports: list[int] = []
+    real = engine._onnxruntime
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        exports.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "_RUNNERS", type(engine._RUNNERS)())
+    monkeypatch.setattr(engine, "_onnxruntime", counted)
+    xs = [torch.rand(1, 3, 48, 64, generator=torch.Generator().manual_seed(i)) for i in range(4)]
+    out: list[torch.Tensor | None] = [None] * 4
+
+    def work(i: int) -> None:
+        with torch.inference_mode():
+            out[i] = engine.run_transformer(transformer, xs[i], params)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(exports) == 1
+    with torch.inference_mode():
+        for x, y in zip(xs, out):
+            assert y is not None and torch.equal(y, engine.run_transformer(transformer, x, params))
+

@@ -36,6 +36,7 @@ log = logging.getLogger("vsstylize")
 _KEEP = 4
 _RUNNERS: OrderedDict[tuple[object, ...], tuple[CINTransformer, Callable[..., torch.Tensor]]] = OrderedDict()
 _LOCK = threading.Lock()
+_EXPORT_LOCK = threading.Lock()
 _FAILED: set[str] = set()
 
 
@@ -109,15 +110,24 @@ def run_transformer(transformer: CINTransformer, x: torch.Tensor, params: StyleP
         if fn is not None:
             _RUNNERS.move_to_end(key)
     if fn is None:
-        try:
-            fn = _onnxruntime(transformer, x, names, flat, box)
-        except Exception as exc:  # an export or onnxruntime failure: the torch module gives the same image
-            log.warning("vsstylize: onnxruntime cannot run %s (%s: %s); using torch", transformer.spec.name,
-                        type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
-            _FAILED.add("onnxruntime")
-            return transformer(x, params)
-        with _LOCK:
-            _RUNNERS[key] = (transformer, fn)
-            while len(_RUNNERS) > _KEEP:
-                _RUNNERS.popitem(last=False)
+        # one export at a time, and each key exported once: torch.onnx.export is not thread-safe (two frames computed
+        # together, each exporting, got sessions that differed by 1/255 on a few hundred pixels of a 720p frame)
+        with _EXPORT_LOCK:
+            with _LOCK:
+                found = _RUNNERS.get(key)
+                fn = found[1] if found is not None and found[0] is transformer else None
+            if fn is None:
+                if "onnxruntime" in _FAILED:
+                    return transformer(x, params)
+                try:
+                    fn = _onnxruntime(transformer, x, names, flat, box)
+                except Exception as exc:  # an export or onnxruntime failure: the torch module gives the same image
+                    log.warning("vsstylize: onnxruntime cannot run %s (%s: %s); using torch", transformer.spec.name,
+                                type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+                    _FAILED.add("onnxruntime")
+                    return transformer(x, params)
+                with _LOCK:
+                    _RUNNERS[key] = (transformer, fn)
+                    while len(_RUNNERS) > _KEEP:
+                        _RUNNERS.popitem(last=False)
     return fn(x, *flat)
