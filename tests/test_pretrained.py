@@ -377,3 +377,17 @@ def test_concurrent_first_calls_export_once(monkeypatch: pytest.MonkeyPatch) -> 
         for x, y in zip(xs, out):
             assert y is not None and torch.equal(y, engine.run_transformer(transformer, x, params))
 
+
+def test_flowfree_frames_computed_together_equal_one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Independent frames are computed two at a time (VapourSynth asks for several at once): the same values as
+    asking for them one by one, from a fresh export each time."""
+    from vsstylize.networks import engine
+
+    clip, _ = _frames(n=6)
+    monkeypatch.setattr(engine, "_RUNNERS", type(engine._RUNNERS)())
+    together = [torch.from_numpy(np.stack([np.asarray(f[p]) for p in range(3)]))
+                for f in stylize(clip, "the_scream", method="flowfree", network="arbitrary").frames()]
+    monkeypatch.setattr(engine, "_RUNNERS", type(engine._RUNNERS)())
+    alone = stylize(clip, "the_scream", method="flowfree", network="arbitrary")
+    for n in range(6):
+        assert torch.equal(together[n][None], _out(alone, n)), n
