@@ -91,6 +91,41 @@ def _onnxruntime(transformer: CINTransformer, x: torch.Tensor, names: list[str],
     return run
 
 
+def _cached(key: tuple[object, ...], transformer: CINTransformer) -> Engine | None:
+    """The engine exported for ``key`` (and this very ``transformer``), marked as just used; ``None`` if none."""
+    with _LOCK:
+        found = _RUNNERS.get(key)
+        if found is None or found[0] is not transformer:
+            return None
+        _RUNNERS.move_to_end(key)
+        return found[1]
+
+
+def _export_once(key: tuple[object, ...], transformer: CINTransformer, x: torch.Tensor, names: list[str],
+                 flat: list[torch.Tensor], box: tuple[float, float, float, float] | None) -> Engine | None:
+    """Export ``key``'s engine unless another thread just did; ``None`` when onnxruntime cannot run it (logged once).
+
+    One export at a time: torch.onnx.export is not thread-safe (two frames computed together, each exporting, got
+    sessions that differed by 1/255 on a few hundred pixels of a 720p frame).
+    """
+    with _EXPORT_LOCK:
+        fn = _cached(key, transformer)
+        if fn is not None or "onnxruntime" in _FAILED:
+            return fn
+        try:
+            fn = _onnxruntime(transformer, x, names, flat, box)
+        except Exception as exc:  # an export or onnxruntime failure: the torch module gives the same image
+            log.warning("vsstylize: onnxruntime cannot run %s (%s: %s); using torch", transformer.spec.name,
+                        type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+            _FAILED.add("onnxruntime")
+            return None
+        with _LOCK:
+            _RUNNERS[key] = (transformer, fn)
+            while len(_RUNNERS) > _KEEP:
+                _RUNNERS.popitem(last=False)
+        return fn
+
+
 def run_transformer(transformer: CINTransformer, x: torch.Tensor, params: StyleParameters) -> torch.Tensor:
     """``transformer(x, params)``, the fastest way this machine has (see the module docstring).
 
@@ -104,30 +139,5 @@ def run_transformer(transformer: CINTransformer, x: torch.Tensor, params: StyleP
     flat = [t for n in names for t in params[n]]
     box = current_statistics_region()
     key = (id(transformer), tuple(x.shape), box, tuple(tuple(t.shape) for t in flat), torch.get_num_threads())
-    with _LOCK:
-        found = _RUNNERS.get(key)
-        fn = found[1] if found is not None and found[0] is transformer else None
-        if fn is not None:
-            _RUNNERS.move_to_end(key)
-    if fn is None:
-        # one export at a time, and each key exported once: torch.onnx.export is not thread-safe (two frames computed
-        # together, each exporting, got sessions that differed by 1/255 on a few hundred pixels of a 720p frame)
-        with _EXPORT_LOCK:
-            with _LOCK:
-                found = _RUNNERS.get(key)
-                fn = found[1] if found is not None and found[0] is transformer else None
-            if fn is None:
-                if "onnxruntime" in _FAILED:
-                    return transformer(x, params)
-                try:
-                    fn = _onnxruntime(transformer, x, names, flat, box)
-                except Exception as exc:  # an export or onnxruntime failure: the torch module gives the same image
-                    log.warning("vsstylize: onnxruntime cannot run %s (%s: %s); using torch", transformer.spec.name,
-                                type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
-                    _FAILED.add("onnxruntime")
-                    return transformer(x, params)
-                with _LOCK:
-                    _RUNNERS[key] = (transformer, fn)
-                    while len(_RUNNERS) > _KEEP:
-                        _RUNNERS.popitem(last=False)
-    return fn(x, *flat)
+    fn = _cached(key, transformer) or _export_once(key, transformer, x, names, flat, box)
+    return transformer(x, params) if fn is None else fn(x, *flat)
