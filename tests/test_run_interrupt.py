@@ -98,3 +98,23 @@ def test_a_render_whose_stderr_reader_goes_away_ends_and_leaves_nothing(tmp_path
     proc.stderr.close()
     assert proc.wait(timeout=120) != 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]
+
+
+def test_a_signal_while_rendering_only_sets_the_flag_and_the_renderer_stops_between_frames() -> None:
+    """Within the renderer's loop the handler raises nothing (an exception at an arbitrary line of VapourSynth's frame
+    iterator or tqdm once left a render hanging after SIGINT); the loop's own check stops it; outside it raises."""
+    import os
+
+    from vsstylize.media.interrupt import Interrupted, check_interrupt, deferred_signals, handle_signals, interrupted
+
+    with handle_signals():
+        with deferred_signals():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # the handler runs at the next bytecode: it must not raise here
+            assert interrupted()
+            with pytest.raises(Interrupted) as stopped:
+                check_interrupt()
+            assert stopped.value.signum == signal.SIGINT
+    with pytest.raises(Interrupted), handle_signals():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(1.0)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import vapoursynth as vs
 
-from ..media.interrupt import Interrupted, exit_status, handle_signals
+from ..media.interrupt import Interrupted, exit_status, handle_signals, interrupted, stop_signal
 from .checks import RunError
 from .run import _demo, _demo_parser, _run, _run_parser
 
@@ -77,7 +77,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return train_command(args, argv)
     try:
         with handle_signals():
-            return _demo(args) if args.command == "demo" else _run(args)
+            try:
+                return _demo(args) if args.command == "demo" else _run(args)
+            except vs.Error:
+                if interrupted():  # a frame thread stopped by the signal, outside the renderer (the probe frame)
+                    raise Interrupted(stop_signal()) from None
+                raise
     except RunError as exc:
         print(f"vsstylize {args.command}: {exc}", file=sys.stderr)
         return 2

@@ -29,7 +29,7 @@ import numpy as np
 import vapoursynth as vs
 from tqdm import tqdm
 
-from .interrupt import Interrupted, interrupted, stop_frames, stop_signal
+from .interrupt import Interrupted, check_interrupt, deferred_signals, interrupted, stop_frames, stop_signal
 
 __all__ = ["PLACEHOLDERS", "ColourTags", "ContactSheet", "EncoderError", "check_encoder", "check_frame_size",
            "encoder_command", "frame_tile", "render"]
@@ -275,8 +275,9 @@ def render(clip: vs.VideoNode, output: Path, *, encoder: str | None = None, crf:
     encoded = 0
     with tempfile.TemporaryFile() as log:
         try:
-            with tqdm(total=clip.num_frames, desc=desc, unit="frame") as bar:
+            with deferred_signals(), tqdm(total=clip.num_frames, desc=desc, unit="frame") as bar:
                 for frame in frames if frames is not None else clip.frames(close=True):
+                    check_interrupt()  # a signal came: stop between two frames (the handler only set the flag)
                     if frame is not None:
                         if proc is None:
                             cmd = encoder_command(encoder, tmp, clip.width, clip.height, fps, crf,

@@ -17,10 +17,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-__all__ = ["Interrupted", "check_interrupt", "exit_status", "handle_signals", "interrupted", "stop_frames", "stop_signal"]
+__all__ = ["Interrupted", "check_interrupt", "deferred_signals", "exit_status", "handle_signals", "interrupted",
+           "stop_frames", "stop_signal"]
 
 _stop = threading.Event()
 _signum: list[int] = []
+#: Depth of :func:`deferred_signals` blocks in the main thread (the handler then only sets the flag).
+_deferred = [0]
 
 
 class Interrupted(BaseException):
@@ -84,7 +87,8 @@ def handle_signals() -> Iterator[None]:
             os._exit(exit_status(signum))
         _signum.append(signum)
         _stop.set()
-        raise Interrupted(signum)
+        if not _deferred[0]:
+            raise Interrupted(signum)
 
     if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
         yield
@@ -95,3 +99,19 @@ def handle_signals() -> Iterator[None]:
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+@contextmanager
+def deferred_signals() -> Iterator[None]:
+    """Within the block, a signal of :func:`handle_signals` only sets the stop flag; the block's own loop calls
+    :func:`check_interrupt` at its safe points (the renderer: between two frames, and after a frame thread's error).
+
+    Raising :class:`Interrupted` from the handler stops the main thread at whatever line it is on: inside VapourSynth's
+    frame iterator, tqdm's lock or a write to the encoder's pipe, which can leave them half-done (a render once
+    hung after SIGINT instead of exiting). The frame threads still stop at their next check.
+    """
+    _deferred[0] += 1
+    try:
+        yield
+    finally:
+        _deferred[0] -= 1
