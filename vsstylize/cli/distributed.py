@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import os
 import socket
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -35,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import vapoursynth as vs
+from tqdm import tqdm
 
 from ..media.cache import PROP_CACHE_ENTRY, PROP_CACHE_INDEX, atomic_write
 from ..media.compact import read_frame_png
@@ -137,8 +139,8 @@ def _render_unit(job: Job, first: int, end: int, progress: Any) -> UnitResult:
     for n in range(first, end):
         frame = clip.get_frame(n)
         done = n - first + 1
-        if done % step == 0 or n == end - 1:  # progress: lines by unit (the workers' bars are off, see _connect)
-            print(f"unit {first}:{end}: {done}/{end - first} frames", flush=True)
+        if done % step == 0 and n < end - 1:  # progress: lines by unit (the workers' bars are off, see _connect)
+            print(f"unit {first}:{end}: {done}/{end - first} frames", flush=True)  # the last one: the driver's
         entry = frame.props.get(PROP_CACHE_ENTRY)
         if entry is None:
             raise ClusterError(f"frame {n} did not come from the disk cache: build() must stylize with "
@@ -304,6 +306,9 @@ def render_on_ray(job: Job, units: Sequence[tuple[int, int]], template: vs.Video
                 except Exception as exc:
                     raise ClusterError(f"frames {first}-{end - 1} failed: {_cause(exc)}") from None
                 reader.entries.update(zip(range(first, end), result.entries))
+                # the unit's last line comes from here: Ray streams the workers' lines with a lag, and the driver
+                # may be done (and Ray shut down) before a worker's last line arrived
+                tqdm.write(f"unit {first}:{end}: {end - first}/{end - first} frames (on {result.host})", file=sys.stderr)
                 for n in range(first, end):
                     yield yuv.get_frame(n)
                 if prune:  # a finished unit's frames are encoded: its entries are no longer needed
