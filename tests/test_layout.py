@@ -209,7 +209,7 @@ def test_the_wheel_lists_every_package_and_the_shipped_models() -> None:
     bench = PACKAGE.parent / "vsstylize_bench"
     tree = {_module_name(p) for p in PACKAGE.rglob("__init__.py")} | {
         ".".join(p.parent.relative_to(bench.parent).parts) for p in bench.rglob("__init__.py")}
-    assert set(config["packages"]) == tree | {"vsstylize.models", "vsstylize.models.pretrained"}
+    assert set(config["packages"]) == tree | {"vsstylize.models", "vsstylize.models.pretrained", "vsstylize.models.temporal"}
     assert config["package-dir"] == {"vsstylize.models": "models"}
     models = PACKAGE.parent / "models"
     assert not (PACKAGE / "models").exists() and (models / "starry_night-prior.safetensors").is_file()

