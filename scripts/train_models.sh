@@ -10,8 +10,12 @@
 #            (bench/networks/prior-from-image.md: temporal weight 1500 / 2200 / 3000 and 300 / 450 iterations
 #            trade flicker against style loss). The stage-2 Starry Night prior network stays in
 #            build/models-stage2/; the_scream-prior is still the stage-2 recipe.
+#   stage 5: the temporal variants of the arbitrary network (issue 28, vsstylize.train.arbitrary):
+#            models/temporal/arbitrary-prior (the prior head, 2 -> 3 -> 5 frames) and arbitrary-flowfree (the
+#            transformer's convolutions, Huang's two-frame loss), over the four shared paintings and nine of Magenta's
+#            examples (Camille_Mauclair and towers_1916_sq held out for the benchmark); logs in bench/temporal-arbitrary/
 # Usage: scripts/train_models.sh [STAGE1_ITERATIONS] [STAGE2_ITERATIONS] [SCREAM_ITERATIONS] [IMAGE_ITERATIONS]
-#        [PRIOR_FROM_IMAGE_ITERATIONS]
+#        [PRIOR_FROM_IMAGE_ITERATIONS] [ARBITRARY_PRIOR_ITERATIONS] [ARBITRARY_FLOWFREE_ITERATIONS]
 #        (each run resumes from its checkpoint; ONLY="name ..." trains just those outputs, e.g.
 #        ONLY="starry_night-image")
 set -e
@@ -23,6 +27,8 @@ IT2=${2:-300}
 IT3=${3:-200}
 IT4=${4:-600}
 IT5=${5:-300}
+IT6=${6:-2400}
+IT7=${7:-1600}
 run() { # out arch style iterations extra...
   local out=$1 arch=$2 style=$3 its=$4; shift 4
   if [ -n "$ONLY" ] && [[ " $ONLY " != *" $(basename "$out") "* ]]; then return; fi
@@ -47,3 +53,19 @@ for style in starry_night the_scream; do
 done
 run $M/starry_night-prior ruder-prior-48 starry_night "$IT5" --batch-size 4 --temporal-weight 2200 \
   --init-from $M/starry_night-image
+# stage 5 (each a single CPU thread, so both run side by side on the 2 cores)
+PAINTINGS=()
+for p in starry_night the_scream shipwreck woman-with-hat-matisse; do PAINTINGS+=(--style "$S/styles/$p.jpg"); done
+for p in La_forma Theo_van_Doesburg_sq black_zigzag bricks_sq clouds-over-bor-1940_sq piano-keyboard-sketch_sq \
+         pink_zigzag red_texture_sq zigzag_colorful; do PAINTINGS+=(--style "$S/styles/magenta/$p.jpg"); done
+arbitrary() { # variant iterations extra...
+  local variant=$1 its=$2; shift 2
+  if [ -n "$ONLY" ] && [[ " $ONLY " != *" arbitrary-$variant "* ]]; then return; fi
+  .venv/bin/python -m vsstylize.train.arbitrary "$variant" "${PAINTINGS[@]}" --data "$S/content" --data "$S/videos" \
+    -o "$M/temporal/arbitrary-$variant.safetensors" --size 192 --iterations "$its" --threads 1 --quiet "$@" \
+    >> "bench/temporal-arbitrary/train-arbitrary-$variant.log" 2>&1
+}
+mkdir -p bench/temporal-arbitrary
+arbitrary prior "$IT6" --learning-rate 5e-4 --temporal-weight 3 &
+arbitrary flowfree "$IT7" --learning-rate 5e-5 --temporal-weight 10 --distill l1 --texture-weight 3 &
+wait

@@ -76,7 +76,7 @@ from .loss import HUANG_LAYERS, RUDER_LAYERS, TrainingObjective
 from .prefetch import Prefetcher
 
 __all__ = ["TRAIN_PRECISIONS", "TrainError", "TrainSettings", "card_sources", "frames_for_iteration",
-           "portable_command", "train"]
+           "machine_description", "plot_losses", "portable_command", "train"]
 
 log = logging.getLogger("vsstylize")
 
@@ -245,7 +245,8 @@ def frames_for_iteration(settings: TrainSettings, iteration: int) -> int:
     return length
 
 
-def _machine(device: torch.device) -> str:
+def machine_description(device: torch.device) -> str:
+    """The device and torch of a training run for its model card (no paths)."""
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.processor() or platform.machine()} CPU"
     return f"{name}, {os.cpu_count()} cores, torch {torch.__version__}"
 
@@ -425,8 +426,11 @@ def _checkpoint_path(out: Path) -> Path:
     return out.with_suffix(".ckpt")
 
 
-def _plot_losses(history: Sequence[dict[str, float]], path: Path, title: str) -> Path | None:
-    """The loss curves as a PNG; ``None`` (and nothing written) without matplotlib (the ``plots`` extra)."""
+def plot_losses(history: Sequence[dict[str, float]], path: Path, title: str,
+                keys: Sequence[str] = ("total", "content", "style", "temporal", "tv"),
+                unit: str = "weighted loss") -> Path | None:
+    """The loss curves (``keys`` of each history row; absent ones skipped) as a PNG; ``None`` (and nothing written)
+    without matplotlib (the ``plots`` extra)."""
     try:
         import matplotlib
     except ImportError:
@@ -439,7 +443,7 @@ def _plot_losses(history: Sequence[dict[str, float]], path: Path, title: str) ->
     fig, ax = plt.subplots(figsize=(7, 4))
     its = np.arange(1, len(history) + 1)
     window = max(1, len(history) // 50)
-    for key in ("total", "content", "style", "temporal", "tv"):
+    for key in keys:
         vals = np.array([h.get(key, np.nan) for h in history], dtype=np.float64)
         if np.all(np.isnan(vals)):
             continue
@@ -447,7 +451,7 @@ def _plot_losses(history: Sequence[dict[str, float]], path: Path, title: str) ->
         ax.plot(its[window - 1 :], smooth, label=key)
     ax.set_yscale("log")
     ax.set_xlabel("iteration")
-    ax.set_ylabel(f"weighted loss (moving average of {window})")
+    ax.set_ylabel(f"{unit} (moving average of {window})")
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
@@ -579,7 +583,7 @@ def train(settings: TrainSettings, progress: bool = True,
                      "mixed_fraction": settings.mixed_fraction if settings.kind == "prior" else None,
                      "multi_frame_schedule": ([list(p) for p in MULTI_FRAME_SCHEDULE]
                                               if settings.kind == "prior" and settings.multi_frame else None),
-                     "seed": settings.seed, "wall_seconds": round(elapsed, 1), "machine": _machine(device),
+                     "seed": settings.seed, "wall_seconds": round(elapsed, 1), "machine": machine_description(device),
                      **({"init_from_card": {"training": run.init_card.get("training"),
                                             "weights": run.init_card.get("weights")}} if settings.init_from else {}),
                      "precision": settings.precision,
@@ -590,5 +594,5 @@ def train(settings: TrainSettings, progress: bool = True,
     }
     run.net.eval()
     path = save_network(out, run.net, card)
-    _plot_losses(history_values, out.with_suffix(".losses.png"), f"{out.stem} ({settings.arch}, {settings.kind})")
+    plot_losses(history_values, out.with_suffix(".losses.png"), f"{out.stem} ({settings.arch}, {settings.kind})")
     return path
