@@ -54,6 +54,7 @@ PY
 "$vpy" -m vsstylize download --list > registry.txt
 grep -qE "^starry_night-prior +shipped +$site/vsstylize/models/starry_night-prior.safetensors" registry.txt \
   && grep -qE "^arbitrary +converted +$site/vsstylize/models/pretrained/" registry.txt \
+  && grep -qE "^arbitrary-prior +shipped +$site/vsstylize/models/temporal/arbitrary-prior.safetensors" registry.txt \
   || { echo "vsstylize download --list does not find the wheel's networks:"; cat registry.txt; exit 1; }
 # any painting, none of the shipped styles, under a name of its own; the peer's package is hidden (not needed), and
 # the network runs on the CPU engine (onnxruntime), not the torch fallback
@@ -62,8 +63,8 @@ mkdir hide && echo 'raise ImportError("hidden by check_wheel.sh")' > hide/stylet
 PYTHONPATH="$PWD/hide" "$vpy" -m vsstylize run "$CLIP" --method flowfree --network arbitrary --style any_painting.jpg \
   --frames 0:3 --width 160 --matrix 170m -o arbitrary.mp4 2> arbitrary.log || { cat arbitrary.log; exit 1; }
 if grep -q "onnxruntime cannot run" arbitrary.log; then grep "onnxruntime cannot run" arbitrary.log; exit 1; fi
-"$vpy" -m vsstylize run "$CLIP" --method network --network starry_night-prior --frames 0:5 --width 128 \
-  --matrix 170m -o net.mp4
+"$vpy" -m vsstylize run "$CLIP" --method network --style any_painting.jpg --frames 0:5 --width 128 \
+  --matrix 170m -o net.mp4  # the default network: arbitrary-prior
 "$vpy" -m vsstylize run "$CLIP" --method optim --style starry_night --iterations 6,3 --frames 0:2 --width 64 \
   --matrix 170m -o optim.mp4
 "$vpy" -m vsstylize demo --out demo --frames 0:8 --width 160

@@ -163,8 +163,9 @@ def _bad_input_cases(tmp: Path, inputs: Path) -> list[tuple[list[str], str]]:
         ([*run, *out, "--width", "101", *FLOWFREE], "--width must be a positive multiple of 2 (the video is 4:2:0), got 101"),
         ([*run, *out, "--width", "98", "--projection", "equirect", "--method", "network", "--network", "starry_night-prior"],
          "--width must be a positive multiple of 4 (--projection equirect is 2:1 with an even height), got 98"),
-        ([*run, *out, "--method", "network"], "--method network needs --network (a .safetensors model file or a shipped "
-                                              "model name: starry_night-prior, starry_night-prior-cube, the_scream-prior)"),
+        ([*run, *out, "--method", "network"], "network='arbitrary-prior' needs --style: any painting"),
+        ([*run, *out, "--method", "network", "--network", "arbitrary", "--style", "starry_night"],
+         "--method network takes a prior-image network: for any style image that is 'arbitrary-prior', the default"),
         ([*run, *out, "--method", "network", "--network", "starry_night-prior", "--style", "starry_night"],
          "--method network does not use --style"),
         ([*run, *out, "--crf", "99", *FLOWFREE], "--crf must be between 0 and 51 (libx264), got 99"),

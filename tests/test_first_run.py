@@ -28,15 +28,16 @@ def _args(*argv: str) -> argparse.Namespace:
 
 
 @pytest.mark.data
-def test_default_method_is_the_shipped_network_of_the_style_else_optim() -> None:
-    assert default_method(["starry_night"]).network == "starry_night-prior"
-    assert default_method(["the_scream"]).network == "the_scream-prior"
+def test_default_method_is_the_arbitrary_prior_network_for_any_painting() -> None:
+    for styles in (["starry_night"], [str(DATA / "styles" / "shipwreck.jpg")], ["starry_night", "the_scream"]):
+        choice = default_method(styles)
+        assert (choice.method, choice.network) == ("network", None), styles  # the style goes to 'arbitrary-prior'
+        assert "arbitrary-prior" in choice.reason
+    # 360 video: the cube-face network of a shipped style, else the optimization
     assert default_method(["starry_night"], projection="equirect").network == "starry_night-prior-cube"
-    same_bytes = default_method([str(DATA / "styles" / "starry_night.jpg")])  # a copy of the shipped style
-    assert (same_bytes.method, same_bytes.network) == ("network", "starry_night-prior")
-    for styles, given in [([str(DATA / "styles" / "shipwreck.jpg")], ()), (["starry_night", "the_scream"], ()),
-                          (["starry_night"], ("num_iterations",)), (None, ())]:
-        choice = default_method(styles, given)
+    for styles, given, projection in [([str(DATA / "styles" / "shipwreck.jpg")], (), "equirect"),
+                                      (["starry_night"], ("num_iterations",), "planar"), (None, (), "planar")]:
+        choice = default_method(styles, given, projection)  # type: ignore[arg-type]
         assert (choice.method, choice.network) == ("optim", None), (styles, given)
         assert "minutes per frame" in choice.reason
 
@@ -47,7 +48,7 @@ def test_run_without_method_uses_the_network_and_prints_method_and_eta(tmp_path:
     out = tmp_path / "out.mp4"
     assert main(["run", str(BIKES), "--style", "starry_night", "-o", str(out), "--frames", "0:5", "--width", "64"]) == 0
     err = capsys.readouterr().err
-    assert "vsstylize run: no --method given: using --method network --network starry_night-prior" in err
+    assert "vsstylize run: no --method given: using --method network (the arbitrary prior-image network" in err
     found = re.search(r"vsstylize run: network at 64x28 on this machine: about ([\d.]+) s/frame, ([\d.]+) s for 5 "
                       r"frames", err)
     assert found, err

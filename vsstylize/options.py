@@ -215,13 +215,16 @@ class StylizeOptions:
     """
 
     network: str | None = _opt(
-        None, "network", "model of the network methods: a ``.safetensors`` file written by ``vsstylize train`` or a "
-        "shipped model name (:func:`vsstylize.resources.shipped_models`, e.g. ``starry_night-prior``); "
-        "``network`` needs a ``prior`` model, ``flowfree`` a ``flowfree``/``image``/``prior`` model (a prior model "
-        "runs with an empty prior: per-frame processing), ``hybrid`` any of them; ``flowfree`` and ``hybrid`` also "
-        "take the pretrained ``'arbitrary'`` (any style image, Ghiasi et al. 2017) and ``'multistyle26'`` (26 "
-        "built-in styles, Dumoulin et al. 2017; :mod:`vsstylize.networks.pretrained`), and ``init='network'`` of "
-        "``optim``/``multipass`` starts from this network's output.", _path)
+        None, "network", "model of the network methods. Default: for any style image, ``network`` uses "
+        "``'arbitrary-prior'`` (the arbitrary network with a prior image, Ruder et al. 2018) and ``flowfree`` "
+        "``'arbitrary-flowfree'`` (fine-tuned with a temporal loss, Huang et al. 2017; "
+        ":mod:`vsstylize.networks.temporal`). Or a ``.safetensors`` file written by ``vsstylize train`` or a "
+        "shipped model name (:func:`vsstylize.resources.shipped_models`, e.g. ``starry_night-prior``), trained on "
+        "its own style: ``network`` needs a ``prior`` model, ``flowfree`` a ``flowfree``/``image``/``prior`` model "
+        "(a prior model runs with an empty prior: per-frame processing), ``hybrid`` any of them; ``flowfree`` and "
+        "``hybrid`` also take the pretrained per-frame ``'arbitrary'`` (any style image, Ghiasi et al. 2017) and "
+        "``'multistyle26'`` (26 built-in styles, Dumoulin et al. 2017; :mod:`vsstylize.networks.pretrained`), and "
+        "``init='network'`` of ``optim``/``multipass`` starts from this network's output.", _path)
     stroke_scale: float = _opt(
         1.0, "network", "stroke size of the network methods (``network``/``flowfree``/``hybrid``; > 0) relative to "
         "the frame height: the network runs at a processing height of ``360 / stroke_scale`` lines (aspect ratio "

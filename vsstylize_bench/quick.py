@@ -65,16 +65,16 @@ def quick_bench() -> list[QuickRow]:
     with tempfile.TemporaryDirectory() as folder:
         clip = _pan_clip(Path(folder) / "pan.mkv")
         measured = {}
-        for method, extra in (("flowfree", ["--network", "starry_night-flowfree"]),
-                              ("network", ["--network", "starry_night-prior"]),
+        for method, extra in (("flowfree", ["--style", "starry_night"]),
+                              ("network", ["--style", "starry_night"]),
                               ("optim", ["--style", "starry_night"])):
             args = parser.parse_args(["run", str(clip), "-o", str(Path(folder) / "x.mp4"), "--method", method,
                                       "--scenes", "none", *extra])
             _, options, _ = run_options(args)
             iterations = options.num_iterations if method == "optim" else None
             measured[method] = est = probe(args, iterations, FRAMES, lambda trial: build_graph(trial)[1])
-            note = {"flowfree": "starry_night-flowfree, no flow",
-                    "network": "starry_night-prior with DIS flow"}.get(method, "")
+            note = {"flowfree": "arbitrary-flowfree (the default, any painting), no flow",
+                    "network": "arbitrary-prior (the default, any painting) with DIS flow"}.get(method, "")
             if est.per_iteration is not None and iterations is not None:
                 note = (f"{iterations[1]} iterations at {est.per_iteration:.2f} s each (first frame {iterations[0]}: "
                         f"{format_duration(est.first_frame)}); upper bound, the tolerance stop often ends earlier")

@@ -3,13 +3,15 @@ consistent and that exists for the style.
 
 Order of preference (fastest first; all of them keep the style stable from frame to frame):
 
-1. ``network`` with a shipped prior-image network trained on the style (Ruder et al. 2018 sec. 5.2; about
-   0.3-1 s/frame at 640x360 on a 2-core CPU), when the style is a shipped style or the same image file;
-2. ``optim`` (Ruder et al. 2016, optimization with the temporal loss): any style, minutes per frame on a CPU.
+1. ``network`` with the arbitrary prior-image network (``"arbitrary-prior"``, :mod:`vsstylize.networks.temporal`:
+   Ghiasi et al.'s arbitrary-style network with Ruder et al. 2018's prior image; about 0.2-0.5 s/frame at 640x360
+   on a 2-core CPU) for any painting, or blend of paintings, on planar video; for 360 video (cube faces) the
+   shipped cube-face network trained on the style, when the style is a shipped style or the same image file;
+2. ``optim`` (Ruder et al. 2016, optimization with the temporal loss): any style, minutes per frame on a CPU;
+   chosen when an option of the optimization is given (``--iterations`` asks for it) or no network fits.
 
 ``flowfree`` is faster than ``network`` but is not chosen: without flow its output flickers more (Huang et
-al. 2017 trade consistency for speed). This is the one place that decides; an arbitrary-style network (one
-network for any style image) becomes the first choice here when it ships.
+al. 2017 trade consistency for speed). This is the one place that decides.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ class MethodChoice:
     """What ``run`` uses without ``--method``.
 
     :ivar method: the method.
-    :ivar network: the shipped network it uses (``None`` for ``optim``).
+    :ivar network: the shipped network it uses in place of the style (``None`` for ``optim`` and for the arbitrary
+        network, which takes the style).
     :ivar reason: one line for the user: why this method, and how to choose another.
     """
 
@@ -73,11 +76,16 @@ def default_method(styles: Sequence[str] | None, given: Collection[str] = (),
     """
     from ..methods.registry import find
 
+    if styles and projection == "planar" and set(given) <= find("network", projection).uses:
+        return MethodChoice("network", None, "--method network (the arbitrary prior-image network, 'arbitrary-prior': "
+                            "any painting, the fastest temporally consistent method; --method optim for the "
+                            "optimization, slower and closer to the style image)")
     if styles and len(styles) == 1:
         network = shipped_prior_network(styles[0], projection)
         if network is not None and set(given) <= find("network", projection).uses:
             return MethodChoice("network", network, f"--method network --network {network} (the shipped prior-image "
                                 "network of this style: the fastest temporally consistent method; --method optim "
                                 "for the optimization, slower and closer to the style image)")
-    return MethodChoice("optim", None, "--method optim (no shipped network was trained on this style; optimization "
-                        "with the temporal loss works for any style image but takes minutes per frame on a CPU)")
+    return MethodChoice("optim", None, "--method optim (optimization with the temporal loss: works for any style image "
+                        "but takes minutes per frame on a CPU" + (")" if not styles or projection != "planar" else
+                                                                 "; chosen for the options given)"))

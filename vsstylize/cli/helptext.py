@@ -12,7 +12,7 @@ __all__ = ["METHOD_SPEED", "HelpFormatter", "method_help", "plain"]
 #: The methods, fastest first, with their speed on a CPU (``bench/``: 640x360 on the 2-core box, quiet to loaded).
 METHOD_SPEED = {
     "flowfree": "fastest, about 0.15-0.7 s/frame",
-    "network": "fast, about 0.3-1.1 s/frame",
+    "network": "fast, about 0.2-1.1 s/frame",
     "hybrid": "seconds per frame (network + 30 iterations)",
     "optim": "slow, minutes per frame on a CPU (2000/1000 iterations; --iterations 100,30 for a preview)",
     "multipass": "slowest, passes over the whole clip",
@@ -45,8 +45,8 @@ def method_help() -> str:
 
     summaries = {s.method: plain(s.summary) for s in specs() if s.projection == "planar"}
     lines = [f"{m}: {speed}; {summaries[m]}" for m, speed in METHOD_SPEED.items() if m in summaries]
-    return ("default: network with the shipped network of the --style when there is one, else optim. Speeds at "
-            "640x360 on a 2-core CPU:\n" + "\n".join(lines))
+    return ("default: network (any --style, the arbitrary prior-image network; optim when an optimization option "
+            "such as --iterations is given). Speeds at 640x360 on a 2-core CPU:\n" + "\n".join(lines))
 
 
 class HelpFormatter(argparse.HelpFormatter):

