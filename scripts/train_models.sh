@@ -28,7 +28,7 @@ IT3=${3:-200}
 IT4=${4:-600}
 IT5=${5:-300}
 IT6=${6:-2400}
-IT7=${7:-1600}
+IT7=${7:-1000}
 run() { # out arch style iterations extra...
   local out=$1 arch=$2 style=$3 its=$4; shift 4
   if [ -n "$ONLY" ] && [[ " $ONLY " != *" $(basename "$out") "* ]]; then return; fi
@@ -67,5 +67,5 @@ arbitrary() { # variant iterations extra...
 }
 mkdir -p bench/temporal-arbitrary
 arbitrary prior "$IT6" --learning-rate 5e-4 --temporal-weight 3 &
-arbitrary flowfree "$IT7" --learning-rate 5e-5 --temporal-weight 10 --distill l1 --texture-weight 3 &
+arbitrary flowfree "$IT7" --learning-rate 5e-5 --temporal-weight 15 --distill l1 --texture-weight 3 &
 wait

@@ -10,7 +10,8 @@ same optimization on the planar front-face video (same settings, same exact flow
 E_gradient at the cube edges per frame (Table 7).
 
 ``network``: the same still with prior-image networks (sec. 6, Table 6's columns): per model (``--network``,
-repeatable: video-trained models; ``--network-ft``: fine-tuned on border samples, sec. 6.2) independent faces,
+repeatable: video-trained models, or ``arbitrary-prior`` with ``--style``; ``--network-ft``: fine-tuned on border
+samples, sec. 6.2) independent faces,
 border priors as the network's prior input, and border priors + feathered blend; one set per face geometry
 (``--face-size``/``--overlap``), written to ``network.md``.
 
@@ -37,6 +38,7 @@ from PIL import Image
 
 import vsstylize
 from vsstylize.media.cache import atomic_write
+from vsstylize.weights import TEMPORAL
 from vsstylize.media.frames import frame_to_tensor
 from vsstylize.methods.spherical import face_clip
 from vsstylize.resources import shipped_styles
@@ -163,8 +165,8 @@ def run_network(args: argparse.Namespace, geom: CubeGeometry, height: int) -> di
     """The still with the prior-image networks, :data:`NETWORK_MODES` per model (one forward pass per face)."""
     models = [*(args.network or ["starry_night-prior"]), args.network_ft]
     runs = [(f"{model}: {name}", lambda clip, model=model, mode=mode: vsstylize.stylize(
-        clip, method="network", projection="equirect", network=model, face_size=geom.face_size, overlap=geom.overlap,
-        cube_output=True, **mode))
+        clip, str(args.style) if model in TEMPORAL else None, method="network", projection="equirect", network=model,
+        face_size=geom.face_size, overlap=geom.overlap, cube_output=True, **mode))
         for model in models for name, mode in NETWORK_MODES]
     png = f"petra_network_{geom.face_size}+{geom.overlap}" if args.pngs else ""
     results = _measure_still(args, geom, height, runs, "network", png)
