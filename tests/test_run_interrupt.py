@@ -107,14 +107,13 @@ def test_a_signal_while_rendering_only_sets_the_flag_and_the_renderer_stops_betw
 
     from vsstylize.media.interrupt import Interrupted, check_interrupt, deferred_signals, handle_signals, interrupted
 
-    with handle_signals():
-        with deferred_signals():
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.05)  # the handler runs at the next bytecode: it must not raise here
-            assert interrupted()
-            with pytest.raises(Interrupted) as stopped:
-                check_interrupt()
-            assert stopped.value.signum == signal.SIGINT
+    with handle_signals(), deferred_signals():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # the handler runs at the next bytecode: it must not raise here
+        assert interrupted()
+        with pytest.raises(Interrupted) as stopped:
+            check_interrupt()
+        assert stopped.value.signum == signal.SIGINT
     with pytest.raises(Interrupted), handle_signals():
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(1.0)

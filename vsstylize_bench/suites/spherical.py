@@ -38,7 +38,6 @@ from PIL import Image
 
 import vsstylize
 from vsstylize.media.cache import atomic_write
-from vsstylize.weights import TEMPORAL
 from vsstylize.media.frames import frame_to_tensor
 from vsstylize.methods.spherical import face_clip
 from vsstylize.resources import shipped_styles
@@ -47,6 +46,7 @@ from vsstylize.spherical.projection import (
     faces_to_equirect,
     strip_to_faces,
 )
+from vsstylize.weights import TEMPORAL
 from vsstylize_bench.machine import machine as _machine
 from vsstylize_bench.metrics import temporal_error
 from vsstylize_bench.seams import (

@@ -296,8 +296,9 @@ def write_table(result: dict[str, object], path: Path) -> None:
                          f"{col('style_x')} | {col('look')} | {col('border_pct')} |")
         lines.append("")
     if result.get("drift"):
-        lines += ["## Drift (one generated 640x360 shot, recursive frames)", "", "| painting | frames | style last/first: per-frame | prior | "
-                  "Lab shift: per-frame | prior | ratio |", "| --- | --- | --- | --- | --- | --- | --- |"]
+        lines += ["## Drift (one generated 640x360 shot, recursive frames)", "",
+                  "| painting | frames | style last/first: per-frame | prior | Lab shift: per-frame | prior | ratio |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
         for d in result["drift"]:  # type: ignore[union-attr]
             lines.append(f"| {d['painting']} | {d['frames']} | {d['per-frame']['style_last_over_first']:.3f} | "
                          f"{d['prior']['style_last_over_first']:.3f} | {d['per-frame']['lab_shift']:.2f} | "
