@@ -102,18 +102,29 @@ def test_a_render_whose_stderr_reader_goes_away_ends_and_leaves_nothing(tmp_path
 
 def test_a_signal_while_rendering_only_sets_the_flag_and_the_renderer_stops_between_frames() -> None:
     """Within the renderer's loop the handler raises nothing (an exception at an arbitrary line of VapourSynth's frame
-    iterator or tqdm once left a render hanging after SIGINT); the loop's own check stops it; outside it raises."""
-    import os
-
-    from vsstylize.media.interrupt import Interrupted, check_interrupt, deferred_signals, handle_signals, interrupted
-
-    with handle_signals(), deferred_signals():
+    iterator or tqdm once left a render hanging after SIGINT); the loop's own check stops it; outside it raises.
+    In a process of its own: the stop flag stays set after a signal (frame threads must see it)."""
+    script = """
+import os, signal, time
+from vsstylize.media.interrupt import Interrupted, check_interrupt, deferred_signals, handle_signals, interrupted
+with handle_signals():
+    with deferred_signals():
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(0.05)  # the handler runs at the next bytecode: it must not raise here
         assert interrupted()
-        with pytest.raises(Interrupted) as stopped:
+        try:
             check_interrupt()
-        assert stopped.value.signum == signal.SIGINT
-    with pytest.raises(Interrupted), handle_signals():
+            raise SystemExit("check_interrupt did not raise")
+        except Interrupted as exc:
+            assert exc.signum == signal.SIGINT
+try:
+    with handle_signals():
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(1.0)
+    raise SystemExit("no Interrupted outside the renderer")
+except Interrupted as exc:
+    assert exc.signum == signal.SIGTERM
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

@@ -126,8 +126,11 @@ def test_bad_network_input(net_file: Path, tmp_path: Path) -> None:
     with pytest.raises(vs.Error, match=r"vsstylize.stylize: method='hybrid' does not work with projection='equirect'; "
                                        r"it takes network, optim"):
         vsstylize.stylize(equi, projection="equirect", method="hybrid", **KW)
-    with pytest.raises(vs.Error, match=r"vsstylize.stylize: method='network' needs network \(a .safetensors"):
-        vsstylize.stylize(equi, projection="equirect", method="network", **KW)
+    with pytest.raises(vs.Error, match=r"vsstylize.stylize: network='arbitrary-prior' needs style: any painting"):
+        vsstylize.stylize(equi, projection="equirect", method="network", **KW)  # the default network needs a style
+    with pytest.raises(vs.Error, match=r"vsstylize.stylize: method='network' does not use style with a trained "
+                                       r"network"):
+        vsstylize.stylize(equi, "starry_night", projection="equirect", method="network", network=str(net_file), **KW)
     with pytest.raises(vs.Error, match=r"vsstylize.stylize: network: no model file"):
         vsstylize.stylize(equi, projection="equirect", method="network", network=str(tmp_path / "none"), **KW)
     flowfree = save_network(tmp_path / "ff", StylizationNetwork(ARCHITECTURES["huang-res48"]))
