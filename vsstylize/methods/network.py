@@ -75,23 +75,25 @@ def require_network(options: StylizeOptions, given: Mapping[str, object], method
                           "method)", method=method)
 
 
-def load_styled(req: Request, device: torch.device) -> StyledNetwork:
+def load_styled(req: Request, device: torch.device, network: str | None = None) -> StyledNetwork:
     """The pretrained network of ``network="arbitrary"`` or one of its temporal variants (``"arbitrary-prior"``,
     ``"arbitrary-flowfree"``: the request's style images, blended by ``style_blend``, at ``style_strength``) or
     ``"multistyle26"`` (``style_index``, blended by
     ``style_blend``), bound to its style.
 
+    :param network: the network's name (default: the request's ``network`` option).
     :raises OptionError: ``arbitrary`` without a style. :raises vs.Error: not installed, bad style settings.
     """
     o = req.options
-    assert o.network is not None
-    any_style = o.network != "multistyle26"  # arbitrary and its temporal variants
+    name = network or o.network
+    assert name is not None
+    any_style = name != "multistyle26"  # arbitrary and its temporal variants
     if any_style and req.style is None:
-        raise OptionError("style", f"network={o.network!r} needs {{name}}: any painting (an image file, a shipped "
+        raise OptionError("style", f"network={name!r} needs {{name}}: any painting (an image file, a shipped "
                           "style name, a clip, or a list of them)")
     styles = load_styles(req.func, req.style) if any_style and req.style is not None else []
     try:
-        return StyledNetwork(o.network, styles, o.style_blend, o.style_strength, o.style_index, device)
+        return StyledNetwork(name, styles, o.style_blend, o.style_strength, o.style_index, device)
     except (PretrainedNetworkError, ValueError) as exc:
         raise error(req.func, f"network: {exc}" if isinstance(exc, PretrainedNetworkError) else str(exc)) from exc
 
@@ -106,8 +108,7 @@ def load_prior_network(req: Request, device: torch.device) -> tuple[Callable[[to
     """
     o = req.options
     if o.network is None or is_temporal(o.network):
-        styled = load_styled(Request(req.func, req.clip, req.style, o.replace(network=o.network or DEFAULT_NETWORK)),
-                             device)
+        styled = load_styled(req, device, o.network or DEFAULT_NETWORK)
         return styled.network_for, digest(styled.key)
     if req.style is not None:
         raise OptionError("style", "{set[method]} does not use {name} with a trained network (its model was trained "
@@ -140,7 +141,7 @@ def network_init(req: Request, device: torch.device) -> tuple[Callable[[torch.Te
     o = req.options
     name = o.network or "arbitrary"
     if is_pretrained(name):
-        styled = load_styled(Request(req.func, req.clip, req.style, o.replace(network=name)), device)
+        styled = load_styled(req, device, name)
         return (lambda content: apply_network(styled.network_for(content), content, stroke_scale=o.stroke_scale,
                                               margin=o.border_margin)), digest(styled.key)
     net, net_digest = load_model(req.func, name, ("prior", "flowfree", "image"), device)
@@ -186,8 +187,7 @@ def _build_flowfree(req: Request) -> vs.VideoNode:
     rgb = to_rgbs(req.clip, func, matrix=o.matrix)
     dev = compute_device(o.device)
     if o.network is None or is_pretrained(o.network) or is_temporal(o.network):
-        styled = load_styled(Request(req.func, req.clip, req.style, o.replace(network=o.network or DEFAULT_FLOWFREE)),
-                             dev)
+        styled = load_styled(req, dev, o.network or DEFAULT_FLOWFREE)
         net_digest = digest(styled.key)
 
         def compute(inp: FrameInputs) -> torch.Tensor:

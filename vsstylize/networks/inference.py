@@ -34,7 +34,8 @@ import torch.nn.functional as F
 from .models import StylizationNetwork, network_input, statistics_region
 from .scale import stylize_at_scale
 
-__all__ = ["BORDER_MARGIN", "BORDER_PAD", "PadMode", "apply_network", "border_margin", "inference_tag", "run_with_margin"]
+__all__ = ["BORDER_MARGIN", "BORDER_PAD", "PadMode", "apply_network", "border_margin", "inference_tag", "run_with_margin",
+           "takes_prior"]
 
 PadMode = Literal["reflect", "replicate", "antireflect"]
 #: Default margin in pixels on each side (see ``bench/network-output/README.md`` for the choice: 16 px left
@@ -109,6 +110,15 @@ def run_with_margin(network: Callable[[torch.Tensor], torch.Tensor], x: torch.Te
         return network(padded)[..., margin:margin + h, margin:margin + w]
 
 
+def takes_prior(net: object) -> bool:
+    """Whether ``net`` takes the prior-image input (frame, masked prior, mask; Ruder eq. 15): a ``"prior"``
+    :class:`~vsstylize.networks.models.StylizationNetwork`, or a callable with a true ``takes_prior`` attribute (the
+    arbitrary prior variant bound to a style)."""
+    if isinstance(net, StylizationNetwork):
+        return net.spec.kind == "prior"
+    return bool(getattr(net, "takes_prior", False))
+
+
 def apply_network(net: StylizationNetwork | Callable[[torch.Tensor], torch.Tensor], content: torch.Tensor,
                   prior: torch.Tensor | None = None,
                   mask: torch.Tensor | None = None, stroke_scale: float | None = None,
@@ -140,9 +150,7 @@ def apply_network(net: StylizationNetwork | Callable[[torch.Tensor], torch.Tenso
         return run_with_margin(net, x, border_margin(x.shape[-2], x.shape[-1], wanted))
 
     with torch.inference_mode():
-        prior_network = getattr(net, "takes_prior", False) or (isinstance(net, StylizationNetwork)
-                                                                and net.spec.kind == "prior")
-        x = network_input(content, prior, mask) if prior_network else content
+        x = network_input(content, prior, mask) if takes_prior(net) else content
         if stroke_scale is None:
             return run(x).clone()
         return stylize_at_scale(run, x, stroke_scale=stroke_scale).clone()

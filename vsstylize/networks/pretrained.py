@@ -30,7 +30,6 @@ from typing import Any
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
-from torch import nn
 
 from .. import resources
 from ..media.cache import atomic_write
@@ -202,7 +201,7 @@ def is_temporal(network: str | os.PathLike[str] | None) -> bool:
     return isinstance(network, str) and network in TEMPORAL
 
 
-_TEMPORAL: dict[tuple[str, str, str], tuple[nn.Module, StylePredictor, str]] = {}
+_TEMPORAL: dict[tuple[str, str, str], tuple[ArbitraryPrior | CINTransformer, StylePredictor, str]] = {}
 
 
 def load_temporal(name: str, device: str | torch.device = "cpu") -> tuple[ArbitraryPrior | CINTransformer, StylePredictor, str]:
@@ -225,8 +224,7 @@ def load_temporal(name: str, device: str | torch.device = "cpu") -> tuple[Arbitr
     key = (name, str(path), str(torch.device(device)))
     with _LOCK:
         if key in _TEMPORAL:
-            net, pred, h = _TEMPORAL[key]
-            return net, pred, h  # type: ignore[return-value]
+            return _TEMPORAL[key]
         meta, state = _read(path, TEMPORAL_META_KEY)
         if meta.get("base_sha256") != base_digest:
             raise PretrainedNetworkError(f"{path} was fine-tuned from another 'arbitrary' file than the installed one "

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import torch
 
-from ..networks.inference import apply_network
+from ..networks.inference import apply_network, takes_prior
 from ..networks.models import StylizationNetwork
 from .borders import border_prior, combine_priors
 from .optim import SphericalSettings
@@ -35,10 +35,9 @@ class NetworkCubeStylizer:
 
     def __init__(self, net: StylizationNetwork | Callable[[torch.Tensor], torch.Tensor],
                  settings: SphericalSettings) -> None:
-        if isinstance(net, StylizationNetwork) and net.spec.kind != "prior":
-            raise ValueError(f"the cube stylizer needs a prior-image network, got a {net.spec.kind!r} network")
-        if not isinstance(net, StylizationNetwork) and not getattr(net, "takes_prior", False):
-            raise ValueError("the cube stylizer needs a prior-image network")
+        if not takes_prior(net):
+            got = f", got a {net.spec.kind!r} network" if isinstance(net, StylizationNetwork) else ""
+            raise ValueError(f"the cube stylizer needs a prior-image network{got}")
         self.net = net
         self.settings = settings
 
